@@ -1,0 +1,110 @@
+"""Prepare split manifests: for the shared datasets, or for a user's own folder of colour photos.
+
+A manifest is a text file with one image path per line, relative to the
+manifest's own folder; ``python -m deepcolor.fit --images`` and
+``python -m deepcolor.evaluate --images`` take manifests as well as folders.
+
+    python data/prepare.py shared [--root ../shared/data] [--out data/splits]
+    python data/prepare.py folder PHOTOS --out PHOTOS_SPLITS [--val 0.1] [--test 0.1]
+
+The shared protocol: train on CamVid ``train`` + BSDS500 ``train`` less a
+held-out selection subset; select on CamVid ``val`` + that subset; report on
+CamVid ``test`` and BSDS500 ``val`` (never trained or selected on). Splits of
+a user's folder are decided by a hash of each file name, so adding photos never
+moves an old one to another split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+# BSDS500 has no selection split of its own beside the `val` we report on, so
+# this many `train` images (picked by name hash) are held out for selection.
+BSDS_SELECT_FRACTION = 0.1
+
+
+def _bucket(name: str) -> float:
+    """A stable number in [0, 1) from a file name."""
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "little") / 2**64
+
+
+def _write_manifest(path: Path, images: list[Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [os.path.relpath(p, path.parent) for p in images]
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    print(f"{path}: {len(images)} images")
+
+
+def _read_list(root: Path, dataset: str, split: str) -> list[str]:
+    listing = root / dataset / f"{split}.txt"
+    if not listing.is_file():
+        raise SystemExit(f"prepare: error: {listing} not found (is --root the shared data folder?)")
+    return [s.strip() for s in listing.read_text().splitlines() if s.strip()]
+
+
+def prepare_shared(root: Path, out: Path) -> None:
+    camvid = lambda split: [root / "camvid" / "images" / split / f"{s}.jpg" for s in _read_list(root, "camvid", split)]  # noqa: E731
+    bsds = lambda split: [root / "bsds500" / "images" / split / f"{s}.jpg" for s in _read_list(root, "bsds500", split)]  # noqa: E731
+    bsds_train = bsds("train")
+    bsds_select = [p for p in bsds_train if _bucket(p.stem) < BSDS_SELECT_FRACTION]
+    bsds_fit = [p for p in bsds_train if p not in bsds_select]
+    _write_manifest(out / "train.txt", camvid("train") + bsds_fit)
+    _write_manifest(out / "select.txt", camvid("val") + bsds_select)
+    _write_manifest(out / "camvid_test.txt", camvid("test"))
+    _write_manifest(out / "bsds500_val.txt", bsds("val"))
+
+
+def prepare_folder(folder: Path, out: Path, val: float, test: float) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from deepcolor.io import ImageReadError, list_images, read_image
+
+    if not folder.is_dir():
+        raise SystemExit(f"prepare: error: {folder} is not a folder")
+    splits: dict[str, list[Path]] = {"train": [], "val": [], "test": []}
+    skipped: list[str] = []
+    for path in list_images([folder], recursive=True):
+        try:
+            image = read_image(path)
+        except ImageReadError as exc:
+            skipped.append(str(exc))
+            continue
+        if image.is_gray:
+            skipped.append(f"{path}: gray image, cannot teach colour")
+            continue
+        b = _bucket(path.name)
+        splits["test" if b < test else "val" if b < test + val else "train"].append(path.resolve())
+    for name, images in splits.items():
+        _write_manifest(out / f"{name}.txt", images)
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python data/prepare.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("shared", help="manifests of the shared CamVid + BSDS500 protocol")
+    s.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    s.add_argument("--out", default=str(Path(__file__).resolve().parent / "splits"))
+    f = sub.add_parser("folder", help="train/val/test manifests of your own folder of colour photos")
+    f.add_argument("folder")
+    f.add_argument("--out", required=True)
+    f.add_argument("--val", type=float, default=0.1)
+    f.add_argument("--test", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    if args.what == "shared":
+        prepare_shared(Path(args.root), Path(args.out))
+        return 0
+    if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
+        raise SystemExit("prepare: error: --val and --test must be fractions that sum to less than 1")
+    return prepare_folder(Path(args.folder), Path(args.out), args.val, args.test)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

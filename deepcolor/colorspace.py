@@ -1,0 +1,113 @@
+"""RGB <-> YUV (ITU-R BT.601, analogue form), as used by Cheng et al.
+
+All functions work on float arrays with RGB in [0, 1]. Luma ``Y`` lies in
+[0, 1]; chroma ``U`` in [-0.436, 0.436] and ``V`` in [-0.615, 0.615].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "RGB_TO_YUV",
+    "YUV_TO_RGB",
+    "rgb_to_yuv",
+    "yuv_to_rgb",
+    "rgb_to_luma",
+    "split_luma_chroma",
+    "merge_luma_chroma",
+]
+
+# BT.601 luma weights; U = 0.492 (B - Y), V = 0.877 (R - Y).
+_WR, _WG, _WB = 0.299, 0.587, 0.114
+RGB_TO_YUV = np.array(
+    [
+        [_WR, _WG, _WB],
+        [-0.492 * _WR, -0.492 * _WG, 0.492 * (1 - _WB)],
+        [0.877 * (1 - _WR), -0.877 * _WG, -0.877 * _WB],
+    ],
+    dtype=np.float64,
+)
+YUV_TO_RGB = np.linalg.inv(RGB_TO_YUV)
+
+
+def _check_channels(image: np.ndarray, name: str) -> None:
+    if image.ndim < 1 or image.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (..., 3), got {image.shape}")
+
+
+def rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
+    """Convert RGB to YUV.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (..., 3), float
+        RGB values in [0, 1].
+
+    Returns
+    -------
+    yuv : ndarray, shape (..., 3), float32
+    """
+    _check_channels(rgb, "rgb")
+    return (np.asarray(rgb, dtype=np.float32) @ RGB_TO_YUV.T.astype(np.float32)).astype(np.float32)
+
+
+def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
+    """Convert YUV to RGB, without clipping.
+
+    Parameters
+    ----------
+    yuv : ndarray, shape (..., 3), float
+
+    Returns
+    -------
+    rgb : ndarray, shape (..., 3), float32
+        May fall outside [0, 1] for out-of-gamut chroma; see `merge_luma_chroma`.
+    """
+    _check_channels(yuv, "yuv")
+    return (np.asarray(yuv, dtype=np.float32) @ YUV_TO_RGB.T.astype(np.float32)).astype(np.float32)
+
+
+def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an RGB image: shape (..., 3) in [0, 1] -> (...,) float32 in [0, 1]."""
+    _check_channels(rgb, "rgb")
+    w = np.array([_WR, _WG, _WB], dtype=np.float32)
+    return np.asarray(rgb, dtype=np.float32) @ w
+
+
+def split_luma_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split an RGB image into luma ``(H, W)`` and chroma ``(H, W, 2)`` (U, V), float32."""
+    yuv = rgb_to_yuv(rgb)
+    return np.ascontiguousarray(yuv[..., 0]), np.ascontiguousarray(yuv[..., 1:])
+
+
+def merge_luma_chroma(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """Rebuild RGB from luma and chroma, keeping luma exactly.
+
+    Chroma that would leave the RGB cube is scaled towards zero per pixel
+    (a gamut clamp along the chroma direction) instead of clipping RGB, because
+    clipping changes the luma the user gave us.
+
+    Parameters
+    ----------
+    luma : ndarray, shape (H, W), float in [0, 1]
+    chroma : ndarray, shape (H, W, 2), float
+
+    Returns
+    -------
+    rgb : ndarray, shape (H, W, 3), float32 in [0, 1]
+    """
+    luma = np.asarray(luma, dtype=np.float32)
+    chroma = np.asarray(chroma, dtype=np.float32)
+    if chroma.shape != luma.shape + (2,):
+        raise ValueError(f"chroma must have shape {luma.shape + (2,)}, got {chroma.shape}")
+    luma = np.clip(luma, 0.0, 1.0)
+    m = YUV_TO_RGB[:, 1:].astype(np.float32)  # (3, 2): RGB offset per unit of chroma
+    delta = chroma @ m.T  # (H, W, 3), RGB = luma + delta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(delta > 0, (1.0 - luma[..., None]) / delta, np.inf)
+        down = np.where(delta < 0, -luma[..., None] / delta, np.inf)
+    scale = np.minimum(1.0, np.minimum(up, down).min(axis=-1))
+    rgb = luma[..., None] + delta * scale[..., None]
+    # Rounding can still step a hair outside; this clip moves luma by < 1e-6.
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)

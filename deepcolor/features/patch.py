@@ -1,0 +1,92 @@
+"""The gray-patch feature: the 7x7 luma neighbourhood of every pixel (49-d).
+
+The numba kernel `_gather_patches` writes patches for a list of flat pixel
+indices, so one kernel serves training (a random sample of pixels) and
+inference (contiguous runs of rows). Its reference is
+``numpy.lib.stride_tricks.sliding_window_view`` over the reflect-padded luma,
+used in ``tests/test_patch.py``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["PATCH_SIZE", "PATCH_DIM", "pad_luma", "patch_features", "gather_patches"]
+
+PATCH_SIZE = 7
+PATCH_DIM = PATCH_SIZE * PATCH_SIZE
+_HALF = PATCH_SIZE // 2
+
+
+def pad_luma(luma: np.ndarray, half: int = _HALF) -> np.ndarray:
+    """Reflect-pad (``d c b | a b c d``, numpy ``reflect``) a luma image by ``half`` pixels, float32 C-contiguous.
+
+    numpy reflects repeatedly when ``half`` exceeds the image, so any size >= 1 works.
+    """
+    return np.ascontiguousarray(np.pad(np.asarray(luma, dtype=np.float32), half, mode="reflect"))
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _gather_patches(padded, width, flat_index, size, out, col0):  # pragma: no cover - compiled
+    # out[n, col0 + dy*size + dx] = padded[y + dy, x + dx]: each n is one pixel, no shared writes.
+    for n in numba.prange(flat_index.shape[0]):
+        y = flat_index[n] // width
+        x = flat_index[n] - y * width
+        k = col0
+        for dy in range(size):
+            for dx in range(size):
+                out[n, k] = padded[y + dy, x + dx]
+                k += 1
+
+
+def _check_luma(luma: np.ndarray) -> np.ndarray:
+    luma = np.asarray(luma)
+    if luma.ndim != 2 or luma.size == 0:
+        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
+    if not np.issubdtype(luma.dtype, np.floating):
+        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
+    return luma
+
+
+def gather_patches(luma: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
+    """Patches at chosen pixels.
+
+    Parameters
+    ----------
+    luma : ndarray, shape (H, W), float
+        Luma in [0, 1].
+    flat_index : ndarray, shape (N,), int
+        Row-major pixel indices ``y * W + x`` in ``[0, H * W)``.
+
+    Returns
+    -------
+    patches : ndarray, shape (N, 49), float32
+        Row-major 7x7 neighbourhoods, reflect-padded at the border.
+    """
+    luma = _check_luma(luma)
+    flat_index = np.ascontiguousarray(flat_index, dtype=np.int64)
+    if flat_index.size and (flat_index.min() < 0 or flat_index.max() >= luma.size):
+        raise ValueError(f"flat_index must lie in [0, {luma.size}), got [{flat_index.min()}, {flat_index.max()}]")
+    out = np.empty((flat_index.shape[0], PATCH_DIM), dtype=np.float32)
+    _gather_patches(pad_luma(luma), luma.shape[1], flat_index, PATCH_SIZE, out, 0)
+    return out
+
+
+def patch_features(luma: np.ndarray) -> np.ndarray:
+    """Dense 7x7 patch feature of every pixel.
+
+    Parameters
+    ----------
+    luma : ndarray, shape (H, W), float
+        Luma in [0, 1].
+
+    Returns
+    -------
+    patches : ndarray, shape (H, W, 49), float32
+        ``patches[y, x, 7 * dy + dx] = padded[y + dy, x + dx]`` with the luma
+        reflect-padded by 3 pixels.
+    """
+    luma = _check_luma(luma)
+    h, w = luma.shape
+    return gather_patches(luma, np.arange(h * w, dtype=np.int64)).reshape(h, w, PATCH_DIM)

@@ -1,0 +1,118 @@
+"""The one loader and saver of every deepcolor model file.
+
+A model file is a safetensors file (no pickle): named float/int tensors plus a
+string metadata map. ``metadata["format"]`` is ``"deepcolor"``,
+``metadata["version"]`` the format version, ``metadata["kind"]`` what the file
+holds (``"colorizer"``, ``"fcn"``, ``"global_prior"``, ...) and
+``metadata["config"]`` a JSON object describing how to rebuild the model,
+including its own normalization constants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model_file", "load_model_file", "default_weights_path"]
+
+FORMAT_VERSION = 1
+_FORMAT = "deepcolor"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / f"v{FORMAT_VERSION}"
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, truncated, foreign or of the wrong kind."""
+
+
+def default_weights_path(name: str) -> Path:
+    """Path of a shipped model file, e.g. ``default_weights_path("colorizer")``."""
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def save_model_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], *, kind: str, config: dict[str, Any]) -> Path:
+    """Write ``tensors`` and ``config`` atomically to ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; written to a temporary file in the same folder, then renamed.
+    tensors : dict of str -> ndarray
+        Contiguous numeric arrays. Converted to little-endian native dtypes.
+    kind : str
+        What the file holds; `load_model_file` checks it.
+    config : dict
+        JSON-serializable description of the model.
+    """
+    from safetensors.numpy import save
+
+    path = Path(path)
+    clean = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    meta = {
+        "format": _FORMAT,
+        "version": str(FORMAT_VERSION),
+        "kind": kind,
+        "config": json.dumps(config, sort_keys=True),
+    }
+    payload = save(clean, metadata=meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a model file written by `save_model_file`.
+
+    Parameters
+    ----------
+    path : path-like
+    kind : str, optional
+        If given, the file must hold this kind of model.
+
+    Returns
+    -------
+    tensors : dict of str -> ndarray
+    config : dict
+
+    Raises
+    ------
+    ModelFileError
+        With a one-line message, for a missing, truncated, foreign, too new or
+        wrong-kind file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises several types for bad headers
+        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    if meta.get("format") != _FORMAT:
+        raise ModelFileError(f"{path}: not a deepcolor model file")
+    try:
+        version = int(meta.get("version", "-1"))
+        config = json.loads(meta.get("config", "{}"))
+    except (ValueError, json.JSONDecodeError):
+        raise ModelFileError(f"{path}: corrupt deepcolor metadata") from None
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {version}, this deepcolor reads version {FORMAT_VERSION}")
+    if kind is not None and meta.get("kind") != kind:
+        raise ModelFileError(f"{path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
+    return tensors, config

@@ -1,0 +1,211 @@
+"""The per-pixel chroma regressor: Cheng's MLP, trained by least squares.
+
+Input: a descriptor (N, D). Three hidden layers of D // 2 units with ReLU, two
+linear outputs (U, V). Features are standardized with the training mean and
+standard deviation and the targets divided by their RMS; all three are stored
+with the weights, so a saved regressor carries its own normalization.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ChromaMLP", "Regressor", "fit_regressor"]
+
+logger = logging.getLogger(__name__)
+
+N_HIDDEN_LAYERS = 3
+PREDICT_CHUNK = 16384  # rows per forward pass: measured faster than one huge batch
+
+
+class ChromaMLP(nn.Module):
+    """D -> D//2 -> D//2 -> D//2 -> 2, ReLU between layers."""
+
+    def __init__(self, in_features: int, hidden: int | None = None) -> None:
+        super().__init__()
+        if in_features < 2:
+            raise ValueError(f"in_features must be >= 2, got {in_features}")
+        hidden = hidden or max(in_features // 2, 1)
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(N_HIDDEN_LAYERS):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, 2))
+        self.layers = nn.Sequential(*layers)
+        self.in_features = in_features
+        self.hidden = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+@dataclass
+class Regressor:
+    """A trained MLP with its normalization constants.
+
+    Attributes
+    ----------
+    net : ChromaMLP
+    mean, std : ndarray, shape (D,), float32
+        Feature standardization.
+    target_scale : float
+        Chroma is predicted in units of this RMS.
+    info : dict
+        Training facts (samples, epochs, final loss) for the model card.
+    """
+
+    net: ChromaMLP
+    mean: np.ndarray
+    std: np.ndarray
+    target_scale: float
+    info: dict[str, Any] = field(default_factory=dict)
+    _folded: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def in_features(self) -> int:
+        return self.net.in_features
+
+    def _inference_net(self) -> nn.Module:
+        # Fold standardization and target scale into the first and last layers: no extra pass over the data.
+        if self._folded is None:
+            folded = ChromaMLP(self.net.in_features, self.net.hidden)
+            folded.load_state_dict(self.net.state_dict())
+            first, last = folded.layers[0], folded.layers[-1]
+            with torch.no_grad():
+                inv = torch.from_numpy(1.0 / self.std)
+                first.weight.mul_(inv)
+                first.bias.sub_(first.weight @ torch.from_numpy(self.mean))
+                last.weight.mul_(self.target_scale)
+                last.bias.mul_(self.target_scale)
+            self._folded = folded.eval()
+        return self._folded
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Chroma of each descriptor.
+
+        Parameters
+        ----------
+        features : ndarray, shape (N, D), float32
+
+        Returns
+        -------
+        chroma : ndarray, shape (N, 2), float32
+            YUV U, V.
+        """
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.in_features:
+            raise ValueError(f"features must have shape (N, {self.in_features}), got {features.shape}")
+        net = self._inference_net()
+        out = np.empty((features.shape[0], 2), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, features.shape[0], PREDICT_CHUNK):
+                chunk = torch.from_numpy(np.ascontiguousarray(features[start : start + PREDICT_CHUNK]))
+                out[start : start + PREDICT_CHUNK] = net(chunk).numpy()
+        return out
+
+    def to_tensors(self, prefix: str) -> dict[str, np.ndarray]:
+        """Flat name -> array map for `deepcolor.modelfile`."""
+        tensors = {f"{prefix}.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        tensors[f"{prefix}.mean"] = self.mean.astype(np.float32)
+        tensors[f"{prefix}.std"] = self.std.astype(np.float32)
+        tensors[f"{prefix}.target_scale"] = np.array([self.target_scale], dtype=np.float32)
+        return tensors
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str, info: dict[str, Any] | None = None) -> "Regressor":
+        """Rebuild a regressor saved by `to_tensors` (strict: every weight must be present)."""
+        try:
+            mean = tensors[f"{prefix}.mean"]
+            state = {k[len(prefix) + 1 :]: torch.from_numpy(v.copy()) for k, v in tensors.items() if k.startswith(prefix + ".layers.")}
+            hidden = state["layers.0.weight"].shape[0]
+            net = ChromaMLP(mean.shape[0], hidden)
+            net.load_state_dict(state, strict=True)
+            return cls(net.eval(), mean, tensors[f"{prefix}.std"], float(tensors[f"{prefix}.target_scale"][0]), dict(info or {}))
+        except (KeyError, RuntimeError) as exc:
+            raise ValueError(f"regressor {prefix!r} is incomplete or malformed: {str(exc).splitlines()[0]}") from None
+
+
+def fit_regressor(
+    features: np.ndarray,
+    chroma: np.ndarray,
+    *,
+    epochs: int = 20,
+    batch_size: int = 1024,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-5,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "MLP",
+) -> Regressor:
+    """Train an MLP by least squares on (descriptor, chroma) pairs.
+
+    Parameters
+    ----------
+    features : ndarray, shape (N, D), float32
+    chroma : ndarray, shape (N, 2), float32
+        Target YUV U, V.
+    epochs, batch_size, lr, weight_decay : training schedule (Adam, cosine decay).
+    seed : int
+        Seeds the weight init and the batch order: same inputs, same regressor.
+    progress : bool
+        Show a tqdm bar over epochs.
+
+    Returns
+    -------
+    Regressor
+    """
+    features = np.asarray(features, dtype=np.float32)
+    chroma = np.asarray(chroma, dtype=np.float32)
+    if features.ndim != 2 or features.shape[0] == 0:
+        raise ValueError(f"features must be a non-empty (N, D) array, got shape {features.shape}")
+    if chroma.shape != (features.shape[0], 2):
+        raise ValueError(f"chroma must have shape ({features.shape[0]}, 2), got {chroma.shape}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    if not (np.isfinite(features).all() and np.isfinite(chroma).all()):
+        raise ValueError("features and chroma must be finite")
+
+    mean = features.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = features.std(axis=0, dtype=np.float64).astype(np.float32)
+    std = np.where(std < 1e-6, 1.0, std).astype(np.float32)  # constant columns stay finite
+    target_scale = float(np.sqrt(np.mean(chroma.astype(np.float64) ** 2))) or 1.0
+
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x = torch.from_numpy((features - mean) / std)
+    y = torch.from_numpy(chroma / target_scale)
+    net = ChromaMLP(features.shape[1])
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    loss_value = float("nan")
+    net.train()
+    for _ in bar:
+        order = torch.randperm(x.shape[0], generator=gen)
+        total = 0.0
+        for start in range(0, x.shape[0], batch_size):
+            idx = order[start : start + batch_size]
+            loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * idx.shape[0]
+        loss_value = total / x.shape[0]
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+    net.eval()
+    info = {"samples": int(x.shape[0]), "epochs": epochs, "train_mse": loss_value * target_scale**2, "seed": seed}
+    logger.debug("trained %s: %s", desc, info)
+    return Regressor(net, mean, std, target_scale, info)

@@ -1,0 +1,46 @@
+"""The one model-file loader: round trip and one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deepcolor.modelfile import FORMAT_VERSION, ModelFileError, load_model_file, save_model_file
+
+
+def test_round_trip(tmp_path):
+    """Tensors and config come back identical; no temp file is left."""
+    tensors = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, 2], np.int64)}
+    path = save_model_file(tmp_path / "m.safetensors", tensors, kind="thing", config={"x": [1, 2]})
+    back, config = load_model_file(path, kind="thing")
+    assert config == {"x": [1, 2]}
+    for k in tensors:
+        np.testing.assert_array_equal(back[k], tensors[k])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def _one_line_error(path, **kw):
+    with pytest.raises(ModelFileError) as info:
+        load_model_file(path, **kw)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_errors(tmp_path):
+    """Missing, truncated, foreign, wrong-kind and too-new files give one-line errors."""
+    good = save_model_file(tmp_path / "m.safetensors", {"a": np.zeros(1000, np.float32)}, kind="thing", config={})
+    assert "not found" in _one_line_error(tmp_path / "none.safetensors")
+    truncated = tmp_path / "t.safetensors"
+    truncated.write_bytes(good.read_bytes()[:500])
+    assert "not a readable" in _one_line_error(truncated)
+    text = tmp_path / "x.safetensors"
+    text.write_text("hello, not a model")
+    _one_line_error(text)
+    assert "expected 'other'" in _one_line_error(good, kind="other")
+    from safetensors.numpy import save_file
+
+    save_file({"a": np.zeros(2, np.float32)}, str(tmp_path / "foreign.safetensors"))
+    assert "not a deepcolor" in _one_line_error(tmp_path / "foreign.safetensors")
+    save_file({"a": np.zeros(2, np.float32)}, str(tmp_path / "new.safetensors"),
+              metadata={"format": "deepcolor", "version": str(FORMAT_VERSION + 1), "kind": "thing", "config": json.dumps({})})
+    assert "version" in _one_line_error(tmp_path / "new.safetensors")
