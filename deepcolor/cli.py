@@ -24,6 +24,7 @@ logger = logging.getLogger("deepcolor")
 EXIT_FAILED_ITEMS = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+OUTPUT_SUFFIX = "_colorized"  # apply without -o writes NAME_colorized.EXT beside each input
 
 
 class CommandError(Exception):
@@ -212,8 +213,15 @@ def evaluate_paths(
     settings: dict[str, dict[str, bool]],
     refine: bool = True,
     progress: bool = True,
+    on_image: Callable[[Path, dict[str, dict]], None] | None = None,
+    skip: Callable[[Path], bool] | None = None,
 ) -> tuple[dict[str, list[dict]], list[tuple[Path, str]]]:
     """Per-image metrics of colour images colorized from their gray version, for each named setting.
+
+    A setting maps ``semantic``, ``clusters`` and optionally ``refine``
+    (default: the ``refine`` argument) to booleans. ``on_image(path, {setting:
+    row})`` is called after each image (benchmarks use it to checkpoint) and
+    images for which ``skip(path)`` is true are not processed.
 
     Returns ``({setting: [row, ...]}, failures)``; a row holds ``image``,
     ``psnr``, ``gray_psnr``, ``gain``, ``colorfulness``,
@@ -230,6 +238,8 @@ def evaluate_paths(
     rows: dict[str, list[dict]] = {name: [] for name in settings}
     failed: list[tuple[Path, str]] = []
     for path in tqdm(paths, desc="evaluate", unit="img", disable=not progress):
+        if skip is not None and skip(path):
+            continue
         try:
             image = read_image(path)
         except (ValueError, OSError) as exc:
@@ -244,15 +254,17 @@ def evaluate_paths(
         gray_psnr = psnr(gray, original)
         c_orig = colorfulness(original)
         maps_cache: dict[bool, object] = {}
+        this_image: dict[str, dict] = {}
         for name, s in settings.items():
             t0 = time.perf_counter()
             if s["semantic"] not in maps_cache:
                 maps_cache[s["semantic"]] = feature_maps(luma, fcn=model.fcn if s["semantic"] else None)
-            result = colorize_luma(luma, model, refine=refine, maps=maps_cache[s["semantic"]], **s)
+            result = colorize_luma(
+                luma, model, refine=s.get("refine", refine), semantic=s["semantic"], clusters=s["clusters"], maps=maps_cache[s["semantic"]]
+            )
             out = to_uint8(result.rgb())
             value = psnr(out, original)
-            rows[name].append(
-                {
+            this_image[name] = {
                     "image": str(path),
                     "psnr": value,
                     "gray_psnr": gray_psnr,
@@ -262,7 +274,9 @@ def evaluate_paths(
                     "cluster": result.source,
                     "seconds": time.perf_counter() - t0,
                 }
-            )
+            rows[name].append(this_image[name])
+        if on_image is not None:
+            on_image(path, this_image)
     return rows, failed
 
 
@@ -370,7 +384,7 @@ def apply_main(argv: Sequence[str] | None = None) -> int:
         "overwritten; existing outputs are kept (so a re-run resumes a batch) unless --overwrite.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: a 'colorized' folder beside each input)")
+    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
     parser.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model)")
     parser.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma gain (default 1.0)")
@@ -404,28 +418,43 @@ def _apply(args: argparse.Namespace) -> int:
 
     failed: list[tuple[Path, str]] = []
     inputs: list[Path] = []
+    seen: set[Path] = set()
     for spec in args.inputs:
         p = Path(spec)
         if p.is_dir():
-            inputs.extend(io.list_images([p], recursive=args.recursive))
+            found = io.list_images([p], recursive=args.recursive)
+            if args.output is None:  # our own earlier outputs beside the inputs are not inputs
+                found = [q for q in found if not q.stem.endswith(OUTPUT_SUFFIX)]
         elif p.is_file() or p.is_symlink():
-            inputs.append(p)
+            found = [p]
         else:
             failed.append((p, "no such file or folder"))
+            continue
+        for q in found:
+            if q.resolve() not in seen:
+                seen.add(q.resolve())
+                inputs.append(q)
     if not inputs:
         _report_failures("deepcolor.apply", failed)
         raise CommandError("no input images")
 
     single_file_out = args.output is not None and len(args.inputs) == 1 and Path(args.inputs[0]).is_file() and io.is_image_path(args.output)
-    if args.output is not None and not single_file_out:
+    if single_file_out:
+        outputs = {inputs[0]: Path(args.output)}
+    elif args.output is not None:
         out_dir = Path(args.output)
         if out_dir.exists() and not out_dir.is_dir():
             raise CommandError(f"-o {out_dir}: exists and is not a folder (several inputs need an output folder)")
-        if io.is_image_path(out_dir) and len(inputs) > 1:
-            raise CommandError(f"-o {out_dir}: one output file for {len(inputs)} inputs; give a folder")
-    outputs = io.plan_outputs(inputs, None if single_file_out else (Path(args.output) if args.output else None), fmt=fmt)
-    if single_file_out:
-        outputs = {inputs[0]: Path(args.output)}
+        if io.is_image_path(out_dir):
+            raise CommandError(f"-o {out_dir}: an image file name, but the inputs are several files or a folder; give a folder")
+        outputs = dict(zip(inputs, io.output_paths(inputs, out_dir, ext=fmt)))
+    else:  # beside each input, as NAME_colorized.EXT
+        outputs = {}
+        by_folder: dict[Path, list[Path]] = {}
+        for p in inputs:
+            by_folder.setdefault(p.parent, []).append(p)
+        for folder, group in by_folder.items():
+            outputs.update(zip(group, io.output_paths(group, folder, ext=fmt, suffix=OUTPUT_SUFFIX)))
 
     model = load_model(args.model)
     model.variant(not args.no_semantic)
@@ -445,8 +474,7 @@ def _apply(args: argparse.Namespace) -> int:
             else:
                 luma = image.pixels
             result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, semantic=not args.no_semantic, clusters=not args.no_clusters)
-            bit_depth = image.bit_depth if out.suffix.lower() in io.SIXTEEN_BIT_EXTENSIONS else 8
-            io.write_image(out, result.rgb(), alpha=image.alpha, bit_depth=bit_depth, overwrite=True)
+            io.write_image(out, result.rgb(), alpha=image.alpha, bit_depth=image.bit_depth, overwrite=True)
             if args.save_semantic and model.fcn is not None and not args.no_semantic:
                 from deepcolor.features.semantic import label_colours, semantic_features
 

@@ -5,12 +5,14 @@ Every odd input gives either a correct image or a one-line error
 inputs are never modified and outputs are written atomically.
 
 Reading (`read_image`)
-    Pillow decodes everything except 16-bit colour (RGB, RGBA, gray+alpha
-    PNG/TIFF), which Pillow can only give as 8 bits; those are decoded by
-    OpenCV (``IMREAD_UNCHANGED``, BGR order undone) after Pillow has fully
-    decoded the file once to prove it is intact. TIFF layouts Pillow cannot
-    open at all (16-bit gray+alpha, float RGB, planar) are read with
-    tifffile (uncompressed or deflate). The pixel count is checked against
+    Pillow decodes everything except 16-bit colour (RGB, RGBA, gray+alpha),
+    which Pillow can only give as 8 bits. Pillow still decodes those files
+    once in full to prove them intact; then 16-bit colour PNG is decoded by
+    OpenCV (``IMREAD_UNCHANGED``, BGR order undone) and 16-bit colour TIFF by
+    tifffile (OpenCV 5 garbles planar 16-bit TIFF), or by OpenCV when the
+    compression needs the optional imagecodecs package (LZW, PackBits) and
+    the file is pixel-interleaved. TIFF layouts Pillow cannot open at all
+    (16-bit gray+alpha, float RGB) are read with tifffile only. The pixel count is checked against
     ``max_pixels`` from the header, before any pixel is decoded; Pillow's own
     process-wide bomb check is switched off while our reader holds a lock
     (so Pillow decodes through `read_image` run one at a time per process).
@@ -106,7 +108,7 @@ _TIFF_BITS_PER_SAMPLE = 258
 # Pillow's decompression-bomb limit and truncated-image switch are process-wide;
 # we swap in our own per-call check while holding this lock.
 _PILLOW_LOCK = threading.Lock()
-_OPENCV_LOCK = threading.Lock()
+_OPENCV_LOCK = threading.Lock()  # guards OpenCV's global log level
 
 
 class ImageReadError(ValueError):
@@ -278,7 +280,7 @@ def _split_gray(samples: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarr
     channels = samples.shape[2]
     alpha = None
     if channels in (2, 4):
-        alpha = (samples[..., -1].astype(np.float32) / np.float32(scale))
+        alpha = samples[..., -1].astype(np.float32) / np.float32(scale)
         samples = samples[..., :-1]
         channels -= 1
     if channels == 3 and np.array_equal(samples[..., 0], samples[..., 1]) and np.array_equal(
@@ -371,8 +373,21 @@ def _is_tiff(head: bytes) -> bool:
     return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
+class _NeedsCodec(Exception):
+    """tifffile lacks the decompressor (LZW, PackBits, ... need the optional imagecodecs package)."""
+
+    def __init__(self, compression: str, planar: bool) -> None:
+        super().__init__(compression)
+        self.compression, self.planar = compression, planar
+
+
 def _tifffile_arrays(fh, path: Path, max_pixels: int):
-    """TIFF layouts Pillow cannot open (16-bit gray+alpha, float RGB, ...) -> (pixels, alpha, bit_depth, is_gray)."""
+    """Decode a TIFF with tifffile -> (pixels, alpha, bit_depth, is_gray), upright.
+
+    Used for 16-bit colour TIFF (OpenCV 5 mis-decodes planar ones) and for
+    layouts Pillow cannot open (16-bit gray+alpha, float RGB, ...). Raises
+    `_NeedsCodec` when the compression needs imagecodecs.
+    """
     import tifffile
 
     fh.seek(0)
@@ -394,9 +409,9 @@ def _tifffile_arrays(fh, path: Path, max_pixels: int):
                 samples = page.asarray()
             except ValueError as exc:
                 if "imagecodecs" in str(exc):
-                    raise ImageReadError(path, f"unsupported TIFF compression {page.compression.name}") from None
+                    raise _NeedsCodec(page.compression.name, int(page.planarconfig) == 2) from None
                 raise
-    except ImageReadError:
+    except (ImageReadError, _NeedsCodec):
         raise
     except MemoryError:
         raise
@@ -514,7 +529,7 @@ def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:
     if not head:
         raise ImageReadError(path, "empty file (0 bytes)")
 
-    im = None
+    im, result, deep = None, None, False
     with _pillow_guard() as caught:
         try:
             im = Image.open(fh, formats=_READ_FORMATS)
@@ -528,9 +543,18 @@ def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:
     for w in caught:
         logger.debug("%s: decoder warning: %s", _one_line(str(path)), _one_line(str(w.message)))
 
-    if im is None:  # a TIFF layout Pillow lacks (e.g. 16-bit gray + alpha)
-        result = _tifffile_arrays(fh, path, max_pixels)
-    elif deep:
+    if im is None or (deep and im.format == "TIFF"):
+        try:
+            result = _tifffile_arrays(fh, path, max_pixels)
+        except _NeedsCodec as exc:
+            # OpenCV's libtiff has every codec but garbles planar 16-bit; only a
+            # file Pillow has already decoded in full is trusted to it.
+            if im is None or exc.planar:
+                raise ImageReadError(
+                    path, f"TIFF compression {exc.compression} needs the imagecodecs package for this layout"
+                ) from None
+            result = None
+    if deep and result is None:
         try:
             fh.seek(0)
             data = fh.read()
@@ -751,7 +775,8 @@ def _prepare_folder(path: Path) -> None:
 def _new_temp(path: Path) -> tuple[int, Path]:
     """Create a hidden temp file next to ``path``; mode 0o666 minus umask, like a normal new file."""
     for _ in range(100):
-        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        # stem shortened so the temp name fits NAME_MAX whenever the destination does
+        tmp = path.with_name(f".{path.stem[:200]}.{secrets.token_hex(4)}.tmp{path.suffix}")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:

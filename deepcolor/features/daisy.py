@@ -74,92 +74,141 @@ _ANGLES = 2.0 * np.pi * np.arange(DAISY_ORIENTATIONS) / DAISY_ORIENTATIONS - np.
 _COS = np.cos(_ANGLES[: DAISY_ORIENTATIONS // 2]).astype(np.float32)
 _SIN = np.sin(_ANGLES[: DAISY_ORIENTATIONS // 2]).astype(np.float32)
 _KAPPA = np.float32(DAISY_ORIENTATIONS / np.pi)
+# Output rows per parallel task in the smoothing pass: each band re-smooths 12 halo rows,
+# so larger bands waste less, smaller ones balance better.
+_BAND = 64
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _hist_rows(padded, cols, taps, cos_a, sin_a, kappa, out):  # pragma: no cover - compiled
-    # out[y, x, o] = horizontal Gaussian of the orientation-weighted gradient magnitude of row y.
+    # out[y, x * 8 + o]: horizontal Gaussian of the orientation-weighted gradient magnitude of row y.
+    # Inner loops run over 1-D row views with non-negative indices so LLVM vectorises them.
     hp, wp = padded.shape
     nhalf = cos_a.shape[0]
-    norient = 2 * nhalf
+    no = 2 * nhalf
     r = taps.shape[0] - 1
+    n = wp * no
     for y in numba.prange(hp):
-        hist = np.empty((wp, norient), dtype=np.float32)
+        row = padded[y]
+        gx = np.zeros(wp, dtype=np.float32)
+        gy = np.zeros(wp, dtype=np.float32)
+        # Forward differences, zero in the last column/row (skimage's np.diff into zeros).
+        right = row[1:]
+        for x in range(wp - 1):
+            gx[x] = right[x] - row[x]
+        if y + 1 < hp:
+            below = padded[y + 1]
+            for x in range(wp):
+                gy[x] = below[x] - row[x]
+        mag = np.empty(wp, dtype=np.float32)
         for x in range(wp):
-            # Forward differences, zero in the last column/row (skimage's np.diff into zeros).
-            gx = np.float32(0.0)
-            gy = np.float32(0.0)
-            if x + 1 < wp:
-                gx = padded[y, x + 1] - padded[y, x]
-            if y + 1 < hp:
-                gy = padded[y + 1, x] - padded[y, x]
-            mag = np.float32(math.sqrt(gx * gx + gy * gy))
-            if mag == 0.0:
-                for o in range(norient):
-                    hist[x, o] = 0.0
+            mag[x] = math.sqrt(gx[x] * gx[x] + gy[x] * gy[x])
+        ext = np.empty((wp + 2 * r) * no, dtype=np.float32)
+        hist = ext[r * no : r * no + n]
+        for x in range(wp):
+            m = mag[x]
+            if m == 0.0:
+                for o in range(no):
+                    hist[x * no + o] = 0.0
             else:
-                inv = np.float32(1.0) / mag
+                s = kappa / m
                 for o in range(nhalf):
                     # cos(theta - a_o) = (g . (cos a_o, sin a_o)) / |g|; bin o + 4 has the opposite sign.
-                    e = np.float32(math.exp(kappa * (gx * cos_a[o] + gy * sin_a[o]) * inv))
-                    hist[x, o] = e * mag
-                    hist[x, o + nhalf] = mag / e
-        for x in range(wp):
-            c = cols[x + r]
-            for o in range(norient):
-                out[y, x, o] = taps[0] * hist[c, o]
-            for k in range(1, r + 1):
-                a = cols[x + r - k]
-                b = cols[x + r + k]
-                t = taps[k]
-                for o in range(norient):
-                    out[y, x, o] += t * (hist[a, o] + hist[b, o])
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _smooth_columns(tmp, rows, taps, out):  # pragma: no cover - compiled
-    # out[y] = vertical Gaussian of tmp around row y; rows maps padded row positions to rows of tmp.
-    hp, wp, norient = tmp.shape
-    r = taps.shape[0] - 1
-    for y in numba.prange(hp):
-        c = rows[y + r]
-        for x in range(wp):
-            for o in range(norient):
-                out[y, x, o] = taps[0] * tmp[c, x, o]
+                    e = np.float32(math.exp((gx[x] * cos_a[o] + gy[x] * sin_a[o]) * s))
+                    hist[x * no + o] = e * m
+                    hist[x * no + o + nhalf] = m / e
+        # Border columns of the extended row, copied from their reflected sources.
+        for i in range(r):
+            for o in range(no):
+                ext[i * no + o] = hist[cols[i] * no + o]
+                ext[(wp + r + i) * no + o] = hist[cols[wp + r + i] * no + o]
+        dst = out[y]
+        t0 = taps[0]
+        for j in range(n):
+            dst[j] = t0 * hist[j]
         for k in range(1, r + 1):
-            a = rows[y + r - k]
-            b = rows[y + r + k]
             t = taps[k]
-            for x in range(wp):
-                for o in range(norient):
-                    out[y, x, o] += t * (tmp[a, x, o] + tmp[b, x, o])
+            a = ext[(r - k) * no : (r - k) * no + n]
+            b = ext[(r + k) * no : (r + k) * no + n]
+            for j in range(n):
+                dst[j] += t * (a[j] + b[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _smooth_rows(tmp, rows, taps, start, out):  # pragma: no cover - compiled
+    # out[i] = vertical Gaussian of tmp around padded row start + i; rows maps positions -r.. to rows of tmp.
+    n = tmp.shape[1]
+    r = taps.shape[0] - 1
+    t0 = taps[0]
+    for i in range(out.shape[0]):
+        y = start + i
+        dst = out[i]
+        c = tmp[rows[y + r]]
+        for j in range(n):
+            dst[j] = t0 * c[j]
+        for k in range(1, r + 1):
+            a = tmp[rows[y + r - k]]
+            b = tmp[rows[y + r + k]]
+            t = taps[k]
+            for j in range(n):
+                dst[j] += t * (a[j] + b[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _assemble_row(centre, ring0, ring1, ring2, no, dst):  # pragma: no cover - compiled
+    # dst[x * 32 + i]: L1-normalised [centre, ring 0, ring 1, ring 2] histograms of output pixel x.
+    dim = 4 * no
+    w = dst.shape[0] // dim
+    eps = np.float32(1e-10)
+    part = np.empty(no, dtype=np.float32)
+    for x in range(w):
+        base = x * dim
+        src = x * no
+        for o in range(no):
+            v0 = centre[src + o] + eps
+            v1 = ring0[src + o] + eps
+            v2 = ring1[src + o] + eps
+            v3 = ring2[src + o] + eps
+            dst[base + o] = v0
+            dst[base + no + o] = v1
+            dst[base + 2 * no + o] = v2
+            dst[base + 3 * no + o] = v3
+            # Per-orientation partial sums: a 32-long serial sum would stall on add latency.
+            part[o] = (v0 + v1) + (v2 + v3)
+        total = np.float32(0.0)
+        for o in range(no):
+            total += part[o]
+        inv = np.float32(1.0) / total
+        for i in range(dim):
+            dst[base + i] *= inv
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _assemble(smooth, offsets, margin, out):  # pragma: no cover - compiled
-    # out[y, x] = L1-normalised [centre, ring 0, ring 1, ring 2] histograms around padded (y + m, x + m).
-    h, w, dim = out.shape
-    norient = smooth.shape[2]
-    nring = offsets.shape[0]
-    eps = np.float32(1e-10)
-    for y in numba.prange(h):
-        for x in range(w):
-            total = np.float32(0.0)
-            for o in range(norient):
-                v = smooth[y + margin, x + margin, o] + eps
-                out[y, x, o] = v
-                total += v
-            for j in range(nring):
-                yy = y + margin + offsets[j, 0]
-                xx = x + margin + offsets[j, 1]
-                base = norient * (j + 1)
-                for o in range(norient):
-                    v = smooth[yy, xx, o] + eps
-                    out[y, x, base + o] = v
-                    total += v
-            inv = np.float32(1.0) / total
-            for d in range(dim):
-                out[y, x, d] *= inv
+def _smooth_assemble(tmp, rows, taps, offsets, margin, no, band, scratch, out):  # pragma: no cover - compiled
+    # Output rows in bands: each band smooths only the padded rows its descriptors read
+    # (its own rows +- the ring's vertical reach) into its thread's scratch buffer, then assembles.
+    # scratch is (threads, band + reach, Wp * 8), allocated once by the caller: per-band
+    # allocations here would be fresh mmaps, paying page faults every band.
+    h, n = out.shape
+    dy_lo = min(0, offsets[:, 0].min())
+    dy_hi = max(0, offsets[:, 0].max())
+    nband = (h + band - 1) // band
+    for b in numba.prange(nband):
+        y0 = b * band
+        y1 = min(h, y0 + band)
+        first = y0 + margin + dy_lo
+        smooth = scratch[numba.get_thread_id()][: y1 - y0 + dy_hi - dy_lo]
+        _smooth_rows(tmp, rows, taps, first, smooth)
+        for y in range(y0, y1):
+            s = y - y0 - dy_lo
+            _assemble_row(
+                smooth[s][margin * no :],
+                smooth[s + offsets[0, 0]][(margin + offsets[0, 1]) * no :],
+                smooth[s + offsets[1, 0]][(margin + offsets[1, 1]) * no :],
+                smooth[s + offsets[2, 0]][(margin + offsets[2, 1]) * no :],
+                no,
+                out[y],
+            )
 
 
 def daisy_features(luma: np.ndarray) -> np.ndarray:
@@ -203,10 +252,13 @@ def daisy_features(luma: np.ndarray) -> np.ndarray:
     h, w = luma.shape
     padded = np.ascontiguousarray(np.pad(luma.astype(np.float32, copy=False), DAISY_RADIUS, mode="reflect"))
     hp, wp = padded.shape
-    tmp = np.empty((hp, wp, DAISY_ORIENTATIONS), dtype=np.float32)
+    # Orientation planes interleaved per pixel, (Hp, Wp * 8), so every pass runs over contiguous rows.
+    tmp = np.empty((hp, wp * DAISY_ORIENTATIONS), dtype=np.float32)
     _hist_rows(padded, _reflect_index(wp, _GAUSS_RADIUS), _TAPS, _COS, _SIN, _KAPPA, tmp)
-    smooth = np.empty_like(tmp)
-    _smooth_columns(tmp, _reflect_index(hp, _GAUSS_RADIUS), _TAPS, smooth)
-    out = np.empty((h, w, DAISY_DIM), dtype=np.float32)
-    _assemble(smooth, DAISY_RING_OFFSETS, DAISY_RADIUS, out)
-    return out
+    reach = int(DAISY_RING_OFFSETS[:, 0].max() - DAISY_RING_OFFSETS[:, 0].min())
+    scratch = np.empty((numba.config.NUMBA_NUM_THREADS, _BAND + reach, wp * DAISY_ORIENTATIONS), dtype=np.float32)
+    out = np.empty((h, w * DAISY_DIM), dtype=np.float32)
+    _smooth_assemble(
+        tmp, _reflect_index(hp, _GAUSS_RADIUS), _TAPS, DAISY_RING_OFFSETS, DAISY_RADIUS, DAISY_ORIENTATIONS, _BAND, scratch, out
+    )
+    return out.reshape(h, w, DAISY_DIM)

@@ -1,0 +1,66 @@
+"""Helpers shared by the benchmark scripts: paths, atomic writes, resumable row logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SPLITS = ROOT / "data" / "splits"
+
+sys.path.insert(0, str(ROOT))
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a whole file via a temp file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RowLog:
+    """An append-only JSON-lines file of finished items, so an interrupted benchmark resumes.
+
+    Each line is one finished item with its key; a torn last line (killed mid-write) is ignored.
+    """
+
+    def __init__(self, path: Path, *, fresh: bool = False) -> None:
+        self.path = path
+        self.rows: dict[str, dict] = {}
+        if fresh:
+            path.unlink(missing_ok=True)
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.rows[row["key"]] = row
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.rows
+
+    def add(self, key: str, row: dict) -> None:
+        row = {"key": key, **row}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.rows[key] = row
+
+
+def need_shared() -> None:
+    if not (SHARED_DATA / "camvid").is_dir():
+        raise SystemExit(f"benchmark needs the shared datasets at {SHARED_DATA}")

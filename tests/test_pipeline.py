@@ -1,0 +1,102 @@
+"""The assembled pipeline on real photographs, with the shipped model."""
+
+import numpy as np
+import pytest
+from skimage import data
+
+import deepcolor
+from deepcolor.colorizer import colorize_luma, load_model, to_luma
+from deepcolor.colorspace import rgb_to_luma
+from deepcolor.features.descriptor import descriptor_at, descriptor_dim, feature_maps
+from deepcolor.metrics import colorfulness, psnr, to_uint8
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return data.coffee()  # a real photograph that ships inside scikit-image
+
+
+def test_shipped_model_is_complete(model):
+    """The shipped bundle carries the FCN, both descriptor variants and a cluster hierarchy."""
+    assert model.fcn is not None
+    assert set(model.global_regressors) == {"semantic", "plain"}
+    assert model.global_regressors["semantic"].in_features == 92
+    assert model.global_regressors["plain"].in_features == 81
+    assert len(model.clusters) >= 2 and {c.layer for c in model.clusters} >= {0}
+    assert "command" in model.card
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_colorize_keeps_luma_and_dtype(model, coffee, dtype):
+    """colorize returns RGB of the input's dtype whose luma is the input (to rounding)."""
+    gray8 = to_uint8(rgb_to_luma(coffee / 255.0))[:120, :160]
+    scale = {np.uint8: 1, np.uint16: 257, np.float32: 1 / 255}[dtype]
+    gray = (gray8.astype(np.float64) * scale).astype(dtype)
+    rgb = deepcolor.colorize(gray, model=model)
+    assert rgb.dtype == dtype and rgb.shape == gray.shape + (3,)
+    top = {np.uint8: 255, np.uint16: 65535, np.float32: 1}[dtype]
+    luma_back = rgb_to_luma(rgb.astype(np.float64) / top)
+    assert np.abs(luma_back - gray8 / 255.0).max() < 1.5 / 255
+    assert colorfulness(to_uint8(rgb.astype(np.float64) / top)) > 1.0  # it is not gray
+
+
+def test_colour_input_is_converted_with_a_notice(model, coffee, caplog):
+    """An RGB input is reduced to its luma first, with one warning line."""
+    with caplog.at_level("WARNING"):
+        out = deepcolor.colorize(coffee[:64, :64], model=model)
+    assert out.shape == (64, 64, 3)
+    assert any("converted to gray" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (37, 53)])
+def test_odd_and_tiny_sizes(model, shape):
+    """Any size colorizes, including a single pixel."""
+    gray = np.random.default_rng(0).random(shape).astype(np.float32)
+    assert deepcolor.colorize(gray, model=model).shape == shape + (3,)
+
+
+def test_beats_gray_on_a_real_photo(model, coffee):
+    """On a real photo the shipped model is closer to the original than the gray baseline."""
+    original = coffee
+    luma = np.floor(rgb_to_luma(original / 255.0) * 255 + 0.5).astype(np.float32) / 255
+    gray = to_uint8(np.repeat(luma[..., None], 3, axis=2))
+    result = to_uint8(colorize_luma(luma, model).rgb())
+    assert psnr(result, original) > psnr(gray, original)
+
+
+def test_ablations_differ(model, coffee):
+    """--no-semantic, --no-clusters and --no-refine each change the result."""
+    luma = rgb_to_luma(coffee[:96, :128] / 255.0)
+    full = colorize_luma(luma, model).chroma
+    for kwargs in ({"semantic": False}, {"clusters": False}, {"refine": False}):
+        assert np.abs(colorize_luma(luma, model, **kwargs).chroma - full).max() > 1e-4, kwargs
+
+
+def test_saturation_scales_chroma(model, coffee):
+    """saturation=0 gives gray; 2 doubles the (refined) chroma."""
+    luma = rgb_to_luma(coffee[:64, :64] / 255.0)
+    one = colorize_luma(luma, model).chroma
+    np.testing.assert_allclose(colorize_luma(luma, model, saturation=2.0).chroma, 2 * one, atol=1e-6)
+    assert np.abs(colorize_luma(luma, model, saturation=0.0).chroma).max() == 0
+
+
+def test_descriptor_width_and_dtype(model, coffee):
+    """The descriptor is 92-d float32 with semantics, 81-d without, and its semantic part sums to 1."""
+    luma = rgb_to_luma(coffee[:50, :70] / 255.0)
+    maps = feature_maps(luma, fcn=model.fcn)
+    d = descriptor_at(maps, np.arange(0, 50 * 70, 7))
+    assert d.shape == (500, 92) == (500, descriptor_dim(semantic=True)) and d.dtype == np.float32
+    np.testing.assert_allclose(d[:, 81:].sum(axis=1), 1.0, atol=1e-4)
+    assert descriptor_at(maps, np.arange(10), semantic=False).shape == (10, 81)
+
+
+def test_to_luma_rejects_bad_input():
+    """Out-of-range floats, NaNs, wrong ranks and odd dtypes are ValueErrors."""
+    for bad in (np.full((4, 4), 2.0), np.full((4, 4), np.nan), np.zeros((4,)), np.zeros((4, 4), np.int64), np.zeros((0, 4))):
+        with pytest.raises(ValueError):
+            to_luma(bad)
