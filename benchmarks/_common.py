@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,15 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a whole file via a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from deepcolor._atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, data.encode() if isinstance(data, str) else data)
 
 
 class RowLog:

@@ -25,7 +25,7 @@ import numpy as np
 from deepcolor.clustering import choose_cluster_arrays
 from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
 from deepcolor.features.descriptor import FeatureMaps, descriptor_rows, feature_maps
-from deepcolor.gist import gist_descriptor
+from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file, save_model_file
 from deepcolor.refine import refine_chroma
 from deepcolor.regressor import Regressor
@@ -90,7 +90,9 @@ class ColorizationModel:
         name = self.variant(semantic)
         if not clusters or not self.clusters:
             return self.global_regressors[name], "global"
-        descriptor = gist_descriptor(luma)
+        # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
+        short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
+        descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
         arrays = self.cluster_arrays()
         selection = dict(self.selection)
         if maps.semantic is not None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from deepcolor._atomic import atomic_write_bytes
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save_model_file", "load_model_file", "default_weights_path"]
 
@@ -58,18 +59,7 @@ def save_model_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], *, 
         "kind": kind,
         "config": json.dumps(config, sort_keys=True),
     }
-    payload = save(clean, metadata=meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, save(clean, metadata=meta))
     return path
 
 

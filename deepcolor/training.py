@@ -23,14 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from deepcolor._atomic import atomic_open
 from deepcolor.colorizer import ClusterHead, ColorizationModel, VARIANTS
 from deepcolor.colorspace import merge_luma_chroma, split_luma_chroma
 from deepcolor.features.descriptor import SEMANTIC_DIM, descriptor_at, feature_maps
@@ -82,15 +81,8 @@ class ImageSamples:
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _sample_key(path: Path, config: FitConfig, fcn_id: str) -> str:

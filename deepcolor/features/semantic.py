@@ -86,6 +86,7 @@ DEFAULT_ARCH: dict[str, Any] = {
     "n_classes": N_CLASSES,
     "channels": [16, 32, 64, 96],
     "context_dilations": [2, 4],
+    "pool_bins": [1, 2, 4],
     "batchnorm": False,
 }
 # Longest side the net runs at; CamVid's native 480x360 is the training scale.
@@ -117,9 +118,10 @@ class SemanticFCN(nn.Module):
     """Small U-Net-like FCN: gray image -> per-pixel CamVid class logits.
 
     Encoder of four stride-2 stages (1/2 .. 1/16 resolution), dilated context
-    convolutions plus a global-average context vector at 1/16, a decoder that
-    upsamples and fuses the 1/8 and 1/4 skips, and a 1x1 classifier at 1/4
-    whose logits are upsampled bilinearly to the input size.
+    convolutions and a pyramid of average-pooled context maps (scene layout:
+    sky on top, road below) at 1/16, a decoder that upsamples and fuses the
+    1/8 and 1/4 skips, and a 1x1 classifier at 1/4 whose logits are upsampled
+    bilinearly to the input size.
 
     Parameters
     ----------
@@ -131,6 +133,8 @@ class SemanticFCN(nn.Module):
         Widths of the four encoder stages.
     context_dilations : sequence of int
         Dilations of the extra 3x3 convolutions at 1/16 resolution.
+    pool_bins : sequence of int
+        Grid sizes of the pyramid pooling branches (1 = global average).
     batchnorm : bool
         Conv-BN-ReLU blocks (training) or Conv(bias)-ReLU blocks (the shipped,
         BatchNorm-folded model).
@@ -153,6 +157,7 @@ class SemanticFCN(nn.Module):
         n_classes: int = N_CLASSES,
         channels: tuple[int, ...] | list[int] = (16, 32, 64, 96),
         context_dilations: tuple[int, ...] | list[int] = (2, 4),
+        pool_bins: tuple[int, ...] | list[int] = (1, 2, 4),
         batchnorm: bool = False,
         input_mean: float = 0.5,
         input_std: float = 0.25,
@@ -163,6 +168,9 @@ class SemanticFCN(nn.Module):
             raise ValueError(f"channels must be 4 positive ints, got {channels}")
         if in_channels < 1 or n_classes < 2:
             raise ValueError(f"in_channels must be >= 1 and n_classes >= 2, got {in_channels}, {n_classes}")
+        pool_bins = [int(b) for b in pool_bins]
+        if min(pool_bins, default=1) < 1:
+            raise ValueError(f"pool_bins must be positive ints, got {pool_bins}")
         if not input_std > 0:
             raise ValueError(f"input_std must be > 0, got {input_std}")
         self.config = {
@@ -170,6 +178,7 @@ class SemanticFCN(nn.Module):
             "n_classes": int(n_classes),
             "channels": channels,
             "context_dilations": [int(d) for d in context_dilations],
+            "pool_bins": pool_bins,
             "batchnorm": bool(batchnorm),
         }
         c0, c1, c2, c3 = channels
@@ -183,8 +192,10 @@ class SemanticFCN(nn.Module):
             _ConvBlock(c2, c3, stride=2, batchnorm=bn),
             *[_ConvBlock(c3, c3, dilation=int(d), batchnorm=bn) for d in context_dilations],
         )
-        # Global scene context (sky on top, road below ...) as a 1x1 conv on the pooled features.
-        self.context = nn.Conv2d(c3, c3, 1)
+        # Pyramid pooling: coarse grids of pooled features carry the scene layout.
+        cp = max(8, c3 // 4)
+        self.pools = nn.ModuleList([nn.Conv2d(c3, cp, 1) for _ in pool_bins])
+        self.fuse = nn.Conv2d(c3 + cp * len(pool_bins), c3, 1)
         self.dec2 = _ConvBlock(c3 + c2, c2, batchnorm=bn)
         self.dec1 = _ConvBlock(c2 + c1, c1, batchnorm=bn)
         self.head = nn.Conv2d(c1, n_classes, 1)
@@ -202,7 +213,12 @@ class SemanticFCN(nn.Module):
         e1 = self.enc1(e0)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
-        e3 = e3 + F.relu(self.context(e3.mean(dim=(2, 3), keepdim=True)))
+        size = e3.shape[-2:]
+        ctx = [e3]
+        for bins, conv in zip(self.config["pool_bins"], self.pools):
+            pooled = F.relu(conv(F.adaptive_avg_pool2d(e3, bins)))
+            ctx.append(F.interpolate(pooled, size=size, mode="bilinear", align_corners=False))
+        e3 = F.relu(self.fuse(torch.cat(ctx, 1)))
         d2 = self.dec2(torch.cat([F.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False), e1], 1))
         logits = self.head(d1)
@@ -231,6 +247,15 @@ def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     """
     path = Path(default_weights_path("fcn") if path is None else path)
     tensors, config = load_model_file(path, kind="fcn")
+    return fcn_from_tensors(tensors, config, source=path)
+
+
+def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict, *, source: str | Path = "<memory>") -> SemanticFCN:
+    """Rebuild a `SemanticFCN` from the tensors and config of an ``"fcn"`` model file.
+
+    Used by `load_fcn` and by colorizer bundles that embed their FCN.
+    ``source`` only names the origin in error messages.
+    """
     try:
         arch = dict(config["architecture"])
         norm = config["normalization"]
@@ -238,7 +263,7 @@ def load_fcn(path: str | Path | None = None) -> SemanticFCN:
         state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: FCN config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise ModelFileError(f"{source}: FCN config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     return model.eval()
 
 

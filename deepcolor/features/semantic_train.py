@@ -19,6 +19,7 @@ is written, BatchNorm folded into the convolutions, with
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import math
 import os
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Augmentation ranges: scale jitter (log-uniform) around the native scale the
 # net runs at, and luma photometric jitter so the net is not tied to CamVid's camera.
-SCALE_RANGE = (0.6, 1.4)
+SCALE_RANGE = (0.5, 1.3)
 GAMMA_RANGE = (0.7, 1.4)
 CONTRAST_RANGE = (0.75, 1.25)
 BRIGHTNESS_RANGE = (-0.1, 0.1)
@@ -323,6 +324,17 @@ def _lr_at(step: int, total: int, base: float) -> float:
     return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+@torch.no_grad()
+def _ema_update(ema: SemanticFCN, model: SemanticFCN, decay: float) -> None:
+    """Exponential moving average of weights and BatchNorm statistics."""
+    msd = model.state_dict()
+    for k, v in ema.state_dict().items():
+        if v.dtype.is_floating_point:
+            v.mul_(decay).add_(msd[k].detach(), alpha=1 - decay)
+        else:
+            v.copy_(msd[k])
+
+
 def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     """Run training as described by the parsed command line; returns the final report."""
     from tqdm import tqdm
@@ -349,6 +361,8 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     model = SemanticFCN(**arch, input_mean=mean, input_std=std)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    # Validation and export use an EMA of the weights: steadier than the last step's.
+    ema = copy.deepcopy(model)
     gen = torch.Generator().manual_seed(args.seed)
     crop = (args.crop[0], args.crop[1])
     n = len(lumas)
@@ -363,6 +377,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         try:
             ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")
             model.load_state_dict(ck["model"])
+            ema.load_state_dict(ck["ema"])
             opt.load_state_dict(ck["optimizer"])
             gen.set_state(ck["rng"])
             start_epoch = int(ck["epoch"])
@@ -395,15 +410,16 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            _ema_update(ema, model, min(args.ema, (1 + step) / (10 + step)))
             run_loss += loss.item()
             bar.set_postfix(loss=f"{run_loss / (i + 1):.3f}")
         bar.close()
-        val = evaluate_fcn(model, val_imgs, val_labs)
+        val = evaluate_fcn(ema, val_imgs, val_labs)
         score = val["pixel_accuracy"] + val["class_average_accuracy"]
         improved = score > best_score
         if improved:
             best_score = score
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in ema.state_dict().items()}
         history.append(
             {
                 "epoch": epoch + 1,
@@ -423,6 +439,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
             ckpt_path,
             {
                 "model": model.state_dict(),
+                "ema": ema.state_dict(),
                 "optimizer": opt.state_dict(),
                 "rng": gen.get_state(),
                 "epoch": epoch + 1,
@@ -439,7 +456,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
                 break
 
     if best_state is None:  # resumed a finished run with no best recorded
-        best_state = model.state_dict()
+        best_state = ema.state_dict()
     model.load_state_dict(best_state)
     model.eval()
     best_epoch = max(history, key=lambda h: h["val_pixel_accuracy"] + h["val_class_average_accuracy"])["epoch"] if history else None
@@ -486,6 +503,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--crop", type=int, nargs=2, default=list(CROP), metavar=("H", "W"), help="training crop size")
     p.add_argument("--channels", type=int, nargs=4, metavar="C", help="encoder widths (default %s)" % DEFAULT_ARCH["channels"])
+    p.add_argument("--ema", type=float, default=0.99, metavar="DECAY", help="per-step decay of the weight average that is validated and shipped")
     p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median")
     p.add_argument("--checkpoint", metavar="PATH", help="default: OUT + '.ckpt'")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -501,6 +519,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise TrainError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not args.lr > 0:
         raise TrainError(f"--lr must be > 0, got {args.lr}")
+    if not 0 <= args.ema < 1:
+        raise TrainError(f"--ema must lie in [0, 1), got {args.ema}")
     if args.weight_decay < 0:
         raise TrainError(f"--weight-decay must be >= 0, got {args.weight_decay}")
     s = SemanticFCN.STRIDE
