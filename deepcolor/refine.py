@@ -60,11 +60,13 @@ _CUTOFF_SIGMAS = 12.0
 
 
 def _spatial_kernel(radius: int, sigma_space: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offsets ``(dy, dx)`` of the disc ``dy^2 + dx^2 <= radius^2`` (row-major, as OpenCV orders them) and their weights."""
+    """Offsets ``(dy, dx)`` of the disc ``dy^2 + dx^2 <= radius^2`` (OpenCV's row-major order) and their weights."""
     dy, dx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     keep = (dy * dy + dx * dx) <= radius * radius
     dy, dx = dy[keep].astype(np.int64), dx[keep].astype(np.int64)
-    weights = np.exp((dy * dy + dx * dx) * (-0.5 / sigma_space**2)).astype(np.float32)
+    # (distance / sigma)^2 rather than distance^2 / sigma^2: no 0 / 0 for a denormal-small sigma.
+    with np.errstate(over="ignore"):
+        weights = np.exp(-0.5 * (np.sqrt(dy * dy + dx * dx) / sigma_space) ** 2).astype(np.float32)
     return dy, dx, weights
 
 
@@ -210,9 +212,8 @@ def joint_bilateral(
     dy, dx, space = _spatial_kernel(radius, float(sigma_space))
     guide_pad = np.ascontiguousarray(np.pad(guide.astype(np.float32, copy=False), radius, mode="reflect"))
     # Channel-first planes so the kernel's row loops are contiguous.
-    planes_pad = np.ascontiguousarray(
-        np.pad(np.moveaxis(planes.astype(np.float32, copy=False), -1, 0), ((0, 0), (radius, radius), (radius, radius)), mode="reflect")
-    )
+    chw = np.moveaxis(planes.astype(np.float32, copy=False), -1, 0)
+    planes_pad = np.ascontiguousarray(np.pad(chw, ((0, 0), (radius, radius), (radius, radius)), mode="reflect"))
     out = np.empty(planes.shape, dtype=np.float32)
     _joint_bilateral_rows(guide_pad, planes_pad, dy, dx, space, _inverse_sigma(sigma_color), radius, out)
     return out.reshape(source.shape)

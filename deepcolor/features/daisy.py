@@ -6,12 +6,16 @@ eight orientations, L1 normalisation) and the result is, to float32 rounding,
     skimage.feature.daisy(np.pad(luma, 7, mode="reflect"), step=1, radius=7,
                           rings=1, histograms=3, orientations=8)
 
-which ``tests/test_daisy.py`` checks. The numba kernels get their speed from
-three facts about that configuration: with one ring the centre and the ring
-share sigma = 3.5, so each orientation plane is smoothed once, not twice; the
-Gaussian is separable and symmetric; and ``cos(theta - a)`` is a dot product of
-the gradient with a unit vector, so no ``arctan2``/``cos`` per pixel, and the
-opposite orientation's weight is the reciprocal of the first's.
+which ``tests/test_daisy.py`` checks. The numba kernel gets its speed from
+facts about that configuration: with one ring the centre and the ring share
+sigma = 3.5, so each orientation plane is smoothed once, not twice; the
+Gaussian is separable and symmetric (15 multiplies for 29 taps); and
+``cos(theta - a)`` is a dot product of the gradient with a unit vector, so
+there is no ``arctan2``/``cos`` per pixel, and the opposite orientation's
+weight is the reciprocal of the first's. Work is split into bands of output
+rows, one parallel region in all: each band computes the histogram rows it
+needs (with a 20-row halo each side), smooths them and assembles its
+descriptors in per-thread scratch, so no full-image intermediate is stored.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ DAISY_SIGMA = DAISY_RADIUS / 2.0
 _TRUNCATE = 4.0
 _GAUSS_RADIUS = int(_TRUNCATE * DAISY_SIGMA + 0.5)
 
-# (dy, dx) of the ring histograms at 0, 120, 240 degrees, rounded exactly as skimage
-# does it (Python's round, half to even: 7 cos(120 deg) = -3.4999... -> -3, 7 cos(240 deg) -> -4).
+# (dy, dx) of the ring histograms at 0, 120, 240 degrees, rounded exactly as skimage does
+# it: in floating point 7 cos(120 deg) = -3.4999... -> -3 but 7 cos(240 deg) = -3.5000...03 -> -4,
+# so the ring is not mirror-symmetric: (0, 7), (6, -3), (-6, -4).
 DAISY_RING_OFFSETS = np.array(
     [
         (
@@ -74,81 +79,85 @@ _ANGLES = 2.0 * np.pi * np.arange(DAISY_ORIENTATIONS) / DAISY_ORIENTATIONS - np.
 _COS = np.cos(_ANGLES[: DAISY_ORIENTATIONS // 2]).astype(np.float32)
 _SIN = np.sin(_ANGLES[: DAISY_ORIENTATIONS // 2]).astype(np.float32)
 _KAPPA = np.float32(DAISY_ORIENTATIONS / np.pi)
-# Output rows per parallel task in the smoothing pass: each band re-smooths 12 halo rows,
-# so larger bands waste less, smaller ones balance better.
-_BAND = 64
+# Output rows per parallel band, at most: each band recomputes the 40 halo rows its
+# ring (+-6) and Gaussian (+-14) reach into, so larger bands waste less; 256 rows keep
+# a band's scratch (about 300 rows x Wp x 32 bytes) moderate on large images.
+_MAX_BAND = 256
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _hist_rows(padded, cols, taps, cos_a, sin_a, kappa, out):  # pragma: no cover - compiled
-    # out[y, x * 8 + o]: horizontal Gaussian of the orientation-weighted gradient magnitude of row y.
+@numba.njit(cache=True, nogil=True)
+def _hist_row(padded, y, cols, taps, cos_a, sin_a, kappa, work, ext, dst):  # pragma: no cover - compiled
+    # dst[x * 8 + o]: horizontal Gaussian of the orientation-weighted gradient magnitude of padded row y.
     # Inner loops run over 1-D row views with non-negative indices so LLVM vectorises them.
+    # work (3, Wp) and ext ((Wp + 2r) * 8) are the caller's scratch.
     hp, wp = padded.shape
     nhalf = cos_a.shape[0]
     no = 2 * nhalf
     r = taps.shape[0] - 1
     n = wp * no
-    for y in numba.prange(hp):
-        row = padded[y]
-        gx = np.zeros(wp, dtype=np.float32)
-        gy = np.zeros(wp, dtype=np.float32)
-        # Forward differences, zero in the last column/row (skimage's np.diff into zeros).
-        right = row[1:]
-        for x in range(wp - 1):
-            gx[x] = right[x] - row[x]
-        if y + 1 < hp:
-            below = padded[y + 1]
-            for x in range(wp):
-                gy[x] = below[x] - row[x]
-        mag = np.empty(wp, dtype=np.float32)
+    gx = work[0]
+    gy = work[1]
+    mag = work[2]
+    row = padded[y]
+    # Forward differences, zero in the last column/row (skimage's np.diff into zeros).
+    right = row[1:]
+    for x in range(wp - 1):
+        gx[x] = right[x] - row[x]
+    gx[wp - 1] = 0.0
+    if y + 1 < hp:
+        below = padded[y + 1]
         for x in range(wp):
-            mag[x] = math.sqrt(gx[x] * gx[x] + gy[x] * gy[x])
-        ext = np.empty((wp + 2 * r) * no, dtype=np.float32)
-        hist = ext[r * no : r * no + n]
+            gy[x] = below[x] - row[x]
+    else:
         for x in range(wp):
-            m = mag[x]
-            if m == 0.0:
-                for o in range(no):
-                    hist[x * no + o] = 0.0
-            else:
-                s = kappa / m
-                for o in range(nhalf):
-                    # cos(theta - a_o) = (g . (cos a_o, sin a_o)) / |g|; bin o + 4 has the opposite sign.
-                    e = np.float32(math.exp((gx[x] * cos_a[o] + gy[x] * sin_a[o]) * s))
-                    hist[x * no + o] = e * m
-                    hist[x * no + o + nhalf] = m / e
-        # Border columns of the extended row, copied from their reflected sources.
-        for i in range(r):
+            gy[x] = 0.0
+    for x in range(wp):
+        mag[x] = math.sqrt(gx[x] * gx[x] + gy[x] * gy[x])
+    hist = ext[r * no : r * no + n]
+    for x in range(wp):
+        m = mag[x]
+        if m == 0.0:
             for o in range(no):
-                ext[i * no + o] = hist[cols[i] * no + o]
-                ext[(wp + r + i) * no + o] = hist[cols[wp + r + i] * no + o]
-        dst = out[y]
-        t0 = taps[0]
+                hist[x * no + o] = 0.0
+        else:
+            s = kappa / m
+            for o in range(nhalf):
+                # cos(theta - a_o) = (g . (cos a_o, sin a_o)) / |g|; bin o + 4 has the opposite sign.
+                e = np.float32(math.exp((gx[x] * cos_a[o] + gy[x] * sin_a[o]) * s))
+                hist[x * no + o] = e * m
+                hist[x * no + o + nhalf] = m / e
+    # Border columns of the extended row, copied from their reflected sources.
+    for i in range(r):
+        for o in range(no):
+            ext[i * no + o] = hist[cols[i] * no + o]
+            ext[(wp + r + i) * no + o] = hist[cols[wp + r + i] * no + o]
+    t0 = taps[0]
+    for j in range(n):
+        dst[j] = t0 * hist[j]
+    for k in range(1, r + 1):
+        t = taps[k]
+        a = ext[(r - k) * no : (r - k) * no + n]
+        b = ext[(r + k) * no : (r + k) * no + n]
         for j in range(n):
-            dst[j] = t0 * hist[j]
-        for k in range(1, r + 1):
-            t = taps[k]
-            a = ext[(r - k) * no : (r - k) * no + n]
-            b = ext[(r + k) * no : (r + k) * no + n]
-            for j in range(n):
-                dst[j] += t * (a[j] + b[j])
+            dst[j] += t * (a[j] + b[j])
 
 
 @numba.njit(cache=True, nogil=True)
-def _smooth_rows(tmp, rows, taps, start, out):  # pragma: no cover - compiled
-    # out[i] = vertical Gaussian of tmp around padded row start + i; rows maps positions -r.. to rows of tmp.
-    n = tmp.shape[1]
+def _smooth_rows(hist, rows, lo, taps, start, out):  # pragma: no cover - compiled
+    # out[i] = vertical Gaussian around padded row start + i; rows maps positions -r.. to
+    # padded rows, which hist holds from padded row lo on.
+    n = hist.shape[1]
     r = taps.shape[0] - 1
     t0 = taps[0]
     for i in range(out.shape[0]):
         y = start + i
         dst = out[i]
-        c = tmp[rows[y + r]]
+        c = hist[rows[y + r] - lo]
         for j in range(n):
             dst[j] = t0 * c[j]
         for k in range(1, r + 1):
-            a = tmp[rows[y + r - k]]
-            b = tmp[rows[y + r + k]]
+            a = hist[rows[y + r - k] - lo]
+            b = hist[rows[y + r + k] - lo]
             t = taps[k]
             for j in range(n):
                 dst[j] += t * (a[j] + b[j])
@@ -184,21 +193,40 @@ def _assemble_row(centre, ring0, ring1, ring2, no, dst):  # pragma: no cover - c
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _smooth_assemble(tmp, rows, taps, offsets, margin, no, band, scratch, out):  # pragma: no cover - compiled
-    # Output rows in bands: each band smooths only the padded rows its descriptors read
-    # (its own rows +- the ring's vertical reach) into its thread's scratch buffer, then assembles.
-    # scratch is (threads, band + reach, Wp * 8), allocated once by the caller: per-band
-    # allocations here would be fresh mmaps, paying page faults every band.
+def _daisy_bands(  # pragma: no cover - compiled
+    padded, cols, rows, taps, cos_a, sin_a, kappa, offsets, margin, band, scratch, ext, work, out
+):
+    # One parallel region over bands of output rows. A band computes the orientation
+    # histograms of the padded rows it reads (its rows, the ring's vertical reach and the
+    # Gaussian's support, reflected at the border), smooths them vertically, and assembles
+    # its descriptors; bands share nothing but read-only input. Per thread (numba's thread
+    # id), scratch holds the band's histogram then smoothed rows, ext and work one row's
+    # temporaries: allocated once by the caller, since per-band allocations would be fresh
+    # mmaps paying page faults every time.
     h, n = out.shape
+    hp, wp = padded.shape
+    no = 2 * cos_a.shape[0]
+    r = taps.shape[0] - 1
     dy_lo = min(0, offsets[:, 0].min())
     dy_hi = max(0, offsets[:, 0].max())
     nband = (h + band - 1) // band
     for b in numba.prange(nband):
         y0 = b * band
         y1 = min(h, y0 + band)
-        first = y0 + margin + dy_lo
-        smooth = scratch[numba.get_thread_id()][: y1 - y0 + dy_hi - dy_lo]
-        _smooth_rows(tmp, rows, taps, first, smooth)
+        first = y0 + margin + dy_lo  # first smoothed padded row
+        nsm = y1 - y0 + dy_hi - dy_lo
+        # Padded rows under the Gaussian of smoothed rows first .. first + nsm - 1.
+        lo = hp
+        hi = 0
+        for i in range(first, first + nsm + 2 * r):
+            lo = min(lo, rows[i])
+            hi = max(hi, rows[i] + 1)
+        tid = numba.get_thread_id()
+        hist = scratch[tid][: hi - lo]
+        smooth = scratch[tid][hi - lo : hi - lo + nsm]
+        for i in range(hi - lo):
+            _hist_row(padded, lo + i, cols, taps, cos_a, sin_a, kappa, work[tid], ext[tid], hist[i])
+        _smooth_rows(hist, rows, lo, taps, first, smooth)
         for y in range(y0, y1):
             s = y - y0 - dy_lo
             _assemble_row(
@@ -252,13 +280,32 @@ def daisy_features(luma: np.ndarray) -> np.ndarray:
     h, w = luma.shape
     padded = np.ascontiguousarray(np.pad(luma.astype(np.float32, copy=False), DAISY_RADIUS, mode="reflect"))
     hp, wp = padded.shape
-    # Orientation planes interleaved per pixel, (Hp, Wp * 8), so every pass runs over contiguous rows.
-    tmp = np.empty((hp, wp * DAISY_ORIENTATIONS), dtype=np.float32)
-    _hist_rows(padded, _reflect_index(wp, _GAUSS_RADIUS), _TAPS, _COS, _SIN, _KAPPA, tmp)
-    reach = int(DAISY_RING_OFFSETS[:, 0].max() - DAISY_RING_OFFSETS[:, 0].min())
-    scratch = np.empty((numba.config.NUMBA_NUM_THREADS, _BAND + reach, wp * DAISY_ORIENTATIONS), dtype=np.float32)
+    # Bands: one per thread, or more of at most _MAX_BAND rows on tall images.
+    nband = max(numba.get_num_threads(), -(-h // _MAX_BAND))
+    band = -(-h // nband)
+    reach = int(DAISY_RING_OFFSETS[:, 0].max() - min(0, DAISY_RING_OFFSETS[:, 0].min()))
+    # Per-thread scratch for every thread numba may use (untouched pages cost nothing).
+    # Rows hold the 8 orientations interleaved per pixel, Wp * 8 wide, so passes run on contiguous rows.
+    threads = numba.config.NUMBA_NUM_THREADS
+    nrows = min(hp, band + reach + 2 * _GAUSS_RADIUS) + band + reach
+    scratch = np.empty((threads, nrows, wp * DAISY_ORIENTATIONS), dtype=np.float32)
+    ext = np.empty((threads, (wp + 2 * _GAUSS_RADIUS) * DAISY_ORIENTATIONS), dtype=np.float32)
+    work = np.empty((threads, 3, wp), dtype=np.float32)
     out = np.empty((h, w * DAISY_DIM), dtype=np.float32)
-    _smooth_assemble(
-        tmp, _reflect_index(hp, _GAUSS_RADIUS), _TAPS, DAISY_RING_OFFSETS, DAISY_RADIUS, DAISY_ORIENTATIONS, _BAND, scratch, out
+    _daisy_bands(
+        padded,
+        _reflect_index(wp, _GAUSS_RADIUS),
+        _reflect_index(hp, _GAUSS_RADIUS),
+        _TAPS,
+        _COS,
+        _SIN,
+        _KAPPA,
+        DAISY_RING_OFFSETS,
+        DAISY_RADIUS,
+        band,
+        scratch,
+        ext,
+        work,
+        out,
     )
     return out.reshape(h, w, DAISY_DIM)

@@ -53,13 +53,16 @@ __all__ = ["evaluate_fcn", "train_fcn", "fold_batchnorm", "match_pairs", "main"]
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-# Augmentation ranges: scale jitter (log-uniform) around the native scale the
-# net runs at, and luma photometric jitter so the net is not tied to CamVid's camera.
-SCALE_RANGE = (0.5, 1.3)
+# Augmentation: a random crop covering CROP_FRACTION of each side (aspect
+# jittered by ASPECT_JITTER) resized to CROP. The crops keep most of the scene
+# so the pooled layout context sees whole scenes, as at inference. Luma
+# photometric jitter keeps the net from depending on CamVid's camera.
+CROP_FRACTION = (0.6, 1.0)
+ASPECT_JITTER = 0.1
 GAMMA_RANGE = (0.7, 1.4)
 CONTRAST_RANGE = (0.75, 1.25)
 BRIGHTNESS_RANGE = (-0.1, 0.1)
-CROP = (256, 320)  # (H, W) of training crops, multiples of the net's stride
+CROP = (240, 320)  # (H, W) of training samples, multiples of the net's stride
 WARMUP_FRACTION = 0.03
 
 
@@ -156,25 +159,22 @@ def _class_weights(labels: Sequence[torch.Tensor], mode: str) -> torch.Tensor | 
 def _augment_batch(
     lumas: Sequence[torch.Tensor], labels: Sequence[torch.Tensor], gen: torch.Generator, crop: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random scale, crop, flip and luma jitter of a list of images -> (B,1,h,w), (B,h,w)."""
+    """Random resized crop, flip and luma jitter of a list of images -> (B,1,h,w), (B,h,w)."""
     ch, cw = crop
     xs, ys = [], []
     u = lambda lo, hi: lo + (hi - lo) * float(torch.rand((), generator=gen))  # noqa: E731
     for y, lab in zip(lumas, labels):
         h, w = y.shape
-        s = math.exp(u(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])))
-        nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        img = F.interpolate(y[None, None].float(), size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)[0, 0]
-        lab = F.interpolate(lab[None, None].float(), size=(nh, nw), mode="nearest")[0, 0].to(torch.uint8)
-        # Pad (labels with void) when the scaled image is smaller than the crop.
-        ph, pw = max(0, ch - nh), max(0, cw - nw)
-        if ph or pw:
-            img = F.pad(img[None, None], (0, pw, 0, ph), mode="replicate")[0, 0]
-            lab = F.pad(lab, (0, pw, 0, ph), value=VOID)
-        top = int(torch.randint(0, img.shape[0] - ch + 1, (), generator=gen))
-        left = int(torch.randint(0, img.shape[1] - cw + 1, (), generator=gen))
-        img = img[top : top + ch, left : left + cw]
-        lab = lab[top : top + ch, left : left + cw]
+        f = u(*CROP_FRACTION)
+        a = u(1 - ASPECT_JITTER, 1 + ASPECT_JITTER)
+        sh, sw = max(1, min(h, round(h * f * a))), max(1, min(w, round(w * f / a)))
+        top = int(torch.randint(0, h - sh + 1, (), generator=gen))
+        left = int(torch.randint(0, w - sw + 1, (), generator=gen))
+        img = y[top : top + sh, left : left + sw].float()
+        lab = lab[top : top + sh, left : left + sw]
+        antialias = sh > ch or sw > cw
+        img = F.interpolate(img[None, None], size=(ch, cw), mode="bilinear", align_corners=False, antialias=antialias)[0, 0]
+        lab = F.interpolate(lab[None, None].float(), size=(ch, cw), mode="nearest")[0, 0].to(torch.uint8)
         if float(torch.rand((), generator=gen)) < 0.5:
             img, lab = img.flip(-1), lab.flip(-1)
         img = img.clamp(0, 1) ** u(*GAMMA_RANGE)

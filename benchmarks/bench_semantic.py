@@ -1,0 +1,139 @@
+"""Benchmark of the shipped semantic FCN: CamVid test accuracy (gray input) and speed.
+
+Usage::
+
+    python benchmarks/bench_semantic.py [--model FCN] [--data ../shared/data] [--threads 2]
+
+Writes a markdown table to ``benchmarks/results/semantic.md`` (atomically).
+Without the CamVid data only the timings are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from deepcolor.features.semantic import (  # noqa: E402
+    CAMVID_CLASSES,
+    MAX_SIDE,
+    load_fcn,
+    semantic_features,
+    semantic_probabilities,
+)
+from deepcolor.features.semantic_train import evaluate_fcn, match_pairs  # noqa: E402
+from deepcolor.modelfile import default_weights_path, load_model_file  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "semantic.md"
+# Published anchors: (method, input, global pixel acc, class-average acc).
+ANCHORS = [
+    ("SegNet (Badrinarayanan et al. 2017), CamVid 11 classes", "colour", "~90%", "~71%"),
+    ("FCN-16s (Long et al. 2015), SIFT Flow 33 classes", "gray", "78.9%", "-"),
+]
+
+
+def _timing(fcn, size: int, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds of semantic_probabilities and semantic_features on a size x size real-looking image."""
+    from skimage import data as skdata
+    from skimage.transform import resize
+
+    luma = resize(skdata.camera().astype(np.float32) / 255.0, (size, size), anti_aliasing=True).astype(np.float32)
+    semantic_features(luma, fcn)  # warm-up
+    probs_t, feats_t = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        semantic_probabilities(luma, fcn)
+        probs_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        semantic_features(luma, fcn)
+        feats_t.append(time.perf_counter() - t)
+    return statistics.median(probs_t), statistics.median(feats_t)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(default_weights_path("fcn")))
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    fcn = load_fcn(args.model)
+    _, config = load_model_file(args.model, kind="fcn")
+    n_params = sum(v.numel() for v in fcn.state_dict().values())
+    lines = [
+        "# Semantic FCN (gray CamVid)",
+        "",
+        f"Model `{Path(args.model).name}`: channels {fcn.config['channels']}, {n_params:,} parameters, "
+        f"{Path(args.model).stat().st_size / 1e6:.2f} MB; net runs with longest side <= {MAX_SIDE}.",
+        f"Machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+        f"{os.cpu_count()} logical CPUs (shared; timings are upper bounds under load).",
+        "",
+    ]
+    camvid = Path(args.data) / "camvid"
+    if camvid.is_dir():
+        pairs = match_pairs(camvid / "images" / "test", camvid / "labels" / "test")
+        raw = evaluate_fcn(fcn, *pairs)
+        smooth = evaluate_fcn(fcn, *pairs, smooth=True)
+        lines += [
+            f"## Accuracy on CamVid test ({len(pairs[0])} frames, 480x360, luma only, void excluded)",
+            "",
+            "| method | input | global pixel acc. | class-average acc. | mean IoU |",
+            "|---|---|---|---|---|",
+            f"| deepcolor FCN, raw probabilities | gray | {raw['pixel_accuracy']:.1%} | {raw['class_average_accuracy']:.1%} | {raw['mean_iou']:.1%} |",
+            f"| deepcolor FCN, domain-transform smoothed | gray | {smooth['pixel_accuracy']:.1%} | {smooth['class_average_accuracy']:.1%} | {smooth['mean_iou']:.1%} |",
+        ]
+        lines += [f"| {name} (anchor) | {inp} | {g} | {c} | - |" for name, inp, g, c in ANCHORS]
+        lines += ["", "Per-class accuracy (raw): " + ", ".join(f"{k} {raw['per_class'][k]:.0%}" for k in CAMVID_CLASSES), ""]
+        training = config.get("training", {})
+        if "val" in training:
+            lines += [
+                f"Training record: val pixel {training['val']['pixel_accuracy']:.1%}, class-average "
+                f"{training['val']['class_average_accuracy']:.1%}; best epoch {training.get('best_epoch')} of "
+                f"{training.get('epochs_run')}, {training.get('elapsed_min')} min.",
+                "",
+            ]
+    else:
+        lines += [f"CamVid not found at {camvid}: accuracy not measured.", ""]
+    lines += [
+        "## Inference time (median of 5)",
+        "",
+        "| image | semantic_probabilities | semantic_features (+ smoothing) |",
+        "|---|---|---|",
+    ]
+    for size in (256, 1024):
+        tp, tf = _timing(fcn, size)
+        lines.append(f"| {size}x{size} | {tp * 1000:.0f} ms | {tf * 1000:.0f} ms |")
+    text = "\n".join(lines) + "\n"
+    _write_atomic(Path(args.out), text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
