@@ -15,28 +15,24 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import RESULTS, SHARED_DATA, write_atomic
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from deepcolor.features.semantic import (  # noqa: E402
+from deepcolor.features.semantic import (
     CAMVID_CLASSES,
-    MAX_SIDE,
     load_fcn,
     semantic_features,
     semantic_probabilities,
 )
-from deepcolor.features.semantic_train import evaluate_fcn, match_pairs  # noqa: E402
-from deepcolor.modelfile import default_weights_path, load_model_file  # noqa: E402
+from deepcolor.features.semantic_train import evaluate_fcn, match_pairs
+from deepcolor.modelfile import default_weights_path, load_model_file
 
-RESULTS = ROOT / "benchmarks" / "results" / "semantic.md"
+OUT = RESULTS / "semantic.md"
 # Published anchors: (method, input, global pixel acc, class-average acc).
 ANCHORS = [
     ("SegNet (Badrinarayanan et al. 2017), CamVid 11 classes", "colour", "~90%", "~71%"),
@@ -62,24 +58,12 @@ def _timing(fcn, size: int, repeats: int = 5) -> tuple[float, float]:
     return statistics.median(probs_t), statistics.median(feats_t)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(default_weights_path("fcn")))
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -90,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Semantic FCN (gray CamVid)",
         "",
         f"Model `{Path(args.model).name}`: channels {fcn.config['channels']}, {n_params:,} parameters, "
-        f"{Path(args.model).stat().st_size / 1e6:.2f} MB; net runs with longest side <= {MAX_SIDE}.",
+        f"{Path(args.model).stat().st_size / 1e6:.2f} MB; net runs with longest side <= {fcn.max_side}.",
         f"Machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
         f"{os.cpu_count()} logical CPUs (shared; timings are upper bounds under load).",
         "",
@@ -130,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         tp, tf = _timing(fcn, size)
         lines.append(f"| {size}x{size} | {tp * 1000:.0f} ms | {tf * 1000:.0f} ms |")
     text = "\n".join(lines) + "\n"
-    _write_atomic(Path(args.out), text)
+    write_atomic(Path(args.out), text)
     sys.stdout.write(text)
     return 0
 

@@ -73,10 +73,10 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fcn", metavar="FCN", help="FCN model file for the semantic feature (default: the shipped one)")
     parser.add_argument("--no-semantic", action="store_true", help="train only the 81-d variant, without the FCN")
     parser.add_argument("--no-clusters", action="store_true", help="train only the global MLP (no Algorithm 3)")
-    parser.add_argument("--samples-per-image", type=int, default=2000, help="pixels sampled from each training image")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--samples-per-image", type=int, default=1000, help="pixels sampled from each training image")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-top", type=int, default=24, help="clusters on the top layer (Cheng: N0 = 24)")
     parser.add_argument("--mu", type=float, default=80.0, help="images per cluster below the top layer (Cheng: 80)")
@@ -87,6 +87,7 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-descend", action="store_true", help="test-time choice among top-layer clusters only")
     parser.add_argument("--work", metavar="DIR", help="cache of samples and trained MLPs (default: MODEL.work)")
     parser.add_argument("--max-val-images", type=int, default=0, help="validate on at most this many images (0: all)")
+    parser.add_argument("--no-calibrate", action="store_true", help="do not fit each MLP's chroma gain on the validation images")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -169,7 +170,16 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
     card = {"command": "python -m deepcolor.fit " + " ".join(argv)}
     t0 = time.perf_counter()
-    model, failed = fit_model(paths, fcn=fcn, fcn_file=fcn_file, config=config, work=work, progress=_progress_enabled(args.quiet), card=card)
+    model, failed = fit_model(
+        paths,
+        fcn=fcn,
+        fcn_file=fcn_file,
+        config=config,
+        work=work,
+        progress=_progress_enabled(args.quiet),
+        card=card,
+        calibration_paths=[] if args.no_calibrate else val_paths,
+    )
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_paths:

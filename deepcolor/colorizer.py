@@ -51,6 +51,7 @@ class ClusterHead:
     sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
     regressors: dict[str, Regressor]
     n_images: int = 0
+    chroma_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ColorizationModel:
     fcn_tensors: dict[str, np.ndarray] | None = None
     fcn_config: dict[str, Any] | None = None
     selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
+    global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
     card: dict[str, Any] = field(default_factory=dict)  # how it was trained, validation figures
     path: Path | None = None
 
@@ -85,24 +87,40 @@ class ColorizationModel:
             "sent_centres": np.stack([c.sent_centre for c in self.clusters]).astype(np.float32),
         }
 
+    def chroma_scale(self, source: str, semantic: bool) -> float:
+        """The calibrated chroma gain of a regressor (1 where none was calibrated)."""
+        name = "semantic" if semantic else "plain"
+        if source == "global":
+            return float(self.global_scale.get(name, 1.0))
+        head = next(c for c in self.clusters if c.key == source)
+        return float(head.chroma_scale.get(name, 1.0))
+
     def choose(self, luma: np.ndarray, maps: FeatureMaps, *, semantic: bool, clusters: bool) -> tuple[Regressor, str]:
         """The regressor for one image and the name of where it came from (a cluster key or ``"global"``)."""
-        name = self.variant(semantic)
+        self.variant(semantic)
         if not clusters or not self.clusters:
-            return self.global_regressors[name], "global"
+            return self.route(None, None, semantic=semantic, clusters=False)
         # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
         short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
         descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
-        arrays = self.cluster_arrays()
-        selection = dict(self.selection)
-        if maps.semantic is not None:
+        hist = None
+        if semantic and maps.semantic is not None:
             from deepcolor.features.semantic import semantic_histogram
 
             hist = semantic_histogram(maps.semantic)
-        else:  # no semantics to break gist ties: nearest centre per layer
-            hist = np.full(arrays["histograms"].shape[1], 1.0, np.float32)
+        return self.route(descriptor, hist, semantic=semantic, clusters=True)
+
+    def route(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> tuple[Regressor, str]:
+        """`choose` from an image's precomputed gist (512,) and semantic histogram (11,) or None."""
+        name = self.variant(semantic)
+        if not clusters or not self.clusters:
+            return self.global_regressors[name], "global"
+        arrays = self.cluster_arrays()
+        selection = dict(self.selection)
+        if histogram is None:  # no semantics to break gist ties: nearest centre per layer
+            histogram = np.full(arrays["histograms"].shape[1], 1.0, np.float32)
             selection["top_k"] = 1
-        head = self.clusters[choose_cluster_arrays(descriptor, hist, **arrays, **selection)]
+        head = self.clusters[choose_cluster_arrays(gist, histogram, **arrays, **selection)]
         return head.regressors[name], head.key
 
     # -- files -----------------------------------------------------------
@@ -114,7 +132,7 @@ class ColorizationModel:
         for head in self.clusters:
             for name, reg in head.regressors.items():
                 tensors.update(reg.to_tensors(f"cluster.{head.key}.{name}"))
-            cluster_cfg.append({"key": head.key, "layer": head.layer, "n_images": head.n_images})
+            cluster_cfg.append({"key": head.key, "layer": head.layer, "n_images": head.n_images, "chroma_scale": head.chroma_scale})
         if self.clusters:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         if self.fcn_tensors is not None:
@@ -123,6 +141,7 @@ class ColorizationModel:
             "variants": sorted(self.global_regressors),
             "clusters": cluster_cfg,
             "selection": self.selection,
+            "global_scale": self.global_scale,
             "fcn": self.fcn_config,
             "card": self.card,
         }
@@ -148,6 +167,7 @@ class ColorizationModel:
                         sent_centre=tensors["clusters.sent_centres"][i],
                         regressors=regs,
                         n_images=int(c.get("n_images", 0)),
+                        chroma_scale={k: float(v) for k, v in c.get("chroma_scale", {}).items()},
                     )
                 )
             fcn = fcn_tensors = None
@@ -168,6 +188,7 @@ class ColorizationModel:
             fcn_tensors=fcn_tensors,
             fcn_config=fcn_config,
             selection=dict(config.get("selection", {})),
+            global_scale={k: float(v) for k, v in config.get("global_scale", {}).items()},
             card=dict(config.get("card", {})),
             path=path,
         )
@@ -262,6 +283,9 @@ def colorize_luma(
         stop = min(h, start + rows)
         chroma[start * w : stop * w] = regressor.predict(descriptor_rows(maps, start, stop, semantic=semantic))
     chroma = chroma.reshape(h, w, 2)
+    gain = model.chroma_scale(source, semantic)
+    if gain != 1.0:
+        chroma *= np.float32(gain)
     t3 = time.perf_counter()
     if refine:
         chroma = refine_chroma(luma, chroma)

@@ -50,10 +50,10 @@ SAMPLES_VERSION = 1
 class FitConfig:
     """Everything that shapes a fit; stored in the model card."""
 
-    samples_per_image: int = 2000
-    epochs: int = 20
-    batch_size: int = 1024
-    lr: float = 2e-3
+    samples_per_image: int = 1000
+    epochs: int = 15
+    batch_size: int = 4096
+    lr: float = 3e-3
     seed: int = 0
     max_global_samples: int = 600_000
     clusters: bool = True
@@ -200,6 +200,48 @@ class RegressorCache:
         return reg
 
 
+CALIBRATION_MIN_IMAGES = 3  # below this many held-out images a regressor takes its variant's pooled gain
+CALIBRATION_MAX_GAIN = 2.0
+
+
+def calibrate(model: ColorizationModel, samples: Sequence[ImageSamples]) -> dict[str, Any]:
+    """Fit each regressor's chroma gain on held-out images, by least squares.
+
+    A regressor trained by least squares predicts the conditional mean; on
+    images unlike its training set that mean is still too colourful or too
+    dull. Its gain ``s = sum(pred . true) / sum(pred . pred)`` over the
+    sampled pixels of the held-out images routed to it is the least-squares
+    correction (clipped to [0, 2]). Regressors that receive fewer than
+    `CALIBRATION_MIN_IMAGES` images take the pooled gain of their variant.
+    Sets ``model.global_scale`` and each ``cluster.chroma_scale`` in place
+    and returns a report.
+    """
+    report: dict[str, Any] = {}
+    if not samples:
+        return report
+    for variant in model.global_regressors:
+        semantic = variant == "semantic"
+        stats: dict[str, list[float]] = {}
+        for clusters in ([False, True] if model.clusters else [False]):
+            for s in samples:
+                reg, source = model.route(s.gist, s.histogram if semantic else None, semantic=semantic, clusters=clusters)
+                pred = reg.predict(_columns(s.descriptors, semantic)).astype(np.float64)
+                num, den, n = stats.get(source, [0.0, 0.0, 0])
+                stats[source] = [num + float(np.sum(pred * s.chroma)), den + float(np.sum(pred * pred)), n + 1]
+        pooled_num = sum(v[0] for k, v in stats.items() if k != "global")
+        pooled_den = sum(v[1] for k, v in stats.items() if k != "global")
+        pooled = float(np.clip(pooled_num / pooled_den, 0.0, CALIBRATION_MAX_GAIN)) if pooled_den > 0 else 1.0
+        gains = {}
+        for source, (num, den, n) in stats.items():
+            gains[source] = float(np.clip(num / den, 0.0, CALIBRATION_MAX_GAIN)) if (den > 0 and n >= CALIBRATION_MIN_IMAGES) else pooled
+        model.global_scale[variant] = round(gains.get("global", 1.0), 4)
+        for head in model.clusters:
+            head.chroma_scale[variant] = round(gains.get(head.key, pooled), 4)
+        report[variant] = {"global": model.global_scale[variant], "pooled_clusters": round(pooled, 4),
+                           "images_per_regressor": {k: v[2] for k, v in stats.items()}}
+    return report
+
+
 def fit_model(
     paths: Sequence[Path],
     *,
@@ -209,8 +251,13 @@ def fit_model(
     work: Path,
     progress: bool = True,
     card: dict[str, Any] | None = None,
+    calibration_paths: Sequence[Path] = (),
 ) -> tuple[ColorizationModel, list[tuple[Path, str]]]:
-    """Fit the whole bundle on colour images; returns (model, images that failed)."""
+    """Fit the whole bundle on colour images; returns (model, images that failed).
+
+    With ``calibration_paths`` (held-out colour images), each regressor's
+    chroma gain is then fitted on them (`calibrate`).
+    """
     from tqdm.auto import tqdm
 
     fcn_id = hashlib.sha1(json.dumps(fcn_file[1], sort_keys=True).encode()).hexdigest()[:12] if fcn_file else "none"
@@ -288,4 +335,10 @@ def fit_model(
         selection=selection,
         card=card,
     )
+    if calibration_paths:
+        held_out, held_failed = collect_samples(
+            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress
+        )
+        failed += held_failed
+        card["calibration"] = {"n_images": len(held_out), **calibrate(model, held_out)}
     return model, failed

@@ -35,6 +35,7 @@ __all__ = [
     "SIGMA_SPATIAL",
     "SIGMA_COLOR",
     "SemanticFCN",
+    "fcn_from_tensors",
     "load_fcn",
     "semantic_probabilities",
     "smooth_probabilities",
@@ -89,8 +90,9 @@ DEFAULT_ARCH: dict[str, Any] = {
     "pool_bins": [1, 2, 4],
     "batchnorm": False,
 }
-# Longest side the net runs at; CamVid's native 480x360 is the training scale.
-MAX_SIDE = 480
+# Default longest side the net runs at (a model file may set its own): the
+# training crops show most of a CamVid frame at about this size.
+MAX_SIDE = 400
 # Domain-transform parameters: spatial sigma in pixels, colour sigma in luma
 # units (luma in [0, 1]).
 SIGMA_SPATIAL = 12.0
@@ -140,6 +142,9 @@ class SemanticFCN(nn.Module):
         BatchNorm-folded model).
     input_mean, input_std : float
         Luma normalization applied inside `forward`; stored as buffers.
+    max_side : int
+        Longest image side the net was trained to see; `semantic_probabilities`
+        downscales larger images to it.
 
     Notes
     -----
@@ -161,6 +166,7 @@ class SemanticFCN(nn.Module):
         batchnorm: bool = False,
         input_mean: float = 0.5,
         input_std: float = 0.25,
+        max_side: int = MAX_SIDE,
     ) -> None:
         super().__init__()
         channels = [int(c) for c in channels]
@@ -173,6 +179,9 @@ class SemanticFCN(nn.Module):
             raise ValueError(f"pool_bins must be positive ints, got {pool_bins}")
         if not input_std > 0:
             raise ValueError(f"input_std must be > 0, got {input_std}")
+        if int(max_side) != max_side or max_side < self.STRIDE:
+            raise ValueError(f"max_side must be an int >= {self.STRIDE}, got {max_side}")
+        self.max_side = int(max_side)
         self.config = {
             "in_channels": int(in_channels),
             "n_classes": int(n_classes),
@@ -226,6 +235,41 @@ class SemanticFCN(nn.Module):
         return logits[:, :, :h, :w]
 
 
+def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, source: str | Path = "<memory>") -> SemanticFCN:
+    """Rebuild a `SemanticFCN` from the tensors and config of an ``"fcn"`` model file.
+
+    Parameters
+    ----------
+    tensors : dict of str -> ndarray
+        The module's state dict as numpy arrays (what `load_model_file` returns).
+    config : dict
+        The file's config: ``architecture``, ``normalization`` and optionally ``max_side``.
+    source : str or Path, keyword-only
+        Where they came from, for error messages.
+
+    Returns
+    -------
+    SemanticFCN
+        On CPU, in eval mode.
+
+    Raises
+    ------
+    ModelFileError
+        One line, when config and tensors do not describe a `SemanticFCN`.
+    """
+    try:
+        arch = dict(config["architecture"])
+        norm = config["normalization"]
+        model = SemanticFCN(
+            **arch, input_mean=float(norm["mean"]), input_std=float(norm["std"]), max_side=int(config.get("max_side", MAX_SIDE))
+        )
+        state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
+        model.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{source}: FCN config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    return model.eval()
+
+
 def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     """Load a `SemanticFCN` from a deepcolor model file of kind ``"fcn"``.
 
@@ -248,23 +292,6 @@ def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     path = Path(default_weights_path("fcn") if path is None else path)
     tensors, config = load_model_file(path, kind="fcn")
     return fcn_from_tensors(tensors, config, source=path)
-
-
-def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict, *, source: str | Path = "<memory>") -> SemanticFCN:
-    """Rebuild a `SemanticFCN` from the tensors and config of an ``"fcn"`` model file.
-
-    Used by `load_fcn` and by colorizer bundles that embed their FCN.
-    ``source`` only names the origin in error messages.
-    """
-    try:
-        arch = dict(config["architecture"])
-        norm = config["normalization"]
-        model = SemanticFCN(**arch, input_mean=float(norm["mean"]), input_std=float(norm["std"]))
-        state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
-        model.load_state_dict(state, strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{source}: FCN config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-    return model.eval()
 
 
 def _check_luma(luma: np.ndarray) -> np.ndarray:
@@ -295,7 +322,7 @@ def _renormalize(probs: np.ndarray) -> np.ndarray:
     return probs
 
 
-def semantic_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int = MAX_SIDE) -> np.ndarray:
+def semantic_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int | None = None) -> np.ndarray:
     """Per-pixel class probabilities of a gray image.
 
     Parameters
@@ -304,10 +331,11 @@ def semantic_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int 
         Luma in [0, 1].
     fcn : SemanticFCN
         E.g. from `load_fcn`.
-    max_side : int, keyword-only
+    max_side : int, optional, keyword-only
         The net runs on a copy downscaled (area interpolation) so that its
         longest side is at most this; the probabilities are upsampled
-        bilinearly back to ``(H, W)``.
+        bilinearly back to ``(H, W)``. Default ``fcn.max_side``, the scale
+        the model was trained for (stored in its model file).
 
     Returns
     -------
@@ -317,6 +345,8 @@ def semantic_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int 
     luma = _check_luma(luma)
     if not isinstance(fcn, SemanticFCN):
         raise ValueError(f"fcn must be a SemanticFCN, got {type(fcn).__name__}")
+    if max_side is None:
+        max_side = fcn.max_side
     if int(max_side) != max_side or max_side < SemanticFCN.STRIDE:
         raise ValueError(f"max_side must be an int >= {SemanticFCN.STRIDE}, got {max_side}")
     h, w = luma.shape
@@ -388,7 +418,7 @@ def semantic_features(
     luma: np.ndarray,
     fcn: SemanticFCN,
     *,
-    max_side: int = MAX_SIDE,
+    max_side: int | None = None,
     sigma_spatial: float = SIGMA_SPATIAL,
     sigma_color: float = SIGMA_COLOR,
 ) -> np.ndarray:

@@ -22,10 +22,8 @@ import argparse
 import copy
 import logging
 import math
-import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepcolor._atomic import atomic_open
 from deepcolor.colorspace import rgb_to_luma
 from deepcolor.features.semantic import (
     CAMVID_CLASSES,
@@ -64,6 +63,7 @@ CONTRAST_RANGE = (0.75, 1.25)
 BRIGHTNESS_RANGE = (-0.1, 0.1)
 CROP = (240, 320)  # (H, W) of training samples, multiples of the net's stride
 WARMUP_FRACTION = 0.03
+WARMUP_STEPS = 100
 
 
 class TrainError(Exception):
@@ -211,7 +211,7 @@ def evaluate_fcn(
     image_paths: Sequence[str | Path],
     label_paths: Sequence[str | Path],
     *,
-    max_side: int = MAX_SIDE,
+    max_side: int | None = None,
     smooth: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of an FCN on gray versions of labelled images.
@@ -221,8 +221,8 @@ def evaluate_fcn(
     fcn : SemanticFCN
     image_paths, label_paths : sequences of path
         Same length; colour or gray images and their uint8 label maps.
-    max_side : int, keyword-only
-        Passed to `semantic_probabilities`.
+    max_side : int, optional, keyword-only
+        Passed to `semantic_probabilities` (default: the model's own).
     smooth : bool, keyword-only
         Score the domain-transform-smoothed probabilities instead of the raw ones.
 
@@ -260,11 +260,11 @@ def fold_batchnorm(model: SemanticFCN) -> SemanticFCN:
     """
     cfg = dict(model.config)
     if not cfg["batchnorm"]:
-        folded = SemanticFCN(**cfg, input_mean=float(model.input_mean), input_std=float(model.input_std))
+        folded = SemanticFCN(**cfg, input_mean=float(model.input_mean), input_std=float(model.input_std), max_side=model.max_side)
         folded.load_state_dict(model.state_dict())
         return folded.eval()
     cfg["batchnorm"] = False
-    folded = SemanticFCN(**cfg, input_mean=float(model.input_mean), input_std=float(model.input_std))
+    folded = SemanticFCN(**cfg, input_mean=float(model.input_mean), input_std=float(model.input_std), max_side=model.max_side)
     src = dict(model.named_modules())
     with torch.no_grad():
         for name, mod in folded.named_modules():
@@ -292,7 +292,7 @@ def _export(model: SemanticFCN, out: Path, extra: dict[str, Any]) -> Path:
         "classes": list(CAMVID_CLASSES),
         "void": VOID,
         "input": "BT.601 luma in [0, 1], shape (B, 1, H, W)",
-        "max_side": MAX_SIDE,
+        "max_side": folded.max_side,
         "training": extra,
     }
     return save_model_file(out, tensors, kind="fcn", config=config)
@@ -304,24 +304,16 @@ def _export(model: SemanticFCN, out: Path, extra: dict[str, Any]) -> Path:
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save of a plain dict of tensors/numbers, atomically (readable with weights_only=True)."""
+    with atomic_open(path, "wb") as fh:
+        torch.save(state, fh)
 
 
-def _lr_at(step: int, total: int, base: float) -> float:
-    """Linear warm-up then cosine decay to 1% of ``base``."""
-    warm = max(1, int(WARMUP_FRACTION * total))
-    if step < warm:
-        return base * (step + 1) / warm
-    t = min(1.0, (step - warm) / max(1, total - warm))
-    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+def _lr_at(step: int, progress: float, total: int, base: float) -> float:
+    """Linear warm-up over the first steps, times a cosine decay to 1% of ``base`` over ``progress`` in [0, 1]."""
+    warm = max(1, min(WARMUP_STEPS, int(WARMUP_FRACTION * total)))
+    t = min(1.0, max(0.0, progress))
+    return base * min(1.0, (step + 1) / warm) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 @torch.no_grad()
@@ -359,7 +351,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     if args.channels:
         arch["channels"] = args.channels
     torch.manual_seed(args.seed)
-    model = SemanticFCN(**arch, input_mean=mean, input_std=std)
+    model = SemanticFCN(**arch, input_mean=mean, input_std=std, max_side=args.max_side)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     # Validation and export use an EMA of the weights: steadier than the last step's.
     ema = copy.deepcopy(model)
@@ -393,6 +385,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
 
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("FCN %s, %d parameters, luma mean %.4f std %.4f, class weights %s", arch["channels"], n_params, mean, std, args.class_weights)
+    budget_s = None if args.time_budget is None else args.time_budget * 60
     t0 = time.monotonic()
     for epoch in range(start_epoch, args.epochs):
         ep_t0 = time.monotonic()
@@ -402,8 +395,13 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, mininterval=2.0, file=sys.stderr)
         for i in bar:
             step = epoch * steps_per_epoch + i
+            progress = step / total_steps
+            if budget_s is not None:
+                # With a time budget the schedule anneals by the clock, so a slow
+                # (shared) machine still ends at a low learning rate.
+                progress = max(progress, (elapsed_before + time.monotonic() - t0) / budget_s)
             for g in opt.param_groups:
-                g["lr"] = _lr_at(step, total_steps, args.lr)
+                g["lr"] = _lr_at(step, progress, total_steps, args.lr)
             idx = perm[i * bs : (i + 1) * bs].tolist()
             x, y = _augment_batch([lumas[j] for j in idx], [labels[j] for j in idx], gen, crop)
             loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=VOID)
@@ -451,7 +449,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         )
         if args.time_budget is not None and epoch + 1 < args.epochs:
             per_epoch = (time.monotonic() - t0) / (epoch + 1 - start_epoch)
-            if elapsed + per_epoch > args.time_budget * 60:
+            if elapsed + per_epoch > budget_s:
                 logger.warning("stopping after epoch %d: time budget of %.1f min would be exceeded", epoch + 1, args.time_budget)
                 break
 
@@ -502,12 +500,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--crop", type=int, nargs=2, default=list(CROP), metavar=("H", "W"), help="training crop size")
+    p.add_argument("--max-side", type=int, default=MAX_SIDE, metavar="PX",
+                   help="longest side the net runs at for validation and inference (stored in the model file)")
     p.add_argument("--channels", type=int, nargs=4, metavar="C", help="encoder widths (default %s)" % DEFAULT_ARCH["channels"])
     p.add_argument("--ema", type=float, default=0.99, metavar="DECAY", help="per-step decay of the weight average that is validated and shipped")
     p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median")
     p.add_argument("--checkpoint", metavar="PATH", help="default: OUT + '.ckpt'")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    p.add_argument("--time-budget", type=float, metavar="MIN", help="stop after the epoch that would overrun this")
+    p.add_argument(
+        "--time-budget", type=float, metavar="MIN",
+        help="wall-clock budget: the learning rate anneals by the clock as well as by epoch, and training "
+        "stops before the epoch that would overrun it (the run is then not bit-reproducible)",
+    )
     return p
 
 
@@ -526,6 +530,8 @@ def _check_args(args: argparse.Namespace) -> None:
     s = SemanticFCN.STRIDE
     if min(args.crop) < s or any(c % s for c in args.crop):
         raise TrainError(f"--crop must be positive multiples of {s}, got {args.crop}")
+    if args.max_side < s:
+        raise TrainError(f"--max-side must be >= {s}, got {args.max_side}")
     if args.channels and min(args.channels) < 1:
         raise TrainError(f"--channels must be positive, got {args.channels}")
     if args.time_budget is not None and not args.time_budget > 0:
