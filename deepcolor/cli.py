@@ -88,7 +88,9 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", metavar="DIR", help="cache of samples and trained MLPs (default: MODEL.work)")
     parser.add_argument("--max-val-images", type=int, default=0, help="validate on at most this many images (0: all)")
     parser.add_argument("--no-calibrate", action="store_true", help="do not fit each MLP's chroma gain on the validation images")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
+                        "thrash; 0 = torch's default)")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)

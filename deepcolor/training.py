@@ -65,6 +65,7 @@ class FitConfig:
     top_k: int = 3
     descend: bool = True
     semantic: bool = True
+    plain_variant: bool = True  # also train the 81-d MLPs (for --no-semantic)
 
 
 @dataclass
@@ -180,14 +181,15 @@ def _stack(samples: Sequence[ImageSamples], members: np.ndarray, semantic: bool,
 
 
 class RegressorCache:
-    """Trained MLPs on disk, keyed by name and checked against a hash of their training set."""
+    """Trained MLPs on disk, keyed by name and checked against a hash of their training set and schedule."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, schedule: str = "") -> None:
         self.folder = folder
+        self.schedule = schedule
 
     def get_or_train(self, name: str, members: np.ndarray, train: Callable[[], Regressor]) -> Regressor:
-        digest = hashlib.sha1(np.ascontiguousarray(members, dtype=np.int64).tobytes()).hexdigest()
-        path = self.folder / f"{name}.safetensors"
+        digest = hashlib.sha1(np.ascontiguousarray(members, dtype=np.int64).tobytes() + self.schedule.encode()).hexdigest()
+        path = self.folder / f"{name}.{digest[:12]}.safetensors"  # one file per training set: configs never collide
         if path.is_file():
             try:
                 tensors, config = load_model_file(path, kind="regressor")
@@ -264,8 +266,9 @@ def fit_model(
     samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
-    variants = [v for v in VARIANTS if config.semantic or v == "plain"]
-    cache = RegressorCache(work / "regressors")
+    variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
+    schedule = json.dumps([config.epochs, config.batch_size, config.lr, config.seed, config.max_global_samples])
+    cache = RegressorCache(work / "regressors", schedule)
     everyone = np.arange(len(samples))
 
     def train(name: str, members: np.ndarray, variant: str) -> Regressor:

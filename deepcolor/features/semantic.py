@@ -85,7 +85,7 @@ CAMVID_COLOURS.setflags(write=False)
 DEFAULT_ARCH: dict[str, Any] = {
     "in_channels": 1,
     "n_classes": N_CLASSES,
-    "channels": [16, 32, 64, 96],
+    "channels": [24, 48, 96, 128],
     "context_dilations": [2, 4],
     "pool_bins": [1, 2, 4],
     "batchnorm": False,
@@ -160,7 +160,7 @@ class SemanticFCN(nn.Module):
         *,
         in_channels: int = 1,
         n_classes: int = N_CLASSES,
-        channels: tuple[int, ...] | list[int] = (16, 32, 64, 96),
+        channels: tuple[int, ...] | list[int] = (24, 48, 96, 128),
         context_dilations: tuple[int, ...] | list[int] = (2, 4),
         pool_bins: tuple[int, ...] | list[int] = (1, 2, 4),
         batchnorm: bool = False,

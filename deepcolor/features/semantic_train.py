@@ -66,8 +66,8 @@ WARMUP_FRACTION = 0.03
 WARMUP_STEPS = 100
 
 
-class TrainError(Exception):
-    """Bad input for training: reported as one line by `main`."""
+class TrainError(ValueError):
+    """Bad input for training (missing folders, unreadable files ...): reported as one line by `main`."""
 
 
 # ---------------------------------------------------------------------------
@@ -547,8 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_args(args)
         train_fcn(args, argv)
-    except TrainError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (TrainError, OSError) as exc:
+        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)

@@ -1,0 +1,97 @@
+"""Choose Algorithm 3's settings at this data scale, on the selection split.
+
+For each setting in a small grid (top-layer clusters N0, error threshold
+epsilon, images per lower-layer cluster mu) it fits the hierarchy on the
+training manifest (samples and MLPs cached, so the grid shares work) and
+measures, on the selection manifest's sampled pixels, the median per-image PSNR
+gain over gray of the clustered model and of the single global MLP. Semantic
+(92-d) variant, no refinement: a fast proxy for the full evaluation.
+
+    python benchmarks/select_clusters.py --fcn FCN [--grid default] [--work DIR]
+
+Writes ``benchmarks/results/select_clusters.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from _common import RESULTS, SPLITS, write_atomic
+
+GRID = {
+    "n_top": [4, 8, 16, 24],
+    "epsilon": [-26.0, -30.0],
+    "mu": [80.0, 40.0],
+}
+
+
+def _gray_psnr(s) -> float:
+    gray = np.repeat(np.floor(s.luma * 255 + 0.5)[:, None], 3, axis=1)
+    mse = np.mean((gray - s.rgb.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def main() -> int:
+    from tqdm import tqdm
+
+    from deepcolor.cli import _expand
+    from deepcolor.features.semantic import fcn_from_tensors
+    from deepcolor.modelfile import default_weights_path, load_model_file
+    from deepcolor.training import FitConfig, collect_samples, fit_model, samples_psnr
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fcn", default=str(default_weights_path("fcn")))
+    parser.add_argument("--work", default="/tmp/deepcolor-select")
+    parser.add_argument("--quick", action="store_true", help="n_top only, at the paper's epsilon and mu")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    fcn_file = load_model_file(args.fcn, kind="fcn")
+    fcn = fcn_from_tensors(*fcn_file, source=args.fcn)
+    train = _expand([str(SPLITS / "train.txt")])
+    select = _expand([str(SPLITS / "select.txt")])
+    work = Path(args.work)
+    base = FitConfig(plain_variant=False)
+    import hashlib
+    import json
+
+    fcn_id = hashlib.sha1(json.dumps(fcn_file[1], sort_keys=True).encode()).hexdigest()[:12]
+    held_out, _ = collect_samples(select, fcn=fcn, config=base, work=work, fcn_id=fcn_id)
+    gray = np.array([_gray_psnr(s) for s in held_out])
+    camvid = np.array(["camvid" in s.path for s in held_out])
+
+    grid = GRID if not args.quick else {"n_top": GRID["n_top"], "epsilon": [-26.0], "mu": [80.0]}
+    rows = []
+    for n_top, epsilon, mu in tqdm(list(itertools.product(*grid.values())), desc="grid"):
+        config = FitConfig(plain_variant=False, n_top=n_top, epsilon=epsilon, mu=mu)
+        model, _ = fit_model(train, fcn=fcn, fcn_file=fcn_file, config=config, work=work, progress=False)
+        gains = {}
+        for clusters in (False, True):
+            psnr = np.array([samples_psnr(model.route(s.gist, s.histogram, semantic=True, clusters=clusters)[0], s, semantic=True) for s in held_out])
+            gains[clusters] = psnr - gray
+        rows.append((n_top, epsilon, mu, len(model.clusters), max(c.layer for c in model.clusters) + 1, gains))
+    lines = [
+        "# Algorithm 3 settings at this scale (selection split, sampled pixels, no refinement)",
+        "",
+        "Median per-image PSNR gain over gray (dB) on `data/splits/select.txt` (CamVid val + 18 held-out BSDS500 train).",
+        "",
+        "| N0 | epsilon | mu | clusters | layers | global: all | clusters: all | clusters: CamVid | clusters: BSDS | cluster - global (all) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n_top, epsilon, mu, k, layers, g in rows:
+        lines.append(
+            f"| {n_top} | {epsilon:g} | {mu:g} | {k} | {layers} | {np.median(g[False]):+.2f} | {np.median(g[True]):+.2f} | "
+            f"{np.median(g[True][camvid]):+.2f} | {np.median(g[True][~camvid]):+.2f} | {np.median(g[True] - g[False]):+.2f} |"
+        )
+    write_atomic(RESULTS / "select_clusters.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
