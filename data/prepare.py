@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
 # BSDS500 has no selection split of its own beside the `val` we report on, so
 # this many `train` images (picked by name hash) are held out for selection.
 BSDS_SELECT_FRACTION = 0.1
@@ -33,11 +35,10 @@ def _bucket(name: str) -> float:
 
 
 def _write_manifest(path: Path, images: list[Path]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [os.path.relpath(p, path.parent) for p in images]
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    from deepcolor._atomic import atomic_write_bytes
+
+    lines = [os.path.relpath(p, path.parent.resolve()) for p in images]
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     print(f"{path}: {len(images)} images")
 
 
@@ -61,7 +62,6 @@ def prepare_shared(root: Path, out: Path) -> None:
 
 
 def prepare_folder(folder: Path, out: Path, val: float, test: float) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from deepcolor.io import ImageReadError, list_images, read_image
 
     if not folder.is_dir():
