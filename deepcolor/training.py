@@ -267,7 +267,8 @@ def fit_model(
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
-    schedule = json.dumps([config.epochs, config.batch_size, config.lr, config.seed, config.max_global_samples])
+    # The features (through the FCN) and the schedule decide what an MLP learns: both key the cache.
+    schedule = json.dumps([fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed, config.max_global_samples])
     cache = RegressorCache(work / "regressors", schedule)
     everyone = np.arange(len(samples))
 

@@ -28,7 +28,6 @@ from deepcolor.features.semantic_train import evaluate_fcn, fold_batchnorm, main
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file, save_model_file
 
 SHIPPED = default_weights_path("fcn")
-needs_shipped = pytest.mark.skipif(not SHIPPED.is_file(), reason=f"shipped FCN {SHIPPED} not built yet")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ boundaries snap to luma edges (Cheng et al., Sec. 4.1). The smoothed maps are
 the 11-d semantic part of the per-pixel descriptor.
 
 Training lives in `deepcolor.features.semantic_train`; this module only runs
-the shipped network and imports nothing heavier than torch and OpenCV.
+the shipped network and imports nothing heavier than torch, numba and OpenCV.
 """
 
 from __future__ import annotations
