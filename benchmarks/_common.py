@@ -13,6 +13,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SPLITS = ROOT / "data" / "splits"
 
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does: no spinning OpenMP waits on a shared machine
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
