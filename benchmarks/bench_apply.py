@@ -94,9 +94,10 @@ def main() -> int:
     for r in rows:
         cheng = CHENG_TABLE_II.get(r["size"])
         s = r["stages"]
+        speedup = f"{cheng / r['median_s']:.0f}x" if cheng else "-"
         lines.append(
             f"| {r['size']}^2 | {r['median_s']:.3f} | {s['features']:.3f} | {s['choice']:.3f} | {s['regression']:.3f} | {s['refinement']:.3f} | "
-            f"{cheng if cheng else '-'} | {f'{cheng / r['median_s']:.0f}x' if cheng else '-'} | {r['peak_mb']:.0f} | {r['extra_mb']:.0f} |"
+            f"{cheng if cheng else '-'} | {speedup} | {r['peak_mb']:.0f} | {r['extra_mb']:.0f} |"
         )
     write_atomic(RESULTS / "apply_time.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
