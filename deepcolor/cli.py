@@ -88,6 +88,9 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epsilon", type=float, default=-26.0, help="error threshold in dB, -PSNR (Cheng: -26)")
     parser.add_argument("--min-cluster-size", type=int, default=12, help="never train a cluster MLP on fewer images")
     parser.add_argument("--max-layers", type=int, default=4)
+    parser.add_argument("--min-layer-gain", type=float, default=0.0,
+                        help="keep a lower layer only if it raises its images' mean training PSNR by more than this (dB)")
+    parser.add_argument("--keep-all-layers", action="store_true", help="keep every layer, as the paper (ignores --min-layer-gain)")
     parser.add_argument("--top-k", type=int, default=3, help="gist candidates among which semantics chooses")
     parser.add_argument("--no-descend", action="store_true", help="test-time choice among top-layer clusters only")
     parser.add_argument("--work", metavar="DIR", help="cache of samples and trained MLPs (default: MODEL.work)")
@@ -169,6 +172,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         epsilon=args.epsilon,
         min_cluster_size=args.min_cluster_size,
         max_layers=args.max_layers,
+        min_layer_gain=None if args.keep_all_layers else args.min_layer_gain,
         top_k=args.top_k,
         descend=not args.no_descend,
         semantic=not args.no_semantic,

@@ -239,6 +239,7 @@ def adaptive_clustering(
     max_layers: int = DEFAULT_MAX_LAYERS,
     seed: int = 0,
     progress: bool = True,
+    min_layer_gain: float | None = 0.0,
 ) -> list[Cluster]:
     """Cheng et al.'s Algorithm 3: cluster, train, remove well-served images, recurse.
 
@@ -271,6 +272,12 @@ def adaptive_clustering(
         Seed of k-means.
     progress : bool
         Show a tqdm bar per layer.
+    min_layer_gain : float or None
+        A layer below the top is kept only if its regressors raise the mean
+        PSNR of the images it took over by more than this many dB over the
+        layer above; otherwise it and the recursion are dropped, because
+        test images would descend into regressors that do no better than
+        the ones they leave. ``None`` keeps every layer (the paper's rule).
 
     Returns
     -------
@@ -281,6 +288,7 @@ def adaptive_clustering(
     x, hists = _check_inputs(descriptors, semantic_histograms, epsilon, mu, n_top, min_cluster_size, max_layers)
     remaining = np.arange(x.shape[0], dtype=np.int64)
     clusters: list[Cluster] = []
+    last_error = np.full(x.shape[0], np.nan)  # each image's error in the last layer it took part in
     for layer in range(int(max_layers)):
         if layer == 0:
             k = int(n_top)
@@ -317,6 +325,17 @@ def adaptive_clustering(
                         model=model,
                     )
                 )
+        layer_clusters = [c for c in clusters if c.layer == layer]
+        members_all = np.concatenate([c.members for c in layer_clusters])
+        errors_all = np.concatenate([c.errors for c in layer_clusters]).astype(np.float64)
+        if layer > 0 and min_layer_gain is not None:
+            # Errors are -PSNR: a gain is a drop in error. -inf (perfect) counts as a large gain.
+            gain = float(np.mean(np.nan_to_num(last_error[members_all] - errors_all, posinf=100.0, neginf=-100.0)))
+            if not gain > min_layer_gain:
+                logger.info("dropping layer %d: mean PSNR gain %.3f dB over layer %d is not above %g dB", layer, gain, layer - 1, min_layer_gain)
+                clusters = clusters[: len(clusters) - len(layer_clusters)]
+                break
+        last_error[members_all] = errors_all
         n_before = remaining.size
         remaining = np.sort(np.concatenate(sent_on))
         logger.info(

@@ -62,6 +62,7 @@ class FitConfig:
     epsilon: float = -26.0
     min_cluster_size: int = 12
     max_layers: int = 4
+    min_layer_gain: float | None = 0.0  # dB; None keeps layers that do not help (the paper's rule)
     top_k: int = 3
     descend: bool = True
     semantic: bool = True
@@ -316,6 +317,7 @@ def fit_model(
             max_layers=config.max_layers,
             seed=config.seed,
             progress=progress,
+            min_layer_gain=config.min_layer_gain,
         )
         for c in tqdm(found, desc="cluster variants", disable=not progress):
             regs = {main_variant: c.model}

@@ -411,3 +411,36 @@ def test_end_to_end_descent_on_trained_hierarchy():
     assert clusters[1].members.tolist() == list(range(40, 80))
     assert choose_cluster(np.array([0.2, 0, 0, 0]), np.ones(2), clusters) == 0
     assert choose_cluster(np.array([2.8, 0, 0, 0]), np.ones(2), clusters) == 1
+
+
+def _graded_errors(layer1_error):
+    """Layer 0 serves each cluster's first member and fails the rest at 20 dB; layer 1 gives everyone ``layer1_error``."""
+
+    def image_errors(key, model, members):
+        if key.startswith("L0"):
+            errors = np.full(members.size, BAD)
+            errors[0] = GOOD
+            return errors
+        return np.full(members.size, layer1_error)
+
+    return image_errors
+
+
+@pytest.mark.parametrize(
+    "layer1_error, min_layer_gain, kept",
+    [
+        (-19.0, 0.0, False),  # layer 1 is 1 dB worse for the images it took over: dropped
+        (-22.0, 0.0, True),  # 2 dB better (though still unserved): kept
+        (-22.0, 3.0, False),  # ... unless the required gain is larger
+        (-19.0, None, True),  # the paper's rule keeps every layer
+    ],
+)
+def test_layer_that_does_not_help_is_dropped(layer1_error, min_layer_gain, kept):
+    """A lower layer is kept only if it raises its images' mean PSNR by more than min_layer_gain."""
+    x, h = _data()
+    clusters = adaptive_clustering(
+        x, h, Trainer(), _graded_errors(layer1_error), n_top=6, min_cluster_size=3, mu=20, max_layers=5,
+        min_layer_gain=min_layer_gain, progress=False,
+    )
+    assert (1 in _layers(clusters)) is kept
+    assert max(_layers(clusters)) <= 1  # layer 1 serves nobody: the recursion stops there either way
