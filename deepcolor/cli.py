@@ -209,6 +209,9 @@ def _report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
         return 0
     print(f"{prog}: {len(failed)} file(s) failed:", file=sys.stderr)
     for path, reason in failed:
+        # io errors already start with the file's name: do not say it twice.
+        for prefix in (f"{path}: ", f"{Path(path).name}: "):
+            reason = reason[len(prefix) :] if reason.startswith(prefix) else reason
         print(f"  {path}: {reason}", file=sys.stderr)
     return EXIT_FAILED_ITEMS
 

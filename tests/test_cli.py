@@ -50,6 +50,8 @@ def test_apply_batch_goes_past_bad_files(photos, tmp_path, capsys):
     assert status == 1
     assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "a.png"]
     assert "2 file(s) failed" in captured.err and "empty.jpg" in captured.err and "truncated.jpg" in captured.err
+    failure_lines = [line for line in captured.err.splitlines() if line.startswith("  ")]
+    assert len(failure_lines) == 2 and all(line.count(".jpg") == 1 for line in failure_lines)  # each file named once
     assert {p.name: _digest(p) for p in photos.iterdir()} == before  # inputs untouched
     # The outputs are colour images whose luma is the input's.
     result = read_image(out / "a.png")
