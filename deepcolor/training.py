@@ -188,8 +188,13 @@ class RegressorCache:
         self.folder = folder
         self.schedule = schedule
 
-    def get_or_train(self, name: str, members: np.ndarray, train: Callable[[], Regressor]) -> Regressor:
-        digest = hashlib.sha1(np.ascontiguousarray(members, dtype=np.int64).tobytes() + self.schedule.encode()).hexdigest()
+    def get_or_train(self, name: str, members: np.ndarray | Sequence[str], train: Callable[[], Regressor]) -> Regressor:
+        """``members``: the training images, as their paths (or, in tests, indices)."""
+        if isinstance(members, np.ndarray):
+            ident = np.ascontiguousarray(members, dtype=np.int64).tobytes()
+        else:
+            ident = "\n".join(members).encode()
+        digest = hashlib.sha1(ident + self.schedule.encode()).hexdigest()
         path = self.folder / f"{name}.{digest[:12]}.safetensors"  # one file per training set: configs never collide
         if path.is_file():
             try:
@@ -282,7 +287,8 @@ def fit_model(
                 x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name
             )
 
-        return cache.get_or_train(f"{name}.{variant}", members, run)
+        # Keyed by the images' paths, not their indices: a changed image list never reuses a stale MLP.
+        return cache.get_or_train(f"{name}.{variant}", [samples[i].path for i in members], run)
 
     global_regs = {v: train("global", everyone, v) for v in tqdm(variants, desc="global MLP", disable=not progress)}
 
