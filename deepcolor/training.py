@@ -43,7 +43,8 @@ __all__ = ["FitConfig", "ImageSamples", "extract_samples", "collect_samples", "f
 
 logger = logging.getLogger(__name__)
 
-SAMPLES_VERSION = 1
+# Bump when the features change (code, not data): cached samples and MLPs of an older version are not reused.
+SAMPLES_VERSION = 2
 
 
 @dataclass
@@ -274,7 +275,9 @@ def fit_model(
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
     # The features (through the FCN) and the schedule decide what an MLP learns: both key the cache.
-    schedule = json.dumps([fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed, config.max_global_samples])
+    schedule = json.dumps(
+        [SAMPLES_VERSION, fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed, config.max_global_samples]
+    )
     cache = RegressorCache(work / "regressors", schedule)
     everyone = np.arange(len(samples))
 
