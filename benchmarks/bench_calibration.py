@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 
 from _common import RESULTS, SPLITS, write_atomic
 
 
 def main() -> int:
-    from deepcolor.cli import _expand, evaluate_paths
+    from deepcolor.cli import _expand, evaluate_paths, summarize_rows
     from deepcolor.colorizer import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -56,11 +55,12 @@ def main() -> int:
             groups.update({f"{set_name} 0001TP": lambda r: "0001TP" in r["image"], f"{set_name} Seq05VD": lambda r: "Seq05VD" in r["image"]})
         for group, keep in groups.items():
             cells = []
+            if not any(keep(r) for r in results["calibrated"]):
+                continue
             for name in ("uncalibrated", "calibrated", "halved"):
-                rows = [r for r in results[name] if keep(r)]
-                ratio = np.median([r["colorfulness"] for r in rows]) / max(np.median([r["colorfulness_original"] for r in rows]), 1e-9)
-                cells.append(f"{np.median([r['gain'] for r in rows]):+.2f} ({ratio:.2f})")
-            lines.append(f"| {group} | {len(rows)} | " + " | ".join(cells) + " |")
+                m = summarize_rows([r for r in results[name] if keep(r)])
+                cells.append(f"{m['gain_median']:+.2f} ({m['colorfulness_ratio']:.2f})")
+            lines.append(f"| {group} | {m['n']} | " + " | ".join(cells) + " |")
     write_atomic(RESULTS / "calibration.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

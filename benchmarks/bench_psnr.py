@@ -38,9 +38,8 @@ def _file_hash(path: Path) -> str:
 
 
 def main() -> int:
-    from deepcolor.cli import _expand, evaluate_paths
+    from deepcolor.cli import _expand, evaluate_paths, summarize_rows
     from deepcolor.colorizer import load_model
-    from deepcolor.metrics import summarize
     from deepcolor.modelfile import default_weights_path
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -89,15 +88,17 @@ def main() -> int:
         for group, rows in groups.items():
             if not rows:
                 continue
-            gray = summarize([r["rows"][next(iter(settings))]["gray_psnr"] for r in rows])
-            lines.append(f"| {group} | gray baseline | {gray['n']} | {gray['median']:.2f} | {gray['q1']:.2f} | {gray['q3']:.2f} | +0.00 | 0 |")
-            for name in settings:
-                p = summarize([r["rows"][name]["psnr"] for r in rows])
-                g = np.median([r["rows"][name]["gain"] for r in rows])
-                c = np.median([r["rows"][name]["colorfulness"] for r in rows]) / max(
-                    np.median([r["rows"][name]["colorfulness_original"] for r in rows]), 1e-9
+            summaries = {name: summarize_rows([r["rows"][name] for r in rows]) for name in settings}
+            first = next(iter(summaries.values()))
+            lines.append(
+                f"| {group} | gray baseline | {first['n']} | {first['gray_psnr_median']:.2f} | {first['gray_psnr_q1']:.2f} | "
+                f"{first['gray_psnr_q3']:.2f} | +0.00 | 0 |"
+            )
+            for name, m in summaries.items():
+                lines.append(
+                    f"| {group} | {name} | {m['n']} | {m['psnr_median']:.2f} | {m['psnr_q1']:.2f} | {m['psnr_q3']:.2f} | "
+                    f"{m['gain_median']:+.2f} | {m['colorfulness_ratio']:.2f} |"
                 )
-                lines.append(f"| {group} | {name} | {p['n']} | {p['median']:.2f} | {p['q1']:.2f} | {p['q3']:.2f} | {g:+.2f} | {c:.2f} |")
         figure_data[set_name] = {
             "gray baseline": [r["rows"][next(iter(settings))]["gray_psnr"] for r in items],
             **{name: [r["rows"][name]["psnr"] for r in items] for name in settings},

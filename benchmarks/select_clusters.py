@@ -26,9 +26,11 @@ GRID = [(8, -26.0, 80.0), (16, -26.0, 80.0), (24, -26.0, 80.0), (24, -30.0, 80.0
 
 
 def _gray_psnr(s) -> float:
-    gray = np.repeat(np.floor(s.luma * 255 + 0.5)[:, None], 3, axis=1)
-    mse = np.mean((gray - s.rgb.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    """PSNR of an image's sampled pixels with zero chroma (the gray baseline)."""
+    from deepcolor.metrics import psnr, to_uint8
+
+    gray = to_uint8(np.repeat(s.luma[None, :, None], 3, axis=2))
+    return psnr(gray, s.rgb[None, :, :])
 
 
 def main() -> int:

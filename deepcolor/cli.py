@@ -195,7 +195,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_paths:
         rows, val_failed = evaluate_paths(val_paths, model, settings=_settings_grid(model), progress=_progress_enabled(args.quiet))
-        card["validation"] = {name: _summary(r) for name, r in rows.items()}
+        card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
         for name, summary in card["validation"].items():
             logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])
         failed += val_failed
@@ -302,7 +302,8 @@ def evaluate_paths(
     return rows, failed
 
 
-def _summary(rows: Sequence[dict]) -> dict:
+def summarize_rows(rows: Sequence[dict]) -> dict:
+    """Medians and quartiles of `evaluate_paths` rows, and the colorfulness ratio of medians."""
     from deepcolor.metrics import summarize
 
     if not rows:
@@ -312,16 +313,19 @@ def _summary(rows: Sequence[dict]) -> dict:
     gain = summarize([r["gain"] for r in rows])
     c = np.median([r["colorfulness"] for r in rows])
     co = np.median([r["colorfulness_original"] for r in rows])
+    # Full precision here: rounding twice (here, then when printing) moves the last digit.
     return {
         "n": p["n"],
-        "psnr_median": round(p["median"], 3),
-        "psnr_q1": round(p["q1"], 3),
-        "psnr_q3": round(p["q3"], 3),
-        "gray_psnr_median": round(g["median"], 3),
-        "gain_median": round(gain["median"], 3),
-        "gain_q1": round(gain["q1"], 3),
-        "gain_q3": round(gain["q3"], 3),
-        "colorfulness_ratio": round(float(c / co), 3) if co > 0 else float("nan"),
+        "psnr_median": p["median"],
+        "psnr_q1": p["q1"],
+        "psnr_q3": p["q3"],
+        "gray_psnr_median": g["median"],
+        "gray_psnr_q1": g["q1"],
+        "gray_psnr_q3": g["q3"],
+        "gain_median": gain["median"],
+        "gain_q1": gain["q1"],
+        "gain_q3": gain["q3"],
+        "colorfulness_ratio": float(c / co) if co > 0 else float("nan"),
     }
 
 
@@ -373,20 +377,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     rows_ = rows["result"]
     if args.csv:
         _write_csv_atomic(Path(args.csv), rows_)
-    s = _summary(rows_)
+    s = summarize_rows(rows_)
     if s["n"]:
         print(f"images: {s['n']}")
         print(f"PSNR (dB):       median {s['psnr_median']:.2f}  quartiles {s['psnr_q1']:.2f} .. {s['psnr_q3']:.2f}")
         print(f"gray PSNR (dB):  median {s['gray_psnr_median']:.2f}")
         print(f"gain (dB):       median {s['gain_median']:+.2f}  quartiles {s['gain_q1']:+.2f} .. {s['gain_q3']:+.2f}")
         print(f"colorfulness:    ratio of medians (result / original) {s['colorfulness_ratio']:.3f}")
-    summary = {
-        "n": s["n"],
-        "psnr_median": s.get("psnr_median"),
-        "gray_psnr_median": s.get("gray_psnr_median"),
-        "gain_median": s.get("gain_median"),
-        "colorfulness_ratio": s.get("colorfulness_ratio"),
-    }
+    summary = {"n": s["n"]}
+    for key in ("psnr_median", "gray_psnr_median", "gain_median", "colorfulness_ratio"):
+        summary[key] = round(s[key], 3) if key in s else None
     status = _report_failures("deepcolor.evaluate", failed)
     print(json.dumps(summary))
     return status

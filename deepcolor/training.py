@@ -35,7 +35,7 @@ from deepcolor.colorspace import merge_luma_chroma, split_luma_chroma
 from deepcolor.features.descriptor import SEMANTIC_DIM, descriptor_at, feature_maps
 from deepcolor.gist import gist_descriptor
 from deepcolor.io import read_image
-from deepcolor.metrics import to_uint8
+from deepcolor.metrics import psnr, to_uint8
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.regressor import Regressor, fit_regressor
 
@@ -164,9 +164,8 @@ def collect_samples(
 def samples_psnr(regressor: Regressor, samples: ImageSamples, *, semantic: bool) -> float:
     """PSNR (dB, 8-bit RGB) of an image's sampled pixels colorized by ``regressor``."""
     chroma = regressor.predict(_columns(samples.descriptors, semantic))
-    rgb = to_uint8(merge_luma_chroma(samples.luma[None, :], chroma[None, :, :])[0])
-    mse = np.mean((rgb.astype(np.float64) - samples.rgb.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    rgb = to_uint8(merge_luma_chroma(samples.luma[None, :], chroma[None, :, :]))  # (1, N, 3): a one-row image
+    return psnr(rgb, samples.rgb[None, :, :])
 
 
 def _columns(descriptors: np.ndarray, semantic: bool) -> np.ndarray:
