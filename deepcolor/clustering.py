@@ -355,6 +355,8 @@ def adaptive_clustering(
 def clusters_to_arrays(clusters: list[Cluster]) -> dict[str, np.ndarray]:
     """What :func:`choose_cluster_arrays` needs, as arrays in the order of ``clusters``.
 
+    Any objects with the fields used here will do (the model bundle's cluster heads too).
+
     Returns
     -------
     arrays : dict

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor.clustering import choose_cluster_arrays
+from deepcolor.clustering import choose_cluster_arrays, clusters_to_arrays
 from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
 from deepcolor.features.descriptor import FeatureMaps, descriptor_rows, feature_maps
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
@@ -46,7 +46,7 @@ class ClusterHead:
     key: str
     layer: int
     centre: np.ndarray  # (512,) gist centre
-    histogram: np.ndarray  # (11,) mean semantic histogram of its images
+    semantic_histogram: np.ndarray  # (11,) mean semantic histogram of its images
     served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
     sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
     regressors: dict[str, Regressor]
@@ -67,6 +67,7 @@ class ColorizationModel:
     global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
     card: dict[str, Any] = field(default_factory=dict)  # how it was trained, validation figures
     path: Path | None = None
+    _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     # -- choices ---------------------------------------------------------
     def variant(self, semantic: bool) -> str:
@@ -78,14 +79,10 @@ class ColorizationModel:
         return name
 
     def cluster_arrays(self) -> dict[str, np.ndarray]:
-        """The arrays `choose_cluster_arrays` takes, one row per cluster."""
-        return {
-            "centres": np.stack([c.centre for c in self.clusters]).astype(np.float32),
-            "histograms": np.stack([c.histogram for c in self.clusters]).astype(np.float32),
-            "layers": np.array([c.layer for c in self.clusters], dtype=np.int64),
-            "served_centres": np.stack([c.served_centre for c in self.clusters]).astype(np.float32),
-            "sent_centres": np.stack([c.sent_centre for c in self.clusters]).astype(np.float32),
-        }
+        """The arrays `choose_cluster_arrays` takes, one row per cluster (built once; clusters do not change)."""
+        if self._arrays is None:
+            self._arrays = clusters_to_arrays(self.clusters)
+        return self._arrays
 
     def chroma_scale(self, source: str, semantic: bool) -> float:
         """The calibrated chroma gain of a regressor (1 where none was calibrated)."""
@@ -162,7 +159,7 @@ class ColorizationModel:
                         key=c["key"],
                         layer=int(c["layer"]),
                         centre=tensors["clusters.centres"][i],
-                        histogram=tensors["clusters.histograms"][i],
+                        semantic_histogram=tensors["clusters.histograms"][i],
                         served_centre=tensors["clusters.served_centres"][i],
                         sent_centre=tensors["clusters.sent_centres"][i],
                         regressors=regs,
