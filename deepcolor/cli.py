@@ -67,10 +67,15 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
         from deepcolor.features.semantic_train import main as semantic_main
 
         return semantic_main(argv[1:])
+    if argv and argv[0] == "global-prior":
+        from deepcolor.train.global_prior import main as global_prior_main
+
+        return global_prior_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m deepcolor.fit",
         description="Train a colorization model on folders of colour photographs. "
-        "'python -m deepcolor.fit semantic --help' trains the FCN instead.",
+        "'python -m deepcolor.fit semantic --help' trains the FCN instead, "
+        "'python -m deepcolor.fit global-prior --help' the global-prior CNN.",
     )
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifest files (.txt)")
     parser.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="held-out folders or manifests: validation PSNR")
@@ -252,10 +257,9 @@ def evaluate_paths(
     from tqdm.auto import tqdm
 
     from deepcolor.colorizer import colorize_luma
-    from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
     from deepcolor.features.descriptor import feature_maps
     from deepcolor.io import read_image
-    from deepcolor.metrics import colorfulness, psnr, to_uint8
+    from deepcolor.metrics import colorfulness, gray_luma, psnr, result_rgb8, to_uint8
 
     rows: dict[str, list[dict]] = {name: [] for name in settings}
     failed: list[tuple[Path, str]] = []
@@ -271,8 +275,8 @@ def evaluate_paths(
             failed.append((path, "gray image: nothing to compare the colours with"))
             continue
         original = to_uint8(image.pixels)
-        luma = np.floor(rgb_to_luma(original.astype(np.float32) / 255.0) * 255.0 + 0.5).astype(np.float32) / 255.0
-        gray = to_uint8(merge_luma_chroma(luma, np.zeros(luma.shape + (2,), np.float32)))
+        luma = gray_luma(original)
+        gray = result_rgb8(luma, np.zeros(luma.shape + (2,), np.float32))
         gray_psnr = psnr(gray, original)
         c_orig = colorfulness(original)
         maps_cache: dict[bool, object] = {}

@@ -11,12 +11,41 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["psnr", "colorfulness", "to_uint8", "summarize"]
+__all__ = ["psnr", "colorfulness", "to_uint8", "gray_luma", "result_rgb8", "summarize"]
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """Float RGB in [0, 1] -> uint8, rounding half up (not truncating)."""
     return np.clip(np.floor(np.asarray(rgb, dtype=np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def gray_luma(original: np.ndarray) -> np.ndarray:
+    """The protocol's gray input: BT.601 luma of an 8-bit RGB image, rounded to 8 bits.
+
+    Parameters
+    ----------
+    original : ndarray, shape (H, W, 3), uint8
+
+    Returns
+    -------
+    luma : ndarray, shape (H, W), float32 in [0, 1], a multiple of 1/255
+    """
+    from deepcolor.colorspace import rgb_to_luma
+
+    original = np.asarray(original)
+    if original.ndim != 3 or original.shape[2] != 3 or original.dtype != np.uint8:
+        raise ValueError(f"gray_luma needs an (H, W, 3) uint8 image, got {original.shape} {original.dtype}")
+    return np.floor(rgb_to_luma(original.astype(np.float32) / 255.0) * 255.0 + 0.5).astype(np.float32) / 255.0
+
+
+def result_rgb8(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """The protocol's result: luma kept, out-of-gamut chroma scaled towards zero, rounded to 8-bit RGB.
+
+    ``chroma`` of zeros gives the gray baseline. Shapes (H, W) and (H, W, 2) -> (H, W, 3) uint8.
+    """
+    from deepcolor.colorspace import merge_luma_chroma
+
+    return to_uint8(merge_luma_chroma(luma, chroma))
 
 
 def psnr(result: np.ndarray, reference: np.ndarray) -> float:
