@@ -11,7 +11,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli import CommandError, evaluate_parser, model_options, passive_openmp, report_failures, run_command, setup_logging
+from deepcolor.cli import (
+    CommandError,
+    evaluate_parser,
+    load_method_model,
+    model_options,
+    passive_openmp,
+    report_failures,
+    run_command,
+    setup_logging,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,9 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from deepcolor.evaluation import evaluate_paths, summarize_rows, write_rows_csv
     from deepcolor.io.paths import expand_inputs
-    from deepcolor.pipeline import load_model
-
-    model = load_model(args.model)
+    model = load_method_model(args)
     paths = expand_inputs(args.images)
     if args.limit:
         paths = paths[: args.limit]

@@ -35,18 +35,25 @@ def gray_version(rgb8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gray : ndarray, shape (H, W, 3), uint8
         The same luma with zero chroma (R = G = B): the gray baseline.
     """
-    from deepcolor.metrics import to_uint8
-
     rgb8 = np.asarray(rgb8)
     if rgb8.ndim != 3 or rgb8.shape[2] != 3 or rgb8.dtype != np.uint8:
         raise ValueError(f"gray_version needs an (H, W, 3) uint8 image, got {rgb8.shape} {rgb8.dtype}")
     luma = quantize_luma(rgb_to_luma(rgb8.astype(np.float32) / 255.0))
-    gray = to_uint8(merge_luma_chroma(luma, np.zeros(luma.shape + (2,), np.float32)))
-    return luma, gray
+    return luma, result_rgb8(luma, np.zeros(luma.shape + (2,), np.float32))
+
+
+def result_rgb8(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """The protocol's result: (H, W) luma kept, (H, W, 2) chroma scaled into gamut, rounded to (H, W, 3) uint8 RGB."""
+    from deepcolor.metrics import to_uint8
+
+    return to_uint8(merge_luma_chroma(luma, chroma))
 
 
 def settings_grid(model) -> dict[str, dict[str, bool]]:
-    """The ablations a Cheng model supports, by name: ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``."""
+    """The ablations a model supports, by name: Cheng's ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``;
+    a model without ablations (the global prior) has one setting, its method name, with no options."""
+    if not hasattr(model, "global_regressors"):
+        return {model.name: {}}
     grid = {}
     semantics = [s for s in (True, False) if ("semantic" if s else "plain") in model.global_regressors and (not s or model.fcn is not None)]
     for semantic in semantics:
@@ -115,7 +122,7 @@ def evaluate_paths(
                     maps_cache[semantic] = feature_maps(luma, fcn=model.fcn if semantic else None)
                 options["maps"] = maps_cache[semantic]
             result = colorize_luma(luma, model, refine=s.get("refine", refine), **options)
-            out = to_uint8(result.rgb())
+            out = result_rgb8(luma, result.chroma)
             value = psnr(out, original)
             this_image[name] = {
                     "image": str(path),

@@ -13,7 +13,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli import CommandError, fcn_parser, fit_parser, passive_openmp, report_failures, run_command, setup_logging
+from deepcolor.cli import (
+    CommandError,
+    fcn_parser,
+    fit_parser,
+    global_prior_parser,
+    passive_openmp,
+    report_failures,
+    run_command,
+    setup_logging,
+)
 
 logger = logging.getLogger("deepcolor")
 
@@ -24,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "semantic":
         return _semantic(argv[1:])
+    if argv and argv[0] == "global-prior":
+        return _global_prior(argv[1:])
     args = fit_parser().parse_args(argv)
     setup_logging(args.quiet)
     return run_command("deepcolor.fit", lambda: _fit(args, argv))
@@ -44,6 +55,18 @@ def _semantic(argv: list[str]) -> int:
         return 0
 
     return run_command("deepcolor.fit semantic", body, resume_hint="rerun with --resume to continue from the last checkpoint")
+
+
+def _global_prior(argv: list[str]) -> int:
+    args = global_prior_parser().parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body() -> int:
+        from deepcolor.train.global_prior import fit_command
+
+        return fit_command(args, argv)
+
+    return run_command("deepcolor.fit global-prior", body, resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
 def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
