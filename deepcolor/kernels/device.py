@@ -34,8 +34,9 @@ DEVICES = ("auto", "cpu", "cuda")
 def cuda_unavailable_reason() -> str | None:
     """Why the CUDA path cannot run here, in a few words, or None when it can.
 
-    Probes once per process (cached): CuPy imports and runs a tiny kernel on
-    device 0, and numba.cuda sees a real (not simulated) GPU.
+    Probes once per process (cached): CuPy imports and computes on the
+    current device, and numba.cuda sees a real (not simulated) GPU and
+    compiles and launches a one-thread kernel on CuPy memory.
     """
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         # The simulator runs kernels as Python on numpy arrays: for tests, never for work.
@@ -58,6 +59,18 @@ def cuda_unavailable_reason() -> str | None:
         return f"numba.cuda does not import ({type(exc).__name__}: {exc})".splitlines()[0]
     if not cuda.is_available():
         return "numba.cuda finds no usable CUDA driver or GPU"
+    try:
+        # Compile and launch one tiny kernel on CuPy memory: catches a missing libNVVM or
+        # a toolkit too old for the GPU here, not at the first real kernel.
+        def _fill(out):  # pragma: no cover - device code
+            out[0] = 1.0
+
+        probe = cupy.zeros(1, dtype=cupy.float32)
+        cuda.jit(_fill)[1, 1](probe)
+        if float(probe[0]) != 1.0:
+            return "a numba.cuda kernel ran but wrote nothing"
+    except Exception as exc:
+        return f"numba.cuda cannot compile or launch a kernel ({type(exc).__name__}: {exc})".splitlines()[0]
     return None
 
 
