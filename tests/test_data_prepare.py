@@ -22,14 +22,63 @@ def _names(manifest):
     return {Path(line).name for line in (SPLITS / manifest).read_text().split()}
 
 
+def _lines(manifest):
+    return (SPLITS / manifest).read_text().split()
+
+
 def test_shipped_manifests_are_disjoint():
-    """No image is in two of train / select / camvid_test / bsds500_val, and the counts match the protocol."""
-    sets = {m: _names(m) for m in ("train.txt", "select.txt", "camvid_test.txt", "bsds500_val.txt")}
-    assert {m: len(s) for m, s in sets.items()} == {"train.txt": 549, "select.txt": 119, "camvid_test.txt": 233, "bsds500_val.txt": 100}
+    """No image is in two of train / select / the report sets, and the counts match the protocol."""
+    sets = {m: _names(m) for m in ("train.txt", "select.txt", "camvid_test.txt", "bsds500_val.txt", "photos_test.txt")}
+    assert {m: len(s) for m, s in sets.items()} == {
+        "train.txt": 3429,
+        "select.txt": 472,
+        "camvid_test.txt": 233,
+        "bsds500_val.txt": 100,
+        "photos_test.txt": 354,
+    }
     names = list(sets)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             assert not sets[a] & sets[b], (a, b)
+    # v1 (the shipped v1 model's protocol) is disjoint from every report set too.
+    for v1 in ("train_v1.txt", "select_v1.txt"):
+        for report in ("camvid_test.txt", "bsds500_val.txt", "photos_test.txt"):
+            assert not _names(v1) & sets[report], (v1, report)
+
+
+def test_camvid_selection_is_a_sequence_never_trained_on():
+    """The selection split's CamVid frames are one whole sequence that train does not hold."""
+    select = {Path(p).name[:6] for p in _lines("select.txt") if "/camvid/" in p}
+    train = {Path(p).name[:6] for p in _lines("train.txt") if "/camvid/" in p}
+    assert select == {"0006R0"} and not select & train
+    assert train == {"0001TP", "0016E5"}
+
+
+def test_photos_split_by_folder_and_name_hash():
+    """Each photos/ folder lands about 80/10/10 in train/select/report, decided by the name alone."""
+    prepare = _prepare()
+    for manifest, part in (("train.txt", "train"), ("select.txt", "select"), ("photos_test.txt", "report")):
+        photos = [Path(p) for p in _lines(manifest) if "/photos/" in p]
+        assert photos and all(prepare.photo_split(p.name) == part for p in photos)
+    total = {"train": 0, "select": 0, "report": 0}
+    for folder in prepare.PHOTOS_FOLDERS:
+        counts = {m: sum(f"/photos/{folder}/" in p for p in _lines(m)) for m in ("train.txt", "select.txt", "photos_test.txt")}
+        n = sum(counts.values())
+        assert 0.74 < counts["train.txt"] / n < 0.86, (folder, counts)
+        assert 0.05 < counts["photos_test.txt"] / n < 0.15, (folder, counts)
+        total["train"] += counts["train.txt"]
+    assert total["train"] == 2880
+
+
+def test_photo_split_is_stable_under_added_files():
+    """A file's split depends only on its own name: new names never move old ones."""
+    prepare = _prepare()
+    names = [f"img_{i}.jpg" for i in range(2000)]
+    before = {n: prepare.photo_split(n) for n in names}
+    after = {n: prepare.photo_split(n) for n in names + [f"new_{i}.jpg" for i in range(500)]}
+    assert all(after[n] == before[n] for n in names)
+    shares = {part: sum(v == part for v in before.values()) / len(names) for part in ("train", "select", "report")}
+    assert 0.77 < shares["train"] < 0.83 and 0.08 < shares["select"] < 0.12 and 0.08 < shares["report"] < 0.12
 
 
 def test_folder_split_is_stable_and_skips_bad_files(tmp_path, capsys):
