@@ -9,7 +9,13 @@ luma (skimage's ``camera`` resized, as in ``bench_kernels.py``):
   `joint_bilateral_cuda`;
 - smooth: domain transform of (N, N, 11) maps (sigma 16 / 0.08, 2
   iterations) then clip and renormalise; `smooth_probabilities` (OpenCV) vs
-  `domain_transform_cuda` + CuPy.
+  `smooth_probabilities_cuda`;
+- apply end to end: `colorize_luma` with the shipped model (features, FCN,
+  cluster choice, MLP, refinement) on the CPU vs ``device="cuda"``; the GPU
+  time includes the luma's upload and the chroma's download (the whole apply
+  but reading and writing the file). Beside it: Cheng et al.'s Table II
+  (Matlab, CPU) and Iizuka et al.'s GPU timings (0.080 s at 224^2, 1.08 s at
+  1024^2 on a Titan X). Goal: 1024^2 in at most 0.1 s on an H100.
 
 Each stage runs once to warm up (JIT compile), then CPU and GPU alternate
 ``--repeats`` times (median reported; GPU times include a device
@@ -17,8 +23,7 @@ synchronisation, not host transfers: inputs are already on the device).
 Peak memory: GPU = bytes CuPy's memory pool had to hold for one call (the
 pool is emptied before it); CPU = peak of numpy allocations seen by
 ``tracemalloc`` in one call. The max abs difference of the outputs is
-reported as a parity check. The end-to-end apply on GPU is not wired yet
-(issue 12, phase 2): this table is the kernels' share of it.
+reported as a parity check.
 
 Without a usable GPU it prints one line saying why and exits 0.
 
@@ -40,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import RESULTS, write_atomic
+from bench_apply import CHENG_TABLE_II
 
 SIZES = (256, 512, 1024, 2048, 4096)
 
@@ -50,11 +56,12 @@ def _stages(cp, size: int):
 
     from deepcolor.features.daisy import daisy_features
     from deepcolor.features.patch import patch_features
-    from deepcolor.features.semantic import _DT_ITERS, SIGMA_COLOR, SIGMA_SPATIAL, smooth_probabilities
+    from deepcolor.features.semantic import smooth_probabilities
+    from deepcolor.features.semantic_cuda import smooth_probabilities_cuda
     from deepcolor.kernels.bilateral_cuda import joint_bilateral_cuda
     from deepcolor.kernels.daisy_cuda import daisy_features_cuda
-    from deepcolor.kernels.domain_transform_cuda import domain_transform_cuda
     from deepcolor.kernels.patch_cuda import patch_features_cuda
+    from deepcolor.pipeline import colorize_luma, load_model
     from deepcolor.refine import DEFAULT_DIAMETER, DEFAULT_SIGMA_COLOR, DEFAULT_SIGMA_SPACE, refine_chroma
 
     luma, chroma = _luma(size), _chroma(size)
@@ -64,12 +71,7 @@ def _stages(cp, size: int):
     d_luma, d_chroma, d_probs = cp.asarray(luma), cp.asarray(chroma), cp.asarray(probs)
     bil = dict(diameter=DEFAULT_DIAMETER, sigma_color=DEFAULT_SIGMA_COLOR, sigma_space=DEFAULT_SIGMA_SPACE)
 
-    def gpu_smooth():
-        dt = dict(sigma_spatial=SIGMA_SPATIAL, sigma_color=SIGMA_COLOR, iterations=_DT_ITERS)
-        maps = cp.maximum(domain_transform_cuda(d_probs, d_luma, **dt), 0)
-        total = maps.sum(-1, keepdims=True)
-        return cp.where(total > 1e-12, maps / cp.maximum(total, 1e-12), cp.float32(1.0 / 11))
-
+    model = load_model()
     yield "patch (N, N, 49)", lambda: patch_features(luma), lambda: patch_features_cuda(d_luma)
     yield "DAISY (N, N, 32)", lambda: daisy_features(luma), lambda: daisy_features_cuda(d_luma)
     yield (
@@ -77,7 +79,12 @@ def _stages(cp, size: int):
         lambda: refine_chroma(luma, chroma, **bil),
         lambda: joint_bilateral_cuda(d_chroma, d_luma, **bil),
     )
-    yield "smooth: domain transform 11 maps", lambda: smooth_probabilities(probs, luma), gpu_smooth
+    yield "smooth: domain transform 11 maps", lambda: smooth_probabilities(probs, luma), lambda: smooth_probabilities_cuda(d_probs, d_luma)
+    yield (
+        "apply end to end",
+        lambda: colorize_luma(luma, model).chroma,
+        lambda: colorize_luma(luma, model, device="cuda").chroma,
+    )
 
 
 def _gpu_call(cp, fn):
@@ -131,9 +138,12 @@ def run(cp, sizes: list[int], repeats: int) -> list[dict]:
 
 def to_markdown(rows: list[dict], *, header: str, repeats: int) -> str:
     lines = [
-        "# Dense stages: CUDA twins vs CPU kernels",
+        "# GPU vs CPU: dense stages and the whole apply",
         "",
         header,
+        "References for the end-to-end rows: Cheng et al. Table II (Matlab, CPU): "
+        + ", ".join(f"{n}^2 {s} s" for n, s in CHENG_TABLE_II.items())
+        + "; Iizuka et al. (Titan X GPU): 224^2 0.080 s, 1024^2 1.08 s. Goal: 1024^2 end to end <= 0.1 s on an H100.",
         f"Median of {repeats} runs after one warm-up; GPU inputs already on the device; peak memory as in",
         "`benchmarks/bench_gpu.py`'s docstring. Command: `python benchmarks/bench_gpu.py`.",
         "",

@@ -24,7 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-KERNELS = ("patch", "daisy", "bilateral", "domain_transform")
+KERNELS = ("patch", "daisy", "bilateral", "domain_transform", "semantic")
+# Where each kernel's PARITY_ATOL lives.
+MODULES = {k: f"deepcolor.kernels.{k}_cuda" for k in KERNELS[:4]} | {"semantic": "deepcolor.features.semantic_cuda"}
 
 
 def _images() -> dict[str, np.ndarray]:
@@ -108,6 +110,30 @@ def _domain_transform(images):
     return out
 
 
+def _semantic(images):
+    # The GPU semantic stage against the CPU one: smoothing of given maps (PARITY_ATOL), and the
+    # whole stage with the shipped FCN (FEATURES_ATOL: the upsampling differs by float rounding).
+    from deepcolor.features.semantic import load_fcn, semantic_features, smooth_probabilities
+    from deepcolor.features.semantic_cuda import FEATURES_ATOL, semantic_features_cuda, smooth_probabilities_cuda
+
+    rng = np.random.default_rng(4)
+    out = {}
+    for name in ("random_12x17", "step_9x11", "single_1x1"):
+        guide = images[name]
+        logits = rng.normal(0.0, 2.0, guide.shape + (11,))
+        maps = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
+        maps[0, 0] = -0.1  # all negative: the uniform fallback
+        out[f"smooth_{name}"] = (smooth_probabilities_cuda(maps, guide), smooth_probabilities(maps, guide))
+    fcn = load_fcn()
+    yy, xx = np.mgrid[0:37, 0:45]
+    smooth = (0.5 + 0.3 * np.sin(xx / 6.0) * np.cos(yy / 5.0) + 0.2 * (xx > 25)).astype(np.float32)
+    for name, luma, max_side in (("fcn_37x45", smooth, None), ("fcn_37x45_upsampled", smooth, 16), ("fcn_step_9x11", images["step_9x11"], None)):
+        got = semantic_features_cuda(luma, luma, fcn, max_side=max_side)
+        ref = semantic_features(luma, fcn, max_side=max_side)
+        out[f"features_{name}"] = (got, ref, FEATURES_ATOL)
+    return out
+
+
 def main(kernels: list[str]) -> dict:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         raise SystemExit("cudasim_parity.py: set NUMBA_ENABLE_CUDASIM=1 (it must be set before numba.cuda is imported)")
@@ -116,16 +142,16 @@ def main(kernels: list[str]) -> dict:
     if not config.ENABLE_CUDASIM:
         raise SystemExit("cudasim_parity.py: numba.cuda is not the simulator")
     images = _images()
-    runners = {"patch": _patch, "daisy": _daisy, "bilateral": _bilateral, "domain_transform": _domain_transform}
+    runners = {"patch": _patch, "daisy": _daisy, "bilateral": _bilateral, "domain_transform": _domain_transform, "semantic": _semantic}
     report = {}
     for kernel in kernels:
-        atol = importlib.import_module(f"deepcolor.kernels.{kernel}_cuda").PARITY_ATOL
-        for case, (got, ref) in runners[kernel](images).items():
+        atol = importlib.import_module(MODULES[kernel]).PARITY_ATOL
+        for case, (got, ref, *case_atol) in runners[kernel](images).items():
             report[f"{kernel}/{case}"] = {
                 "kernel": kernel,
                 "shape": list(ref.shape),
                 "max_abs": _max_abs(got, ref),
-                "parity_atol": atol,
+                "parity_atol": case_atol[0] if case_atol else atol,
             }
     return report
 

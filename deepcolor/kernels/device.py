@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from typing import Any
 
 from deepcolor.kernels.cuda_host import array_module
@@ -25,6 +26,13 @@ __all__ = [
     "device_notice",
     "cupy_to_torch",
     "torch_to_cupy",
+    "device_array_module",
+    "torch_device",
+    "to_torch",
+    "from_torch",
+    "module_on",
+    "synchronize",
+    "to_host",
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -174,3 +182,74 @@ def torch_to_cupy(tensor: Any):
         where = tensor.device if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ValueError(f"expected a CUDA torch.Tensor, got {where}")
     return cupy.from_dlpack(tensor.detach())
+
+
+def device_array_module():
+    """The module of device arrays: ``cupy``, or ``numpy`` under numba's CUDA simulator.
+
+    The simulator runs the numba.cuda kernels as Python on numpy arrays, so
+    the GPU path runs end to end on the CPU in tests, with torch on the CPU.
+    """
+    from numba import config
+
+    if config.ENABLE_CUDASIM:
+        import numpy
+
+        return numpy
+    import cupy
+
+    return cupy
+
+
+def torch_device(xp) -> str:
+    """The torch device that shares memory with arrays of ``xp``: ``"cuda"`` for CuPy, ``"cpu"`` for numpy."""
+    return "cuda" if xp.__name__ == "cupy" else "cpu"
+
+
+def to_torch(array: Any):
+    """A torch tensor sharing the memory of a CuPy (DLPack) or numpy array, no copy."""
+    import torch
+
+    if array_module(array).__name__ == "cupy":
+        return cupy_to_torch(array)
+    return torch.from_numpy(array)
+
+
+def from_torch(tensor: Any, xp):
+    """An ``xp`` array sharing the memory of a torch tensor on `torch_device` (xp), no copy."""
+    if xp.__name__ == "cupy":
+        return torch_to_cupy(tensor)
+    return tensor.detach().numpy()
+
+
+# module -> {device: its copy there}; weak, so a model dropped by its owner frees its GPU copies.
+_MODULE_COPIES: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def module_on(module: Any, device: str):
+    """``module`` itself on ``"cpu"``, else its copy on ``device`` in eval mode (made once, then kept).
+
+    The original stays where it is, so the same model keeps working on the
+    CPU; parameters are copied to the device once per module, not per image.
+    """
+    if device == "cpu":
+        return module
+    copies = _MODULE_COPIES.setdefault(module, {})
+    if device not in copies:
+        import copy
+
+        copies[device] = copy.deepcopy(module).to(device).eval()
+    return copies[device]
+
+
+def synchronize(xp) -> None:
+    """Wait for the device's queued work (stage timings); nothing for numpy."""
+    if xp.__name__ == "cupy":
+        xp.cuda.Device().synchronize()
+
+
+def to_host(array: Any):
+    """A numpy array with the values of a CuPy array (one device -> host copy) or numpy array (itself)."""
+    import numpy
+
+    return array.get() if array_module(array).__name__ == "cupy" else numpy.asarray(array)

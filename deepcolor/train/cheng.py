@@ -103,11 +103,13 @@ def _sample_key(path: Path, config: FitConfig, fcn_id: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> ImageSamples:
+def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: str = "cpu") -> ImageSamples:
     """Read a colour image and sample its training pixels.
 
     The pixel sample is drawn from a generator seeded by ``seed`` and the file
-    name, so it does not depend on the order images are processed in.
+    name, so it does not depend on the order images are processed in. On
+    ``device="cuda"`` the dense maps are computed on the GPU and then sampled
+    on the host.
     """
     image = read_image(path)
     if image.pixels.ndim != 3:
@@ -116,7 +118,12 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    maps = feature_maps(luma, fcn=fcn)
+    if device == "cpu":
+        maps = feature_maps(luma, fcn=fcn)
+    else:
+        from deepcolor.features.descriptor_cuda import host_feature_maps_cuda
+
+        maps = host_feature_maps_cuda(luma, fcn=fcn)
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)
@@ -138,7 +145,7 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
 
 
 def collect_samples(
-    paths: Sequence[Path], *, fcn: Any, config: FitConfig, work: Path, fcn_id: str = "none", progress: bool = True
+    paths: Sequence[Path], *, fcn: Any, config: FitConfig, work: Path, fcn_id: str = "none", progress: bool = True, device: str = "cpu"
 ) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
     """Samples of every image, from the cache where present; returns (samples, failures)."""
     from tqdm.auto import tqdm
@@ -153,7 +160,7 @@ def collect_samples(
                 out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
             continue
         try:
-            s = extract_samples(path, fcn=fcn, n_samples=config.samples_per_image, seed=config.seed)
+            s = extract_samples(path, fcn=fcn, n_samples=config.samples_per_image, seed=config.seed, device=device)
         except (ValueError, OSError) as exc:
             failed.append((path, str(exc).splitlines()[0]))
             continue
@@ -226,18 +233,20 @@ def fit_model(
     progress: bool = True,
     card: dict[str, Any] | None = None,
     calibration_paths: Sequence[Path] = (),
+    device: str = "cpu",
 ) -> tuple[ChengModel, list[tuple[Path, str]]]:
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
     With ``calibration_paths`` (held-out colour images), each regressor's
-    chroma gain is then fitted on them (`calibrate`).
+    chroma gain is then fitted on them (`calibrate`). ``device="cuda"``
+    computes the features and trains the MLPs on the GPU.
     """
     from tqdm.auto import tqdm
 
     from deepcolor.train.calibrate import calibrate
 
     fcn_id = fcn_cache_id(fcn)
-    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress)
+    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, device=device)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
@@ -254,7 +263,8 @@ def fit_model(
         def run() -> Regressor:
             x, y = _stack(samples, members, semantic, config.max_global_samples, config.seed)
             return fit_regressor(
-                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name
+                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name,
+                device=device,
             )
 
         # Keyed by the images' paths, not their indices: a changed image list never reuses a stale MLP.
@@ -317,7 +327,7 @@ def fit_model(
     )
     if calibration_paths:
         held_out, held_failed = collect_samples(
-            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress
+            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, device=device
         )
         failed += held_failed
         model, report = calibrate(model, held_out)
