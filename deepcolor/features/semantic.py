@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepcolor import kernels
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file
 
 __all__ = [
@@ -329,45 +329,11 @@ def _check_probs(probs: np.ndarray, name: str = "probs") -> np.ndarray:
     return np.ascontiguousarray(probs, dtype=np.float32)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _merge_normalize_kernel(g0, g1, g2, out):  # pragma: no cover - compiled
-    """out[i] = clip(concat(g0[i], g1[i], g2[i]), 0) / sum; uniform where the sum vanishes.
-
-    g0, g1, g2 : (N, c_k) float32 C-contiguous; out : (N, c0 + c1 + c2) float32.
-    """
-    n = out.shape[0]
-    c0, c1, c2 = g0.shape[1], g1.shape[1], g2.shape[1]
-    c = c0 + c1 + c2
-    for i in numba.prange(n):
-        total = 0.0
-        for k in range(c0):
-            v = max(g0[i, k], 0.0)
-            out[i, k] = v
-            total += v
-        for k in range(c1):
-            v = max(g1[i, k], 0.0)
-            out[i, c0 + k] = v
-            total += v
-        for k in range(c2):
-            v = max(g2[i, k], 0.0)
-            out[i, c0 + c1 + k] = v
-            total += v
-        if total > 1e-12:
-            inv = 1.0 / total
-            for k in range(c):
-                out[i, k] *= inv
-        else:
-            for k in range(c):
-                out[i, k] = 1.0 / c
-
-
 def _merge_groups(groups: list[np.ndarray]) -> np.ndarray:
     """Three (H, W, c_k) channel groups -> (H, W, 11) float32, clipped >= 0 and summing to 1."""
     h, w = groups[0].shape[:2]
     flat = [np.ascontiguousarray(g.reshape(h * w, -1), dtype=np.float32) for g in groups]
-    out = np.empty((h * w, N_CLASSES), dtype=np.float32)
-    _merge_normalize_kernel(flat[0], flat[1], flat[2], out)
-    return out.reshape(h, w, N_CLASSES)
+    return kernels.merge_normalize(flat[0], flat[1], flat[2]).reshape(h, w, N_CLASSES)
 
 
 def _split_groups(probs: np.ndarray) -> list[np.ndarray]:
