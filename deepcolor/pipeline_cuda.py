@@ -65,8 +65,14 @@ def _colorize_whole(luma: np.ndarray, luma_device: Any, model: Any, *, refine: b
 
 
 def _refine_chroma(luma_device: Any, chroma: Any):
-    """`deepcolor.refine.refine_chroma` with its defaults, on the device."""
-    from deepcolor.kernels.bilateral_cuda import joint_bilateral_cuda
-    from deepcolor.refine import DEFAULT_DIAMETER, DEFAULT_SIGMA_COLOR, DEFAULT_SIGMA_SPACE
+    """`deepcolor.refine.refine_chroma` with its defaults, on the device: the seam's joint bilateral, ``backend="cuda"``."""
+    from deepcolor import kernels
+    from deepcolor.refine import DEFAULT_DIAMETER, DEFAULT_SIGMA_COLOR, DEFAULT_SIGMA_SPACE, _inverse_sigma, _spatial_kernel
 
-    return joint_bilateral_cuda(chroma, luma_device, diameter=DEFAULT_DIAMETER, sigma_color=DEFAULT_SIGMA_COLOR, sigma_space=DEFAULT_SIGMA_SPACE)
+    xp = device_array_module()
+    radius = DEFAULT_DIAMETER // 2
+    dy, dx, space = _spatial_kernel(radius, DEFAULT_SIGMA_SPACE)
+    # Prepared as refine.joint_bilateral prepares them for the CPU kernel: reflect-101 padded, channel-first planes.
+    guide_pad = xp.ascontiguousarray(xp.pad(luma_device, radius, mode="reflect"))
+    planes_pad = xp.ascontiguousarray(xp.pad(xp.moveaxis(chroma, -1, 0), ((0, 0), (radius, radius), (radius, radius)), mode="reflect"))
+    return kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, _inverse_sigma(DEFAULT_SIGMA_COLOR), radius, backend="cuda")

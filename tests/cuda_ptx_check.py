@@ -46,6 +46,7 @@ def main() -> dict:
     # The argument types the host functions launch with.
     signatures = [
         (patch_cuda.patch_kernel, (arr(f32, 2), i64, arr(f32, 3))),
+        (patch_cuda.gather_kernel, (arr(f32, 2), i64, arr(i64, 1), i64, arr(f32, 2), i64)),
         (daisy_cuda.orientation_kernel, (arr(f32, 2), i64, arr(f32, 1), arr(f32, 1), f32, arr(f32, 3))),
         (daisy_cuda.smooth_kernel, (arr(f32, 3), arr(f32, 1), flag, arr(f32, 3))),
         (daisy_cuda.assemble_kernel, (arr(f32, 3), arr(i64, 2), i64, arr(f32, 3))),

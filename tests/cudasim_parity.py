@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-KERNELS = ("patch", "daisy", "bilateral", "domain_transform", "semantic")
+KERNELS = ("patch", "daisy", "bilateral", "domain_transform", "upsample", "semantic")
 # Where each kernel's PARITY_ATOL lives.
-MODULES = {k: f"deepcolor.kernels.{k}_cuda" for k in KERNELS[:4]} | {"semantic": "deepcolor.features.semantic_cuda"}
+MODULES = {k: f"deepcolor.kernels.{k}_cuda" for k in KERNELS[:5]} | {"semantic": "deepcolor.features.semantic_cuda"}
 
 
 def _images() -> dict[str, np.ndarray]:
@@ -49,17 +49,34 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _patch(images):
-    from deepcolor.features.patch import patch_features
+    from deepcolor import kernels
+    from deepcolor.features.patch import pad_luma, patch_features
     from deepcolor.kernels.patch_cuda import patch_features_cuda
 
-    return {name: (patch_features_cuda(img), patch_features(img)) for name, img in images.items()}
+    out = {name: (patch_features_cuda(img), patch_features(img)) for name, img in images.items()}
+    # The seam's gather_patches with backend="cuda" against "cpu", at shuffled pixels, into columns of a wider out.
+    img = images["random_12x17"]
+    index = np.random.default_rng(1).permutation(img.size).astype(np.int64)
+    got, ref = (
+        kernels.gather_patches(pad_luma(img), img.shape[1], index, size=7, out=np.zeros((img.size, 60), np.float32), backend=b)
+        for b in ("cuda", "cpu")
+    )
+    out["seam_gather_patches"] = (got, ref)
+    return out
 
 
 def _daisy(images):
-    from deepcolor.features.daisy import daisy_features
+    from deepcolor import kernels
+    from deepcolor.features.daisy import _COS, _KAPPA, _SIN, _TAPS, DAISY_RADIUS, DAISY_RING_OFFSETS, daisy_features
     from deepcolor.kernels.daisy_cuda import daisy_features_cuda
 
-    return {name: (daisy_features_cuda(img), daisy_features(img)) for name, img in images.items()}
+    out = {name: (daisy_features_cuda(img), daisy_features(img)) for name, img in images.items()}
+    img = images["step_9x11"]
+    padded = np.ascontiguousarray(np.pad(img, DAISY_RADIUS, mode="reflect"))
+    args = dict(taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA, ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS)
+    got, ref = (kernels.dense_daisy(padded, *img.shape, **args, backend=b) for b in ("cuda", "cpu"))
+    out["seam_dense_daisy"] = (got, ref)
+    return out
 
 
 def _bilateral(images):
@@ -76,6 +93,31 @@ def _bilateral(images):
     plain = images["random_12x17"]
     args = dict(diameter=1, sigma_color=0.1, sigma_space=2.0)
     out["identity_d1"] = (joint_bilateral_cuda(plain, plain, **args), joint_bilateral(plain, plain, **args))
+    # The seam's joint_bilateral with backend="cuda" against "cpu", on the CPU's prepared (padded, channel-first) inputs.
+    from deepcolor import kernels
+    from deepcolor.refine import _inverse_sigma, _spatial_kernel
+
+    chroma = rng.normal(0.0, 0.2, (2,) + plain.shape).astype(np.float32)
+    dy, dx, space = _spatial_kernel(4, 3.0)
+    guide_pad = np.ascontiguousarray(np.pad(plain, 4, mode="reflect"))
+    planes_pad = np.ascontiguousarray(np.pad(chroma, ((0, 0), (4, 4), (4, 4)), mode="reflect"))
+    got, ref = (kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, _inverse_sigma(0.05), 4, backend=b) for b in ("cuda", "cpu"))
+    out["seam_joint_bilateral"] = (got, ref)
+    return out
+
+
+def _upsample(images):
+    # The seam's merge_normalize with backend="cuda" against "cpu": FCN-like groups of 4, 4, 3 classes.
+    from deepcolor import kernels
+
+    rng = np.random.default_rng(8)
+    out = {}
+    for name, n in (("rows_200", 200), ("row_1", 1)):
+        groups = [rng.normal(0.1, 0.2, (n, c)).astype(np.float32) for c in (4, 4, 3)]
+        for g in groups:
+            g[0] = -1.0  # all negative: the uniform fallback
+        got, ref = (kernels.merge_normalize(*groups, backend=b) for b in ("cuda", "cpu"))
+        out[name] = (got, ref)
     return out
 
 
@@ -142,7 +184,14 @@ def main(kernels: list[str]) -> dict:
     if not config.ENABLE_CUDASIM:
         raise SystemExit("cudasim_parity.py: numba.cuda is not the simulator")
     images = _images()
-    runners = {"patch": _patch, "daisy": _daisy, "bilateral": _bilateral, "domain_transform": _domain_transform, "semantic": _semantic}
+    runners = {
+        "patch": _patch,
+        "daisy": _daisy,
+        "bilateral": _bilateral,
+        "domain_transform": _domain_transform,
+        "upsample": _upsample,
+        "semantic": _semantic,
+    }
     report = {}
     for kernel in kernels:
         atol = importlib.import_module(MODULES[kernel]).PARITY_ATOL

@@ -11,11 +11,14 @@ difference from the CPU twin, also in each kernel module's docstring and
 - daisy: 1e-6 (descriptor values about 1/32);
 - joint bilateral: 1e-5 (what the CPU kernel is held to against OpenCV);
 - domain transform: 1e-5 against ``cv2.ximgproc`` DTF_RF on maps in [0, 1];
+- upsampling merge (clip and renormalise, CuPy array work): 1e-6;
 - semantic stage: 1e-5 for the smoothing with clip-and-renormalise, 1e-4 for the
   whole stage with the shipped FCN (torch's bilinear upsampling vs OpenCV's).
 
 Simulator inputs: 12x17 random, 9x11 step edge, 5x7 constant, 2x3 and 1x1
-(and a smooth 41x53 guide for the domain transform).
+(and a smooth 41x53 guide for the domain transform). The ``seam_*`` cases call
+the `deepcolor.kernels` functions with ``backend="cuda"`` and ``"cpu"`` on the
+CPU's prepared inputs: the seam dispatches to the twins with one contract.
 The simulator runs kernels as Python, so ``tests/cuda_ptx_check.py`` also
 compiles each one to PTX with the real CUDA compiler (where libNVVM exists).
 """
@@ -34,13 +37,14 @@ import pytest
 from deepcolor.kernels.device import cuda_unavailable_reason, device_notice, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
-TOLERANCES = {"patch": 0.0, "daisy": 1e-6, "bilateral": 1e-5, "domain_transform": 1e-5, "semantic": 1e-5}
+TOLERANCES = {"patch": 0.0, "daisy": 1e-6, "bilateral": 1e-5, "domain_transform": 1e-5, "upsample": 1e-6, "semantic": 1e-5}
 # Cases whose tolerance is not their kernel's (case name prefix after "kernel/").
 CASE_TOLERANCES = {"semantic/features_": 1e-4}
 # Cases per kernel the parity script must report, so a dropped case fails here.
-CASES = {"patch": 5, "daisy": 5, "bilateral": 11, "domain_transform": 11, "semantic": 6}
+CASES = {"patch": 6, "daisy": 6, "bilateral": 12, "domain_transform": 11, "upsample": 2, "semantic": 6}
 PTX_KERNELS = (
     "patch_kernel",
+    "gather_kernel",
     "orientation_kernel",
     "smooth_kernel",
     "assemble_kernel",

@@ -1,12 +1,11 @@
 """GPU twin of the per-pixel descriptor (`deepcolor.features.descriptor`): dense maps that stay on the device.
 
-Same column layout as the CPU descriptor: ``[0:49]`` the 7x7 patch,
-``[49:81]`` DAISY, ``[81:92]`` the smoothed class probabilities (without
-semantics it stops at 81). DAISY and the semantic maps are computed once per
-image on the device; the patches are not stored for the whole image (49
-floats a pixel): each band of rows computes its own, from the luma rows it
-needs (3 above and below), which gives exactly the whole-image patches
-because the reflection happens only at the image's own border.
+Same column layout and the same kernels seam as the CPU descriptor, with
+``backend="cuda"``: ``[0:49]`` the 7x7 patch (`deepcolor.kernels.gather_patches`
+from the reflect-padded luma), ``[49:81]`` DAISY (`deepcolor.kernels.dense_daisy`),
+``[81:92]`` the smoothed class probabilities (without semantics it stops at
+81). DAISY and the semantic maps are computed once per image on the device;
+descriptor rows are gathered from them a band of rows at a time.
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor.features.descriptor import FeatureMaps
-from deepcolor.features.patch import PATCH_SIZE, pad_luma
+from deepcolor import kernels
+from deepcolor.features.daisy import _COS, _KAPPA, _SIN, _TAPS, DAISY_DIM, DAISY_RADIUS, DAISY_RING_OFFSETS
+from deepcolor.features.descriptor import SEMANTIC_DIM, FeatureMaps, descriptor_dim
+from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
 from deepcolor.kernels.cuda_host import array_module, check_float_array
-from deepcolor.kernels.daisy_cuda import daisy_features_cuda
-from deepcolor.kernels.patch_cuda import patch_features_cuda
 
 __all__ = ["DeviceFeatureMaps", "feature_maps_cuda", "host_feature_maps_cuda", "descriptor_rows_cuda"]
 
@@ -34,11 +33,13 @@ class DeviceFeatureMaps:
     Attributes
     ----------
     luma : (H, W) luma in [0, 1].
+    padded : (H + 6, W + 6) reflect-padded luma, for the patches.
     daisy : (H, W, 32) DAISY.
     semantic : (H, W, 11) smoothed class probabilities, or None.
     """
 
     luma: Any
+    padded: Any
     daisy: Any
     semantic: Any | None
 
@@ -59,13 +60,23 @@ def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> Device
     fcn : SemanticFCN, optional
         Without it the maps carry no semantics (81-d descriptor).
     """
-    _, luma_device = check_float_array(luma_device, "luma_device", (2,))
+    xp, luma_device = check_float_array(luma_device, "luma_device", (2,))
+    h, w = luma_device.shape
     semantic = None
     if fcn is not None:
         from deepcolor.features.semantic_cuda import semantic_features_cuda
 
         semantic = semantic_features_cuda(luma, luma_device, fcn)
-    return DeviceFeatureMaps(luma=luma_device, daisy=daisy_features_cuda(luma_device), semantic=semantic)
+    daisy = kernels.dense_daisy(
+        _pad(luma_device, DAISY_RADIUS), h, w, taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA,
+        ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS, backend="cuda",
+    ).reshape(h, w, DAISY_DIM)
+    return DeviceFeatureMaps(luma=luma_device, padded=_pad(luma_device, _PATCH_HALO), daisy=daisy, semantic=semantic)
+
+
+def _pad(luma: Any, margin: int):
+    # numpy's "reflect" (reflect-101), repeated for images narrower than the margin, as on the CPU.
+    return array_module(luma).ascontiguousarray(array_module(luma).pad(luma, margin, mode="reflect"))
 
 
 def host_feature_maps_cuda(luma: np.ndarray, *, fcn=None) -> FeatureMaps:
@@ -94,7 +105,11 @@ def descriptor_rows_cuda(maps: DeviceFeatureMaps, start: int, stop: int, *, sema
     if not 0 <= start < stop <= h:
         raise ValueError(f"rows must satisfy 0 <= start < stop <= {h}, got {start}:{stop}")
     xp = array_module(maps.luma)
-    top, bottom = max(0, start - _PATCH_HALO), min(h, stop + _PATCH_HALO)
-    patches = patch_features_cuda(maps.luma[top:bottom])[start - top : stop - top]
-    parts = [patches, maps.daisy[start:stop]] + ([maps.semantic[start:stop]] if semantic else [])
-    return xp.ascontiguousarray(xp.concatenate(parts, axis=2).reshape((stop - start) * w, -1))
+    n = (stop - start) * w
+    out = xp.empty((n, descriptor_dim(semantic=semantic)), dtype=xp.float32)
+    flat_index = xp.arange(start * w, stop * w, dtype=xp.int64)
+    kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out, backend="cuda")
+    out[:, PATCH_DIM : PATCH_DIM + DAISY_DIM] = maps.daisy[start:stop].reshape(n, DAISY_DIM)
+    if semantic:
+        out[:, PATCH_DIM + DAISY_DIM :] = maps.semantic[start:stop].reshape(n, SEMANTIC_DIM)
+    return out

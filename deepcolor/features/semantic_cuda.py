@@ -31,11 +31,11 @@ from deepcolor.features.semantic import _DT_ITERS, N_CLASSES, SIGMA_COLOR, SIGMA
 from deepcolor.kernels.cuda_host import array_module, check_float_array
 from deepcolor.kernels.device import from_torch, module_on, to_host, torch_device
 from deepcolor.kernels.domain_transform_cuda import domain_transform_cuda
+from deepcolor.kernels.upsample_cuda import clip_renormalise
 
 __all__ = [
     "PARITY_ATOL",
     "FEATURES_ATOL",
-    "clip_renormalise",
     "smooth_probabilities_cuda",
     "semantic_features_cuda",
     "semantic_histogram_cuda",
@@ -45,27 +45,6 @@ PARITY_ATOL = 1e-5
 # torch's bilinear upsampling computes its source coordinates in float64, OpenCV's in float32:
 # up to about 3e-5 apart on a 300x400 -> 1024x1365 map, before the smoothing averages it down.
 FEATURES_ATOL = 1e-4
-_TINY = 1e-12  # a pixel whose clipped maps sum to no more than this gets the uniform distribution
-
-
-def clip_renormalise(maps: Any):
-    """Clip maps at 0 and scale each pixel's values to sum to 1; uniform where nothing is left.
-
-    Parameters
-    ----------
-    maps : cupy.ndarray or numpy.ndarray, shape (H, W, C), float32
-
-    Returns
-    -------
-    probs : array of the input's module, shape (H, W, C), float32
-        Non-negative, summing to 1 per pixel (the per-pixel sum is taken in
-        float64, as the CPU kernel does).
-    """
-    xp = array_module(maps)
-    clipped = xp.maximum(maps, xp.float32(0.0))
-    total = clipped.sum(axis=-1, keepdims=True, dtype=xp.float64)
-    inv = (1.0 / xp.maximum(total, _TINY)).astype(xp.float32)
-    return xp.where(total > _TINY, clipped * inv, xp.float32(1.0 / maps.shape[-1])).astype(xp.float32, copy=False)
 
 
 def smooth_probabilities_cuda(probs: Any, luma: Any, *, sigma_spatial: float = SIGMA_SPATIAL, sigma_color: float = SIGMA_COLOR):

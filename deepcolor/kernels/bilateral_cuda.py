@@ -18,10 +18,11 @@ import math
 from numba import cuda, float32
 
 from deepcolor.kernels.cuda_borders import reflect101
-from deepcolor.kernels.cuda_host import check_source_guide, pixel_grid
-from deepcolor.refine import _CUTOFF_SIGMAS, DEFAULT_DIAMETER, _check_params, _inverse_sigma, _spatial_kernel
+from deepcolor.kernels.cuda_host import array_module, check_source_guide, pixel_grid
+from deepcolor.kernels.bilateral_cpu import _CUTOFF_SIGMAS
+from deepcolor.refine import DEFAULT_DIAMETER, _check_params, _inverse_sigma, _spatial_kernel
 
-__all__ = ["PARITY_ATOL", "MAX_CHANNELS", "joint_bilateral_kernel", "joint_bilateral_cuda"]
+__all__ = ["PARITY_ATOL", "MAX_CHANNELS", "joint_bilateral_kernel", "joint_bilateral_rows", "joint_bilateral_cuda"]
 
 PARITY_ATOL = 1e-5
 # Per-thread accumulators live in registers/local memory, whose size must be a compile-time constant.
@@ -96,3 +97,23 @@ def joint_bilateral_cuda(source, guide, *, diameter=DEFAULT_DIAMETER, sigma_colo
         guide, planes, xp.asarray(dy), xp.asarray(dx), xp.asarray(space), _inverse_sigma(sigma_color), out
     )
     return out[..., 0] if was_2d else out
+
+
+def joint_bilateral_rows(guide_pad, planes_pad, dy, dx, space, inv_sigma, radius, out):
+    """The seam's contract (`deepcolor.kernels.joint_bilateral`, ``backend="cuda"``) on device arrays.
+
+    ``guide_pad`` (H + 2r, W + 2r) and channel-first ``planes_pad`` (C, H + 2r,
+    W + 2r) float32, reflect-101 padded by ``radius`` as the CPU kernel takes
+    them; ``out`` (H, W, C) float32, written. The kernel reads the borders by
+    folding, so only the padded arrays' interiors are used.
+    """
+    xp = array_module(out)
+    r = int(radius)
+    h, w, nc = out.shape
+    if nc > MAX_CHANNELS:
+        raise ValueError(f"planes_pad may have at most {MAX_CHANNELS} channels, got {nc}")
+    guide = xp.ascontiguousarray(guide_pad[r : r + h, r : r + w])
+    planes = xp.ascontiguousarray(xp.moveaxis(planes_pad[:, r : r + h, r : r + w], 0, -1))
+    joint_bilateral_kernel[pixel_grid(h, w)](
+        guide, planes, xp.asarray(dy), xp.asarray(dx), xp.asarray(space), xp.float32(inv_sigma), out
+    )

@@ -34,7 +34,7 @@ from deepcolor.features.daisy import (
     DAISY_RING_OFFSETS,
 )
 from deepcolor.kernels.cuda_borders import reflect101, reflect_edge
-from deepcolor.kernels.cuda_host import check_float_array, grid_blocks, pixel_grid
+from deepcolor.kernels.cuda_host import array_module, check_float_array, grid_blocks, pixel_grid
 
 __all__ = [
     "PARITY_ATOL",
@@ -42,6 +42,7 @@ __all__ = [
     "smooth_kernel",
     "assemble_kernel",
     "daisy_features_cuda",
+    "dense_daisy",
 ]
 
 PARITY_ATOL = 1e-6
@@ -158,15 +159,35 @@ def daisy_features_cuda(luma):
     """
     xp, luma = check_float_array(luma, "luma", (2,))
     h, w = luma.shape
-    hp, wp = h + 2 * DAISY_RADIUS, w + 2 * DAISY_RADIUS
-    hist = xp.empty((DAISY_ORIENTATIONS, hp, wp), dtype=xp.float32)
+    out = xp.empty((h, w, DAISY_DIM), dtype=xp.float32)
+    _launch(luma, _TAPS, _COS, _SIN, _KAPPA, DAISY_RING_OFFSETS, DAISY_RADIUS, out)
+    return out
+
+
+def dense_daisy(padded, h, w, taps, cos, sin, kappa, ring_offsets, margin, out):
+    """The seam's contract (`deepcolor.kernels.dense_daisy`, ``backend="cuda"``) on device arrays.
+
+    ``padded`` is the luma reflect-101 padded by ``margin``, as the CPU kernel
+    takes it; the kernels fold indices instead, so only its interior is read.
+    ``out`` (h, w * 8 * (1 + rings)) float32 is written.
+    """
+    xp = array_module(out)
+    luma = xp.ascontiguousarray(padded[margin : margin + h, margin : margin + w])
+    _launch(luma, taps, cos, sin, kappa, ring_offsets, margin, out.reshape(h, w, -1))
+
+
+def _launch(luma, taps, cos, sin, kappa, ring_offsets, margin, out):
+    """The four launches: luma (H, W) float32 on the device -> out (H, W, 32)."""
+    xp = array_module(out)
+    h, w = luma.shape
+    hp, wp = h + 2 * margin, w + 2 * margin
+    no = 2 * len(cos)
+    hist = xp.empty((no, hp, wp), dtype=xp.float32)
     work = xp.empty_like(hist)
-    taps = xp.asarray(_TAPS)
-    n_planes = DAISY_ORIENTATIONS * hp * wp
-    orientation_kernel[pixel_grid(hp, wp)](luma, DAISY_RADIUS, xp.asarray(_COS), xp.asarray(_SIN), _KAPPA, hist)
+    taps = xp.asarray(taps)
+    n_planes = no * hp * wp
+    orientation_kernel[pixel_grid(hp, wp)](luma, margin, xp.asarray(cos), xp.asarray(sin), xp.float32(kappa), hist)
     # Horizontal then vertical, the CPU kernel's order (float32 sums are order-sensitive).
     smooth_kernel[grid_blocks(n_planes, _THREADS), _THREADS](hist, taps, True, work)
     smooth_kernel[grid_blocks(n_planes, _THREADS), _THREADS](work, taps, False, hist)
-    out = xp.empty((h, w, DAISY_DIM), dtype=xp.float32)
-    assemble_kernel[pixel_grid(h, w)](hist, xp.asarray(DAISY_RING_OFFSETS), DAISY_RADIUS, out)
-    return out
+    assemble_kernel[pixel_grid(h, w)](hist, xp.asarray(ring_offsets), margin, out)

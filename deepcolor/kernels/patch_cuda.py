@@ -12,11 +12,32 @@ from numba import cuda
 
 from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE
 from deepcolor.kernels.cuda_borders import reflect101
-from deepcolor.kernels.cuda_host import check_float_array, pixel_grid
+from deepcolor.kernels.cuda_host import array_module, check_float_array, grid_blocks, pixel_grid
 
-__all__ = ["PARITY_ATOL", "patch_kernel", "patch_features_cuda"]
+__all__ = ["PARITY_ATOL", "patch_kernel", "gather_kernel", "patch_features_cuda", "gather_patches"]
 
 PARITY_ATOL = 0.0
+_THREADS = 128
+
+
+@cuda.jit
+def gather_kernel(padded, width, flat_index, size, out, col0):  # pragma: no cover - device code
+    """out[n, col0 + size*dy + dx] = padded[y + dy, x + dx] for pixel n = flat_index[n] = y * width + x.
+
+    The CPU kernel's contract (`deepcolor.kernels.patch_cpu.gather_patches`):
+    padded (H + size - 1, W + size - 1) float32, flat_index (N,) int64,
+    out (N, >= col0 + size*size) float32. One thread per pixel.
+    """
+    n = cuda.grid(1)
+    if n >= flat_index.shape[0]:
+        return
+    y = flat_index[n] // width
+    x = flat_index[n] - y * width
+    k = col0
+    for dy in range(size):
+        for dx in range(size):
+            out[n, k] = padded[y + dy, x + dx]
+            k += 1
 
 
 @cuda.jit
@@ -62,3 +83,11 @@ def patch_features_cuda(luma):
     out = xp.empty((h, w, PATCH_DIM), dtype=xp.float32)
     patch_kernel[pixel_grid(h, w)](luma, PATCH_SIZE, out)
     return out
+
+
+def gather_patches(padded, width, flat_index, size, out, col0):
+    """The seam's contract (`deepcolor.kernels.gather_patches`, ``backend="cuda"``) on device arrays."""
+    xp = array_module(out)
+    n = flat_index.shape[0]
+    if n:
+        gather_kernel[grid_blocks(n, _THREADS), _THREADS](padded, int(width), xp.asarray(flat_index), int(size), out, int(col0))
