@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from deepcolor import kernels
+from deepcolor.colorspace import check_luma
 
 __all__ = [
     "DAISY_RADIUS",
@@ -107,13 +108,7 @@ def daisy_features(luma: np.ndarray) -> np.ndarray:
     ValueError
         If ``luma`` is not a non-empty 2-D float array of finite values.
     """
-    luma = np.asarray(luma)
-    if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
-    if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
-    if not np.all(np.isfinite(luma)):
-        raise ValueError("luma must be finite, got NaN or inf values")
+    luma = check_luma(luma)
     h, w = luma.shape
     padded = np.ascontiguousarray(np.pad(luma.astype(np.float32, copy=False), DAISY_RADIUS, mode="reflect"))
     out = kernels.dense_daisy(

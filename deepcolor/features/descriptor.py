@@ -17,14 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepcolor.features.daisy import daisy_features
 from deepcolor import kernels
+from deepcolor.colorspace import check_luma
+from deepcolor.features.daisy import DAISY_DIM, daisy_features
 from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
+from deepcolor.features.semantic import N_CLASSES as SEMANTIC_DIM  # the FCN's class probabilities
 
 __all__ = ["DAISY_DIM", "SEMANTIC_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim"]
-
-DAISY_DIM = 32
-SEMANTIC_DIM = 11
 
 
 def descriptor_dim(*, semantic: bool) -> int:
@@ -64,9 +63,7 @@ def feature_maps(luma: np.ndarray, *, fcn=None) -> FeatureMaps:
     fcn : SemanticFCN, optional
         The semantic network; without it the maps carry no semantics (81-d).
     """
-    luma = np.asarray(luma, dtype=np.float32)
-    if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
+    luma = check_luma(luma)
     semantic = None
     if fcn is not None:
         from deepcolor.features.semantic import semantic_features

@@ -10,7 +10,6 @@ descriptor rows are gathered from them a band of rows at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,34 +20,12 @@ from deepcolor.features.descriptor import SEMANTIC_DIM, FeatureMaps, descriptor_
 from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
 from deepcolor.kernels.cuda_host import array_module, check_float_array
 
-__all__ = ["DeviceFeatureMaps", "feature_maps_cuda", "host_feature_maps_cuda", "descriptor_rows_cuda"]
+__all__ = ["feature_maps_cuda", "host_feature_maps_cuda", "descriptor_rows_cuda"]
 
 _PATCH_HALO = PATCH_SIZE // 2
 
 
-@dataclass
-class DeviceFeatureMaps:
-    """Dense per-image maps on the device (CuPy; numpy under the simulator), all float32.
-
-    Attributes
-    ----------
-    luma : (H, W) luma in [0, 1].
-    padded : (H + 6, W + 6) reflect-padded luma, for the patches.
-    daisy : (H, W, 32) DAISY.
-    semantic : (H, W, 11) smoothed class probabilities, or None.
-    """
-
-    luma: Any
-    padded: Any
-    daisy: Any
-    semantic: Any | None
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.luma.shape)  # type: ignore[return-value]
-
-
-def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> DeviceFeatureMaps:
+def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> FeatureMaps:
     """The dense maps of one image on the device: the twin of `feature_maps`.
 
     Parameters
@@ -59,6 +36,12 @@ def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> Device
         The same luma on the device.
     fcn : SemanticFCN, optional
         Without it the maps carry no semantics (81-d descriptor).
+
+    Returns
+    -------
+    FeatureMaps
+        The CPU's container, holding arrays of ``luma_device``'s module: luma,
+        padded (H + 6, W + 6), daisy (H, W, 32), semantic (H, W, 11) or None.
     """
     xp, luma_device = check_float_array(luma_device, "luma_device", (2,))
     h, w = luma_device.shape
@@ -71,7 +54,7 @@ def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> Device
         _pad(luma_device, DAISY_RADIUS), h, w, taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA,
         ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS, backend="cuda",
     ).reshape(h, w, DAISY_DIM)
-    return DeviceFeatureMaps(luma=luma_device, padded=_pad(luma_device, _PATCH_HALO), daisy=daisy, semantic=semantic)
+    return FeatureMaps(luma=luma_device, padded=_pad(luma_device, _PATCH_HALO), daisy=daisy, semantic=semantic)
 
 
 def _pad(luma: Any, margin: int):
@@ -92,7 +75,7 @@ def host_feature_maps_cuda(luma: np.ndarray, *, fcn=None) -> FeatureMaps:
     return FeatureMaps(luma=luma, padded=pad_luma(luma), daisy=to_host(maps.daisy), semantic=semantic)
 
 
-def descriptor_rows_cuda(maps: DeviceFeatureMaps, start: int, stop: int, *, semantic: bool = True):
+def descriptor_rows_cuda(maps: FeatureMaps, start: int, stop: int, *, semantic: bool = True):
     """Descriptors of rows ``start:stop`` on the device: the twin of `descriptor_rows`.
 
     Returns

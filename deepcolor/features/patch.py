@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepcolor import kernels
+from deepcolor.colorspace import check_luma
 
 __all__ = ["PATCH_SIZE", "PATCH_DIM", "pad_luma", "patch_features", "gather_patches"]
 
@@ -26,15 +27,6 @@ def pad_luma(luma: np.ndarray, half: int = _HALF) -> np.ndarray:
     numpy reflects repeatedly when ``half`` exceeds the image, so any size >= 1 works.
     """
     return np.ascontiguousarray(np.pad(np.asarray(luma, dtype=np.float32), half, mode="reflect"))
-
-
-def _check_luma(luma: np.ndarray) -> np.ndarray:
-    luma = np.asarray(luma)
-    if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
-    if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
-    return luma
 
 
 def gather_patches(luma: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
@@ -52,7 +44,7 @@ def gather_patches(luma: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
     patches : ndarray, shape (N, 49), float32
         Row-major 7x7 neighbourhoods, reflect-padded at the border.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     flat_index = np.ascontiguousarray(flat_index, dtype=np.int64)
     if flat_index.size and (flat_index.min() < 0 or flat_index.max() >= luma.size):
         raise ValueError(f"flat_index must lie in [0, {luma.size}), got [{flat_index.min()}, {flat_index.max()}]")
@@ -73,6 +65,6 @@ def patch_features(luma: np.ndarray) -> np.ndarray:
         ``patches[y, x, 7 * dy + dx] = padded[y + dy, x + dx]`` with the luma
         reflect-padded by 3 pixels.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     h, w = luma.shape
     return gather_patches(luma, np.arange(h * w, dtype=np.int64)).reshape(h, w, PATCH_DIM)

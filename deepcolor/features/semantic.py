@@ -7,8 +7,7 @@ edge-preserving domain-transform filter guided by the gray image, so class
 boundaries snap to luma edges (Cheng et al., Sec. 4.1). The smoothed maps are
 the 11-d semantic part of the per-pixel descriptor.
 
-Training lives in `deepcolor.train.fcn`; this module only runs
-the shipped network and imports nothing heavier than torch, numba and OpenCV.
+Training lives in `deepcolor.train.fcn`; this module only runs the network.
 """
 
 from __future__ import annotations
@@ -24,25 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepcolor import kernels
+from deepcolor.colorspace import check_luma
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file
 
 __all__ = [
-    "CAMVID_CLASSES",
-    "CAMVID_COLOURS",
-    "N_CLASSES",
-    "VOID",
-    "DEFAULT_ARCH",
-    "MAX_SIDE",
-    "SIGMA_SPATIAL",
-    "SIGMA_COLOR",
-    "SemanticFCN",
-    "fcn_from_tensors",
-    "load_fcn",
-    "semantic_probabilities",
-    "smooth_probabilities",
-    "semantic_features",
-    "semantic_histogram",
-    "label_colours",
+    "CAMVID_CLASSES", "CAMVID_COLOURS", "N_CLASSES", "VOID", "DEFAULT_ARCH", "MAX_SIDE", "SIGMA_SPATIAL", "SIGMA_COLOR",
+    "SemanticFCN", "fcn_from_tensors", "load_fcn",
+    "semantic_probabilities", "smooth_probabilities", "semantic_features", "semantic_histogram", "label_colours",
 ]
 
 logger = logging.getLogger(__name__)
@@ -274,21 +261,6 @@ def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, 
     return model.eval()
 
 
-def fcn_to_tensors(fcn: SemanticFCN) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `fcn_from_tensors`).
-
-    The config is the one it was loaded with (card included) when it came from
-    a file, else its architecture and normalization.
-    """
-    tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
-    config = getattr(fcn, "file_config", None) or {
-        "architecture": dict(fcn.config),
-        "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
-        "max_side": fcn.max_side,
-    }
-    return tensors, config
-
-
 def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     """Load a `SemanticFCN` from a deepcolor model file of kind ``"fcn"``.
 
@@ -311,15 +283,6 @@ def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     path = Path(default_weights_path("fcn") if path is None else path)
     tensors, config = load_model_file(path, kind="fcn")
     return fcn_from_tensors(tensors, config, source=path)
-
-
-def _check_luma(luma: np.ndarray) -> np.ndarray:
-    luma = np.asarray(luma)
-    if luma.ndim != 2 or min(luma.shape) < 1:
-        raise ValueError(f"luma must have shape (H, W) with H, W >= 1, got {luma.shape}")
-    if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
-    return np.ascontiguousarray(luma, dtype=np.float32)
 
 
 def _check_probs(probs: np.ndarray, name: str = "probs") -> np.ndarray:
@@ -412,7 +375,7 @@ def semantic_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int 
     probs : ndarray, shape (H, W, 11), float32
         Softmax probabilities, non-negative, summing to 1 per pixel.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     small = _small_probabilities(luma, fcn, max_side)
     if small.shape[:2] == luma.shape:
         return np.ascontiguousarray(small, dtype=np.float32)
@@ -447,7 +410,7 @@ def smooth_probabilities(
         Clipped at 0 and renormalized to sum to 1 per pixel.
     """
     probs = _check_probs(probs)
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     if probs.shape[:2] != luma.shape:
         raise ValueError(f"probs {probs.shape[:2]} and luma {luma.shape} must have the same (H, W)")
     _check_sigmas(sigma_spatial, sigma_color)
@@ -480,7 +443,7 @@ def semantic_features(
     features : ndarray, shape (H, W, 11), float32
         Smoothed class probabilities, non-negative, summing to 1 per pixel.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     _check_sigmas(sigma_spatial, sigma_color)
     groups = _upsampled_groups(_small_probabilities(luma, fcn, max_side), *luma.shape)
     return _merge_groups(_dt_filter_groups(groups, luma, sigma_spatial, sigma_color))

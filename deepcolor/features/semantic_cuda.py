@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor.features.semantic import _DT_ITERS, N_CLASSES, SIGMA_COLOR, SIGMA_SPATIAL, _check_luma, _check_sigmas, _fcn_input
+from deepcolor.colorspace import check_luma
+from deepcolor.features.semantic import _DT_ITERS, N_CLASSES, SIGMA_COLOR, SIGMA_SPATIAL, _check_sigmas, _fcn_input
 from deepcolor.kernels.cuda_host import array_module, check_float_array
 from deepcolor.kernels.device import from_torch, module_on, to_host, torch_device
 from deepcolor.kernels.domain_transform_cuda import domain_transform_cuda
@@ -104,7 +105,7 @@ def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, max_
     import torch
     import torch.nn.functional as F
 
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     if tuple(luma_device.shape) != luma.shape:
         raise ValueError(f"luma_device must have the luma's shape {luma.shape}, got {tuple(luma_device.shape)}")
     xp = array_module(luma_device)
