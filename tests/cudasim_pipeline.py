@@ -5,7 +5,9 @@ with ``NUMBA_ENABLE_CUDASIM=1`` (numba reads the variable once, when
 ``numba.cuda`` is first imported). Under the simulator the device arrays are
 numpy arrays and torch runs on the CPU, so this is the code a GPU runs, on a
 small image, with the shipped model. Prints one JSON object
-``{setting: {"cluster_cpu", "cluster_gpu", "max_abs_chroma", "chroma_type", "shape"}}``.
+``{setting: {"cluster_cpu", "cluster_gpu", "max_abs_chroma", "chroma_type", "shape"}}``,
+plus ``"fit_samples"``: fit's training samples of a small colour photo
+extracted with ``device="cuda"`` against ``"cpu"``.
 
     NUMBA_ENABLE_CUDASIM=1 python tests/cudasim_pipeline.py
 """
@@ -55,7 +57,30 @@ def main() -> dict:
             "shape": list(gpu.chroma.shape),
             "stages": sorted(gpu.seconds),
         }
+    report["fit_samples"] = _fit_samples(model.fcn)
     return report
+
+
+def _fit_samples(fcn) -> dict:
+    import tempfile
+
+    import cv2
+    from skimage import data
+
+    from deepcolor.io import write_image
+    from deepcolor.train.samples import extract_samples
+
+    rgb = cv2.resize(data.astronaut(), (27, 21), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "photo.png"
+        write_image(path, rgb)
+        cpu, gpu = (extract_samples(path, fcn=fcn, n_samples=200, seed=3, device=d) for d in ("cpu", "cuda"))
+    return {
+        "same_pixels": bool(np.array_equal(cpu.luma, gpu.luma) and np.array_equal(cpu.chroma, gpu.chroma)),
+        "max_abs_descriptor": float(np.abs(cpu.descriptors.astype(np.float64) - gpu.descriptors).max()),
+        "max_abs_histogram": float(np.abs(cpu.histogram.astype(np.float64) - gpu.histogram).max()),
+        "shape": list(gpu.descriptors.shape),
+    }
 
 
 if __name__ == "__main__":

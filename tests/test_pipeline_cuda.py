@@ -42,6 +42,7 @@ def test_gpu_path_matches_cpu_path_under_simulator():
     proc = _python([str(ROOT / "tests" / "cudasim_pipeline.py")], simulator=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    fit = report.pop("fit_samples")
     assert set(report) == {"semantic+clusters", "plain"}
     for name, row in report.items():
         assert row["cluster_gpu"] == row["cluster_cpu"], name
@@ -49,6 +50,9 @@ def test_gpu_path_matches_cpu_path_under_simulator():
         assert row["max_abs_chroma"] <= CHROMA_ATOL, f"{name}: {row['max_abs_chroma']:g}"
         assert row["stages"] == ["choice", "features", "refinement", "regression"], name
     assert report["semantic+clusters"]["cluster_cpu"] != "global"  # the cluster choice was exercised
+    # fit --device cuda: the same sampled pixels, descriptors within the semantic stage's 1e-4.
+    assert fit["same_pixels"] and fit["shape"] == [200, 92]
+    assert fit["max_abs_descriptor"] <= 1e-4 and fit["max_abs_histogram"] <= 1e-5, fit
 
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])
@@ -139,6 +143,19 @@ def test_gpu_colorization_matches_cpu():
         assert gpu.info == cpu.info
         assert isinstance(gpu.chroma, np.ndarray) and gpu.chroma.dtype == np.float32
         assert float(np.abs(gpu.chroma - cpu.chroma).max()) <= CHROMA_ATOL
+
+
+@needs_gpu
+def test_mlp_trains_on_the_gpu():
+    """fit_regressor(device="cuda") learns a linear map and returns a CPU regressor."""
+    from deepcolor.regressor import fit_regressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 12)).astype(np.float32)
+    y = (x[:, :2] * 0.1).astype(np.float32)
+    reg = fit_regressor(x, y, epochs=30, batch_size=256, device="cuda")
+    assert next(reg.net.parameters()).device.type == "cpu"
+    assert float(np.abs(reg.predict(x) - y).mean()) < 0.01
 
 
 @needs_gpu
