@@ -67,10 +67,9 @@ def report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
     return EXIT_FAILED_ITEMS
 
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
+    from deepcolor.kernels.device import DEVICES  # numpy only: no CuPy, numba.cuda or torch
+
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the per-pixel work runs: auto (the GPU when one works, else the CPU; "
                    "one line says which), cpu, or cuda (an error without a usable GPU)")

@@ -72,12 +72,15 @@ def test_cpu_colorize_never_loads_cupy_or_numba_cuda(device):
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_device_cpu_is_the_default_cpu_path(tmp_path):
-    """colorize(device="cpu") and the default call give identical bytes; an unknown device is a ValueError."""
+def test_device_cpu_is_the_default_cpu_path():
+    """The default, device="cpu" and (without a GPU) device="auto" give identical bytes; an unknown device is a ValueError."""
     import deepcolor
 
     gray = np.random.default_rng(3).integers(0, 256, (20, 27), dtype=np.uint8)
-    assert np.array_equal(deepcolor.colorize(gray, device="cpu"), deepcolor.colorize(gray))
+    expected = deepcolor.colorize(gray)
+    assert np.array_equal(deepcolor.colorize(gray, device="cpu"), expected)
+    if NO_GPU is not None:
+        assert np.array_equal(deepcolor.colorize(gray, device="auto"), expected)
     with pytest.raises(ValueError, match="device must be one of auto, cpu, cuda"):
         deepcolor.colorize(gray, device="gpu")
 
