@@ -48,21 +48,23 @@ def predict_chroma_cuda(model: Any, luma: np.ndarray, luma_device: Any, *, seman
     -------
     ChromaPrediction
         ``chroma`` (H, W, 2) float32 U, V on the device (``luma_device``'s
-        module); ``info["cluster"]``; timings of features, choice and
-        regression (each stage waits for the device before it is timed).
+        module); ``info["cluster"]``; timings of features (with the gist,
+        computed on the host meanwhile), choice and regression (each stage
+        waits for the device before it is timed).
     """
     xp = array_module(luma_device)
     device = torch_device(xp)
     model.variant(semantic)
     t0 = time.perf_counter()
     maps = feature_maps_cuda(luma, luma_device, fcn=model.fcn if semantic else None)
-    synchronize(xp)
-    t1 = time.perf_counter()
     gist = histogram = None
     if clusters and model.clusters:
+        # Gist on the host while the device still works on the maps (so its time counts in "features").
         gist, _ = model.image_cues(luma, None, semantic=False)  # gist only: the histogram comes from the device
-        if semantic:
-            histogram = semantic_histogram_cuda(maps.semantic)
+    synchronize(xp)
+    t1 = time.perf_counter()
+    if gist is not None and semantic:
+        histogram = semantic_histogram_cuda(maps.semantic)
     regressor, source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
     t2 = time.perf_counter()
     import torch
