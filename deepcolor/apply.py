@@ -21,6 +21,7 @@ from deepcolor.cli import (
     model_options,
     passive_openmp,
     report_failures,
+    resolve_device_flag,
     run_command,
     setup_logging,
 )
@@ -45,6 +46,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     if not args.saturation >= 0:
         raise CommandError(f"--saturation must be >= 0, got {args.saturation}")
+    device = resolve_device_flag(args)
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -97,7 +99,7 @@ def _apply(args: argparse.Namespace) -> int:
                 luma = rgb_to_luma(image.pixels)
             else:
                 luma = image.pixels
-            result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, **options)
+            result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, device=device, **options)
             io.write_image(out, result.rgb(), alpha=image.alpha, bit_depth=image.bit_depth, overwrite=True)
             if args.save_semantic and getattr(model, "fcn", None) is not None and not args.no_semantic:
                 from deepcolor.features.semantic import label_colours, semantic_features

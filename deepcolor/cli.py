@@ -67,6 +67,27 @@ def report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
     return EXIT_FAILED_ITEMS
 
 
+def _add_device_flag(p: argparse.ArgumentParser) -> None:
+    from deepcolor.kernels.device import DEVICES  # numpy only: no CuPy, numba.cuda or torch
+
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the per-pixel work runs: auto (the GPU when one works, else the CPU; "
+                   "one line says which), cpu, or cuda (an error without a usable GPU)")
+
+
+def resolve_device_flag(args: argparse.Namespace) -> str:
+    """The device ``--device`` asks for (``"cpu"`` or ``"cuda"``), said in one line on stderr unless ``-q``.
+
+    ``--device cuda`` without a usable GPU raises ValueError (one line: the command exits with it).
+    """
+    from deepcolor.kernels.device import device_notice, resolve_device
+
+    device = resolve_device(args.device)
+    if not args.quiet:
+        print(device_notice(device, args.device), file=sys.stderr)
+    return device
+
+
 def _model_flags() -> argparse.ArgumentParser:
     """The flags apply and evaluate share: which model, which of its options, how loud."""
     p = argparse.ArgumentParser(add_help=False)
@@ -76,6 +97,7 @@ def _model_flags() -> argparse.ArgumentParser:
     p.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
     p.add_argument("--no-semantic", action="store_true", help="the 81-d variant, without FCN semantics")
     p.add_argument("--no-clusters", action="store_true", help="the single global MLP, without the cluster hierarchy")
+    _add_device_flag(p)
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
@@ -168,6 +190,7 @@ def fit_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
                         "thrash; 0 = torch's default)")
+    _add_device_flag(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 

@@ -18,6 +18,7 @@ from deepcolor.cli import (
     model_options,
     passive_openmp,
     report_failures,
+    resolve_device_flag,
     run_command,
     setup_logging,
 )
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from deepcolor.evaluation import evaluate_paths, summarize_rows, write_rows_csv
     from deepcolor.io.paths import expand_inputs
+    device = resolve_device_flag(args)
     model = load_method_model(args)
     paths = expand_inputs(args.images)
     if args.limit:
@@ -43,7 +45,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     settings = {"result": model_options(args)}
     if hasattr(model, "variant"):
         model.variant(not args.no_semantic)  # fail early on an unsupported ablation
-    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet)
+    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet, device=device)
     rows_ = rows["result"]
     if args.csv:
         write_rows_csv(Path(args.csv), rows_)

@@ -72,13 +72,15 @@ def evaluate_paths(
     progress: bool = True,
     on_image: Callable[[Path, dict[str, dict]], None] | None = None,
     skip: Callable[[Path], bool] | None = None,
+    device: str = "cpu",
 ) -> tuple[dict[str, list[dict]], list[tuple[Path, str]]]:
     """Per-image metrics of colour images colorized from their gray version, for each named setting.
 
     A setting maps ``refine`` (default: the ``refine`` argument) and the
     model's options (Cheng: ``semantic``, ``clusters``) to their values. ``on_image(path, {setting:
     row})`` is called after each image (benchmarks use it to checkpoint) and
-    images for which ``skip(path)`` is true are not processed.
+    images for which ``skip(path)`` is true are not processed. ``device``
+    as in `deepcolor.pipeline.colorize`.
 
     Returns ``({setting: [row, ...]}, failures)``; a row holds ``image``,
     ``psnr``, ``gray_psnr``, ``gain``, ``colorfulness``,
@@ -90,7 +92,8 @@ def evaluate_paths(
     from deepcolor.metrics import colorfulness, psnr, to_uint8
     from deepcolor.pipeline import colorize_luma
 
-    reuse_maps = hasattr(model, "fcn")  # Cheng's feature maps serve every setting of one image
+    # Cheng's (CPU) feature maps serve every setting of one image; on the GPU they are recomputed.
+    reuse_maps = hasattr(model, "fcn") and device == "cpu"
 
     rows: dict[str, list[dict]] = {name: [] for name in settings}
     failed: list[tuple[Path, str]] = []
@@ -121,7 +124,7 @@ def evaluate_paths(
 
                     maps_cache[semantic] = feature_maps(luma, fcn=model.fcn if semantic else None)
                 options["maps"] = maps_cache[semantic]
-            result = colorize_luma(luma, model, refine=s.get("refine", refine), **options)
+            result = colorize_luma(luma, model, refine=s.get("refine", refine), device=device, **options)
             out = result_rgb8(luma, result.chroma)
             value = psnr(out, original)
             this_image[name] = {

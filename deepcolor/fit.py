@@ -20,6 +20,7 @@ from deepcolor.cli import (
     global_prior_parser,
     passive_openmp,
     report_failures,
+    resolve_device_flag,
     run_command,
     setup_logging,
 )
@@ -76,6 +77,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from deepcolor.io.paths import expand_inputs
     from deepcolor.train.cheng import FitConfig, fit_model
 
+    device = resolve_device_flag(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     for name in ("samples_per_image", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
@@ -131,11 +133,12 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress=not args.quiet,
         card=card,
         calibration_paths=[] if args.no_calibrate else val_paths,
+        device=device,
     )
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_paths:
-        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet)
+        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet, device=device)
         card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
         for name, summary in card["validation"].items():
             logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])

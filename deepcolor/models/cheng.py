@@ -264,6 +264,17 @@ class ChengModel:
         seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}
         return ChromaPrediction(chroma=chroma, info={"cluster": source}, seconds=seconds)
 
+    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
+        there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
+        unknown = sorted(set(options) - {"semantic", "clusters"})
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        from deepcolor.models.cheng_cuda import predict_chroma_cuda
+
+        semantic, clusters = bool(options.get("semantic", True)), bool(options.get("clusters", True))
+        return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
+
 
 def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `deepcolor.features.semantic.fcn_from_tensors`).

@@ -116,16 +116,18 @@ def fit_model(
     progress: bool = True,
     card: dict[str, Any] | None = None,
     calibration_paths: Sequence[Path] = (),
+    device: str = "cpu",
 ) -> tuple[ChengModel, list[tuple[Path, str]]]:
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
     With ``calibration_paths`` (held-out colour images), each regressor's
-    chroma gain is then fitted on them (`calibrate`).
+    chroma gain is then fitted on them (`calibrate`). ``device="cuda"``
+    computes the features and trains the MLPs on the GPU.
     """
     from tqdm.auto import tqdm
 
     fcn_id = fcn_cache_id(fcn)
-    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress)
+    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, device=device)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
@@ -142,7 +144,8 @@ def fit_model(
         def run() -> Regressor:
             x, y = _stack(samples, members, semantic, config.max_global_samples, config.seed)
             return fit_regressor(
-                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name
+                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name,
+                device=device,
             )
 
         # Keyed by the images' paths, not their indices: a changed image list never reuses a stale MLP.
@@ -205,7 +208,7 @@ def fit_model(
     )
     if calibration_paths:
         held_out, held_failed = collect_samples(
-            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress
+            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, device=device
         )
         failed += held_failed
         model, report = calibrate(model, held_out)

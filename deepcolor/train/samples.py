@@ -65,11 +65,13 @@ def _sample_key(path: Path, config: Any, fcn_id: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> ImageSamples:
+def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: str = "cpu") -> ImageSamples:
     """Read a colour image and sample its training pixels.
 
     The pixel sample is drawn from a generator seeded by ``seed`` and the file
-    name, so it does not depend on the order images are processed in.
+    name, so it does not depend on the order images are processed in. On
+    ``device="cuda"`` the dense maps are computed on the GPU and then sampled
+    on the host.
     """
     image = read_image(path)
     if image.pixels.ndim != 3:
@@ -78,7 +80,12 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    maps = feature_maps(luma, fcn=fcn)
+    if device == "cpu":
+        maps = feature_maps(luma, fcn=fcn)
+    else:
+        from deepcolor.features.descriptor_cuda import host_feature_maps_cuda
+
+        maps = host_feature_maps_cuda(luma, fcn=fcn)
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)
@@ -100,7 +107,7 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
 
 
 def collect_samples(
-    paths: Sequence[Path], *, fcn: Any, config: Any, work: Path, fcn_id: str = "none", progress: bool = True
+    paths: Sequence[Path], *, fcn: Any, config: Any, work: Path, fcn_id: str = "none", progress: bool = True, device: str = "cpu"
 ) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
     """Samples of every image, from the cache where present; returns (samples, failures)."""
     from tqdm.auto import tqdm
@@ -115,7 +122,7 @@ def collect_samples(
                 out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
             continue
         try:
-            s = extract_samples(path, fcn=fcn, n_samples=config.samples_per_image, seed=config.seed)
+            s = extract_samples(path, fcn=fcn, n_samples=config.samples_per_image, seed=config.seed, device=device)
         except (ValueError, OSError) as exc:
             failed.append((path, str(exc).splitlines()[0]))
             continue
