@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from deepcolor.cli import apply_main, evaluate_main, fit_main
+from deepcolor.apply import main as apply_main
+from deepcolor.evaluate import main as evaluate_main
+from deepcolor.fit import main as fit_main
 from deepcolor.colorspace import rgb_to_luma
 from deepcolor.io import read_image
 from deepcolor.metrics import to_uint8
@@ -156,8 +158,8 @@ def _train_folder(tmp_path):
 
 def test_fit_trains_resumes_and_loads(tmp_path, monkeypatch, capsys):
     """A small fit writes a loadable bundle; after an interruption the re-run reuses finished work."""
-    import deepcolor.training as training
-    from deepcolor.colorizer import load_model
+    import deepcolor.train.cheng as training
+    from deepcolor.pipeline import load_model
 
     folder = _train_folder(tmp_path)
     out = tmp_path / "m.safetensors"

@@ -5,7 +5,7 @@ import pytest
 from skimage import data
 
 import deepcolor
-from deepcolor.colorizer import colorize_luma, load_model, to_luma
+from deepcolor.pipeline import colorize_luma, load_model, to_luma
 from deepcolor.colorspace import rgb_to_luma
 from deepcolor.features.descriptor import descriptor_at, descriptor_dim, feature_maps
 from deepcolor.metrics import colorfulness, psnr, to_uint8
