@@ -88,10 +88,12 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CommandError(f"output folder {out.parent} does not exist")
-    paths = expand_inputs(args.images)
+    missing: list[tuple[Path, str]] = []  # listed but unusable (missing, link loops): skipped and reported
+    paths = expand_inputs(args.images, problems=missing)
     if not paths:
+        report_failures("deepcolor.fit", missing)
         raise CommandError("no training images found")
-    val_paths = expand_inputs(args.val_images)
+    val_paths = expand_inputs(args.val_images, problems=missing)
     if args.max_val_images:
         val_paths = val_paths[: args.max_val_images]
     overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
@@ -135,6 +137,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         calibration_paths=[] if args.no_calibrate else val_paths,
         device=device,
     )
+    failed = missing + failed
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_paths:
