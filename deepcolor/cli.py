@@ -410,23 +410,45 @@ def apply_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
-    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders")
+    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default: 100 million)")
+    _add_engine_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)
     return _run("deepcolor.apply", lambda: _apply(args))
 
 
-def _apply(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("distributed (needs the 'distributed' extra: dask, distributed)")
+    group.add_argument("--workers", type=int, default=0, metavar="N", help="run on a local Dask cluster of N single-threaded processes")
+    group.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask.distributed cluster (tcp://host:8786)")
 
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    """--workers/--scheduler checked: one line when they conflict or Dask is missing."""
+    if args.workers < 0:
+        raise CommandError(f"--workers must be >= 0, got {args.workers}")
+    if args.workers and args.scheduler:
+        raise CommandError("give --workers (a local cluster) or --scheduler (a running one), not both")
+    if args.workers or args.scheduler:
+        from deepcolor.batch.cluster import DaskMissing, require_dask
+
+        try:
+            require_dask()
+        except DaskMissing as exc:
+            raise CommandError(str(exc)) from None
+    return {"workers": args.workers, "scheduler": args.scheduler}
+
+
+def _apply(args: argparse.Namespace) -> int:
     from deepcolor import io
-    from deepcolor.colorizer import colorize_luma, load_model
-    from deepcolor.colorspace import rgb_to_luma
+    from deepcolor.batch import mirrored_outputs
+    from deepcolor.batch.apply import apply_batch
 
     if not args.saturation >= 0:
         raise CommandError(f"--saturation must be >= 0, got {args.saturation}")
+    engine = _engine_options(args)
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -434,7 +456,7 @@ def _apply(args: argparse.Namespace) -> int:
             raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
 
     failed: list[tuple[Path, str]] = []
-    inputs: list[Path] = []
+    sources: list[tuple[Path, Path]] = []  # (root, input): a folder's files keep their place below it
     seen: set[Path] = set()
     for spec in args.inputs:
         p = Path(spec)
@@ -442,63 +464,55 @@ def _apply(args: argparse.Namespace) -> int:
             found = io.list_images([p], recursive=args.recursive)
             if args.output is None:  # our own earlier outputs beside the inputs are not inputs
                 found = [q for q in found if not q.stem.endswith(OUTPUT_SUFFIX)]
+            root = p
         elif p.is_file() or p.is_symlink():
-            found = [p]
+            found, root = [p], p.parent
         else:
             failed.append((p, "no such file or folder"))
             continue
         for q in found:
             if q.resolve() not in seen:
                 seen.add(q.resolve())
-                inputs.append(q)
+                sources.append((root, q))
+    inputs = [q for _, q in sources]
     if not inputs:
         _report_failures("deepcolor.apply", failed)
         raise CommandError("no input images")
 
+    out_dir = None
     single_file_out = args.output is not None and len(args.inputs) == 1 and Path(args.inputs[0]).is_file() and io.is_image_path(args.output)
     if single_file_out:
-        outputs = {inputs[0]: Path(args.output)}
+        io.ensure_not_input(args.output, inputs)
+        pairs = [(inputs[0], Path(args.output))]
     elif args.output is not None:
         out_dir = Path(args.output)
         if out_dir.exists() and not out_dir.is_dir():
             raise CommandError(f"-o {out_dir}: exists and is not a folder (several inputs need an output folder)")
         if io.is_image_path(out_dir):
             raise CommandError(f"-o {out_dir}: an image file name, but the inputs are several files or a folder; give a folder")
-        outputs = dict(zip(inputs, io.output_paths(inputs, out_dir, ext=fmt)))
+        if not out_dir.parent.is_dir():
+            raise CommandError(f"-o {out_dir}: folder {out_dir.parent} does not exist")
+        if args.recursive:
+            pairs = mirrored_outputs(sources, out_dir, name_outputs=io.output_paths, ext=fmt)
+        else:
+            pairs = list(zip(inputs, io.output_paths(inputs, out_dir, ext=fmt)))
+        out_dir.mkdir(exist_ok=True)  # the journal lives here
     else:  # beside each input, as NAME_colorized.EXT
-        outputs = {}
         by_folder: dict[Path, list[Path]] = {}
         for p in inputs:
             by_folder.setdefault(p.parent, []).append(p)
-        for folder, group in by_folder.items():
-            outputs.update(zip(group, io.output_paths(group, folder, ext=fmt, suffix=OUTPUT_SUFFIX)))
+        pairs = [pair for folder, group in by_folder.items() for pair in zip(group, io.output_paths(group, folder, ext=fmt, suffix=OUTPUT_SUFFIX))]
 
-    model = load_model(args.model)
-    model.variant(not args.no_semantic)
-    done = skipped = 0
-    for path in tqdm(inputs, desc="colorize", unit="img", disable=args.quiet):
-        out = outputs[path]
-        try:
-            io.ensure_not_input(out, inputs)
-            if out.exists() and not args.overwrite:
-                skipped += 1
-                continue
-            image = io.read_image(path, **({"max_pixels": args.max_pixels} if args.max_pixels else {}))
-            if image.pixels.ndim == 3:
-                if not image.is_gray:
-                    logger.info("%s: colour input converted to gray (BT.601 luma) first", path)
-                luma = rgb_to_luma(image.pixels)
-            else:
-                luma = image.pixels
-            result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, semantic=not args.no_semantic, clusters=not args.no_clusters)
-            io.write_image(out, result.rgb(), alpha=image.alpha, bit_depth=image.bit_depth, overwrite=True)
-            if args.save_semantic and model.fcn is not None and not args.no_semantic:
-                from deepcolor.features.semantic import label_colours, semantic_features
-
-                labels = np.argmax(semantic_features(luma, model.fcn), axis=-1)
-                io.write_image(out.with_name(out.stem + ".semantic.png"), label_colours(labels).astype(np.float32) / 255.0, overwrite=True)
-            done += 1
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
-    logger.info("%d colorized, %d kept (already done; --overwrite to redo), %d failed", done, skipped, len(failed))
+    report = apply_batch(
+        pairs, out_dir=out_dir, model_path=args.model, overwrite=args.overwrite, progress=_progress_enabled(args.quiet), **engine,
+        refine=not args.no_refine, saturation=args.saturation, semantic=not args.no_semantic, clusters=not args.no_clusters,
+        max_pixels=args.max_pixels, save_semantic=args.save_semantic,
+    )
+    failed += report.failed
+    logger.info(
+        "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d failed",
+        report.done, report.kept, report.skipped, len(failed),
+    )
+    if report.held:
+        logger.info("%d file(s) left to another run that is writing them", report.held)
     return _report_failures("deepcolor.apply", failed)

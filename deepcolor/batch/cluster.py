@@ -71,9 +71,12 @@ def dask_client(*, client: Any = None, workers: int = 0, scheduler: str | None =
     require_dask()
     from distributed import Client
 
+    # Importing distributed set its loggers to INFO: its cluster's start, stop and worker restarts
+    # would reach the user's terminal. The batch reports what matters (failed files).
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler:
         try:
-            connected = Client(scheduler, timeout="20s")
+            connected = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise OSError(f"--scheduler {scheduler}: cannot connect ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         with connected:

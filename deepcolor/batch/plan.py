@@ -31,7 +31,8 @@ def mirrored_outputs(
     (the project's one batch-naming function), so ``a.jpg`` and ``a.png`` that
     meet in one folder get distinct names the same way a flat batch does.
     Inputs inside ``out_dir`` (earlier outputs, when the output folder sits in
-    the input tree) are left out.
+    the input tree) are left out; an ``out_dir`` that is or holds an input
+    root is a ValueError.
 
     Parameters
     ----------
@@ -46,6 +47,9 @@ def mirrored_outputs(
     """
     out_dir = Path(os.fspath(out_dir))
     out_resolved = out_dir.resolve()
+    for root in {r.resolve() for r, _ in sources}:
+        if _inside(root, out_resolved):
+            raise ValueError(f"output folder {out_dir} is or holds the input folder {root}; give one outside it")
     groups: dict[Path, list[Path]] = {}
     for root, source in sources:
         if _inside(source.resolve(), out_resolved):
@@ -82,7 +86,7 @@ def plan_batch(
     and modification time, under this run's settings, and its output is still
     there. An input that changed since its output was written by an earlier
     run gets that output replaced (it is ours and stale) even without
-    ``overwrite``. Output folders are created here, once each.
+    ``overwrite``. Folders below ``out_dir`` are created here, once each.
 
     Parameters
     ----------
@@ -120,8 +124,8 @@ def plan_batch(
             skipped += 1
             continue
         stale = ours and (row.size, row.mtime_ns) != (size, mtime_ns)
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if out_dir is not None and target.parent not in made and _inside(target.parent, out_dir):
+            target.parent.mkdir(parents=True, exist_ok=True)  # the mirrored tree below the output folder
             made.add(target.parent)
         jobs.append(Job(key, source, target, output_key, size, mtime_ns, overwrite=overwrite or stale))
     return jobs, skipped
