@@ -99,6 +99,7 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
                         "thrash; 0 = torch's default)")
+    _add_engine_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)
@@ -138,6 +139,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.mu <= 0:
         raise CommandError(f"--mu must be > 0, got {args.mu}")
+    engine = _engine_options(args)
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CommandError(f"output folder {out.parent} does not exist")
@@ -151,7 +153,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if overlap:
         raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
 
-    fcn = fcn_file = None
+    fcn = fcn_file = fcn_path = None
     if not args.no_semantic:
         from deepcolor.features.semantic import fcn_from_tensors
         from deepcolor.modelfile import default_weights_path, load_model_file
@@ -190,6 +192,8 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress=_progress_enabled(args.quiet),
         card=card,
         calibration_paths=[] if args.no_calibrate else val_paths,
+        fcn_path=fcn_path,
+        **engine,
     )
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)

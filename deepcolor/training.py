@@ -128,36 +128,85 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
     )
 
 
-def collect_samples(
-    paths: Sequence[Path], *, fcn: Any, config: FitConfig, work: Path, fcn_id: str = "none", progress: bool = True
-) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
-    """Samples of every image, from the cache where present; returns (samples, failures)."""
-    from tqdm.auto import tqdm
+def _load_fcn(path: str) -> Any:
+    from deepcolor.features.semantic import fcn_from_tensors
 
-    out: list[ImageSamples] = []
+    return fcn_from_tensors(*load_model_file(path, kind="fcn"), source=path)
+
+
+def _extract_job(job, loaded_fcn: Any, *, n_samples: int, seed: int, fcn: Any = None) -> str:
+    """The per-file task of feature extraction: an image's samples into its cache file.
+
+    The FCN is ``fcn`` when given (this process's own), else the one this worker loaded.
+    """
+    s = extract_samples(job.source, fcn=fcn if fcn is not None else loaded_fcn, n_samples=n_samples, seed=seed)
+    _atomic_savez(
+        job.target,
+        descriptors=s.descriptors,
+        chroma=s.chroma,
+        luma=s.luma,
+        rgb=s.rgb,
+        gist=s.gist,
+        histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
+    )
+    return "done"
+
+
+def collect_samples(
+    paths: Sequence[Path],
+    *,
+    fcn: Any,
+    config: FitConfig,
+    work: Path,
+    fcn_id: str = "none",
+    progress: bool = True,
+    workers: int = 0,
+    scheduler: str | None = None,
+    fcn_path: str | Path | None = None,
+) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
+    """Samples of every image, from the cache where present; returns (samples, failures).
+
+    Images not yet cached are extracted through the batch engine
+    (`deepcolor.batch.run_batch`): here, or on ``workers`` local Dask
+    processes, or on the cluster at ``scheduler``, each worker loading the FCN
+    once from ``fcn_path``. Each image's samples are cached atomically as soon
+    as they are made, so an interrupted fit redoes none of them.
+    """
+    import functools
+
+    from deepcolor.batch import Job, Resource, run_batch
+
+    if fcn is not None and (workers or scheduler) and fcn_path is None:
+        raise ValueError("feature extraction on Dask loads the FCN on each worker: give fcn_path")
+    caches: dict[Path, Path] = {}
+    jobs: list[Job] = []
     failed: list[tuple[Path, str]] = []
-    for path in tqdm(paths, desc="features", unit="img", disable=not progress):
-        cache = work / "samples" / f"{_sample_key(path, config, fcn_id)}.npz"
-        if cache.is_file():
-            with np.load(cache, allow_pickle=False) as z:
-                hist = z["histogram"] if z["histogram"].size else None
-                out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
-            continue
+    for path in paths:
         try:
-            s = extract_samples(path, fcn=fcn, n_samples=config.samples_per_image, seed=config.seed)
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
+            caches[path] = cache = work / "samples" / f"{_sample_key(path, config, fcn_id)}.npz"
+        except OSError as exc:
+            failed.append((path, f"{path}: {exc.strerror or exc}"))
             continue
-        _atomic_savez(
-            cache,
-            descriptors=s.descriptors,
-            chroma=s.chroma,
-            luma=s.luma,
-            rgb=s.rgb,
-            gist=s.gist,
-            histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
-        )
-        out.append(s)
+        if not cache.is_file():
+            jobs.append(Job(str(path), path, cache, cache.name, 0, 0))
+    if jobs:
+        (work / "samples").mkdir(parents=True, exist_ok=True)
+        logger.info("extracting the features of %d image(s), %d cached", len(jobs), len(caches) - len(jobs))
+    resource, task = None, functools.partial(_extract_job, n_samples=config.samples_per_image, seed=config.seed, fcn=fcn)
+    if fcn is not None and (workers or scheduler):  # each worker loads the FCN file once
+        st = Path(fcn_path).stat()
+        resource = Resource(("fcn", str(Path(fcn_path).resolve()), st.st_size, st.st_mtime_ns), functools.partial(_load_fcn, str(fcn_path)))
+        task = functools.partial(task, fcn=None)
+    report = run_batch(jobs, task, resource=resource, workers=workers, scheduler=scheduler, progress=progress, desc="features")
+    failed += report.failed
+    bad = {p for p, _ in report.failed}
+    out: list[ImageSamples] = []
+    for path, cache in caches.items():
+        if path in bad:
+            continue
+        with np.load(cache, allow_pickle=False) as z:
+            hist = z["histogram"] if z["histogram"].size else None
+            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
     return out, failed
 
 
@@ -260,16 +309,24 @@ def fit_model(
     progress: bool = True,
     card: dict[str, Any] | None = None,
     calibration_paths: Sequence[Path] = (),
+    workers: int = 0,
+    scheduler: str | None = None,
+    fcn_path: str | Path | None = None,
 ) -> tuple[ColorizationModel, list[tuple[Path, str]]]:
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
     With ``calibration_paths`` (held-out colour images), each regressor's
-    chroma gain is then fitted on them (`calibrate`).
+    chroma gain is then fitted on them (`calibrate`). ``workers``,
+    ``scheduler`` and ``fcn_path`` run the feature extraction on Dask (see
+    `collect_samples`).
     """
+    engine = {"workers": workers, "scheduler": scheduler, "fcn_path": fcn_path}
     from tqdm.auto import tqdm
 
     fcn_id = hashlib.sha1(json.dumps(fcn_file[1], sort_keys=True).encode()).hexdigest()[:12] if fcn_file else "none"
-    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress)
+    samples, failed = collect_samples(
+        paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine
+    )
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
@@ -351,7 +408,7 @@ def fit_model(
     )
     if calibration_paths:
         held_out, held_failed = collect_samples(
-            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress
+            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine
         )
         failed += held_failed
         card["calibration"] = {"n_images": len(held_out), **calibrate(model, held_out)}

@@ -129,3 +129,36 @@ def test_killed_apply_driver_resumes_without_redoing_a_file(tmp_path):
     assert rerun.returncode == 1 and "broken.jpg" in rerun.stderr and "Traceback" not in rerun.stderr
     assert {o: (out / o).stat().st_mtime_ns for _, o in done} == before  # --overwrite, yet no finished file redone
     _check_outputs(src, out, files)
+
+
+@needs_dask
+def test_fit_features_on_workers_match_serial_and_resume(tmp_path):
+    """fit's feature extraction on 2 workers (FCN loaded per worker) equals the serial one; a rerun recomputes only what is missing."""
+    from deepcolor.features.semantic import fcn_from_tensors
+    from deepcolor.modelfile import default_weights_path, load_model_file
+    from deepcolor.training import FitConfig, collect_samples
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    paths = []
+    for i, photo in enumerate(PHOTOS):
+        paths.append(folder / f"c{i}.png")
+        Image.fromarray(photo[::6, ::6][:64, :96]).save(paths[-1])
+    fcn_path = default_weights_path("fcn")
+    fcn = fcn_from_tensors(*load_model_file(fcn_path, kind="fcn"))
+    config = FitConfig(samples_per_image=100)
+    serial, failed = collect_samples(paths, fcn=fcn, config=config, work=tmp_path / "s", fcn_id="f", progress=False)
+    assert not failed
+    work = tmp_path / "d"
+    dask, failed = collect_samples(paths, fcn=fcn, config=config, work=work, fcn_id="f", progress=False, workers=2, fcn_path=fcn_path)
+    assert not failed and [s.path for s in dask] == [str(p) for p in paths]
+    for a, b in zip(serial, dask):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+        np.testing.assert_allclose(a.descriptors, b.descriptors, atol=1e-4)
+        np.testing.assert_allclose(a.histogram, b.histogram, atol=1e-4)
+    caches = sorted((work / "samples").iterdir())
+    caches[0].unlink()
+    stamps = {p: p.stat().st_mtime_ns for p in caches[1:]}
+    again, _ = collect_samples(paths, fcn=fcn, config=config, work=work, fcn_id="f", progress=False)
+    assert caches[0].is_file() and {p: p.stat().st_mtime_ns for p in caches[1:]} == stamps
+    np.testing.assert_allclose(np.stack([s.gist for s in again]), np.stack([s.gist for s in dask]), atol=1e-5)

@@ -34,8 +34,13 @@ def _load_model(path: str | None):
 
 
 def model_resource(path: str | os.PathLike | None) -> Resource:
-    """The model at ``path`` (None: the shipped one), loaded once per process."""
-    return Resource(("model", None if path is None else os.path.abspath(path)), functools.partial(_load_model, None if path is None else os.fspath(path)))
+    """The model at ``path`` (None: the shipped one), loaded once per process.
+
+    The cache key holds the file's identity, so a long-lived worker of a
+    running cluster loads a model file anew once it has been replaced.
+    """
+    identity = tuple(_model_identity(path).values())
+    return Resource(("model", *identity), functools.partial(_load_model, None if path is None else os.fspath(path)))
 
 
 def _model_identity(path: str | os.PathLike | None) -> dict[str, Any]:
