@@ -90,18 +90,28 @@ def throughput(n: int, scale: float, repeats: int, work: Path) -> dict:
     task = colorize_task()
     results: dict[str, dict] = {}
 
+    def cpu_seconds(client) -> float:
+        """CPU time (user + system) used so far by the processes that colorize."""
+        times = client.run(os.times).values() if client is not None else [os.times()]
+        return sum(t.user + t.system for t in times)
+
     def timed(name: str, client=None) -> None:
-        rates = []
+        rates, cores, cpu_per_image = [], [], []
         for r in range(repeats):
             out = work / f"out_{name.replace(' ', '_')}_{r}"
             jobs, _ = apply_jobs(src, out)
-            t0 = time.perf_counter()
+            cpu0, t0 = cpu_seconds(client), time.perf_counter()
             report = run_batch(jobs, task, resource=resource, client=client, progress=False)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, cpu_seconds(client) - cpu0
             assert report.done == n and not report.failed, report.failed[:3]
             rates.append(n / seconds)
-            print(f"  {name} run {r + 1}: {n / seconds:.2f} images/s (load {_load_average()})", flush=True)
-        results[name] = {"images_per_s": statistics.median(rates), "runs": rates, "load_after": _load_average()}
+            cores.append(cpu / seconds)
+            cpu_per_image.append(cpu / n)
+            print(f"  {name} run {r + 1}: {n / seconds:.2f} images/s on {cpu / seconds:.2f} cores (load {_load_average()})", flush=True)
+        results[name] = {
+            "images_per_s": statistics.median(rates), "runs": rates, "cores_used": statistics.median(cores),
+            "cpu_s_per_image": statistics.median(cpu_per_image), "load_after": _load_average(),
+        }
 
     from deepcolor.batch.engine import load_resource
 
@@ -244,12 +254,20 @@ def write_report(res: dict) -> None:
         f"full apply task (read, colorize, refine, atomic write); median of {res['repeats']} runs; "
         f"load average before: {res['load_before']} (1/5/15 min, 2-core machine shared with other jobs).",
         "",
-        "| configuration | images/s | vs 1 worker | start-up (s) | load after |",
-        "|---|---|---|---|---|",
+        "| configuration | images/s | vs 1 worker | cores it got | CPU s per image | start-up (s) | load after |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in res["throughput"].items():
         startup = f"{row['startup_s']:.1f}" if "startup_s" in row else "-"
-        lines.append(f"| {name} | {row['images_per_s']:.2f} | {row['vs_1_worker']:.2f}x | {startup} | {row['load_after']} |")
+        lines.append(
+            f"| {name} | {row['images_per_s']:.2f} | {row['vs_1_worker']:.2f}x | {row['cores_used']:.2f} | "
+            f"{row['cpu_s_per_image']:.3f} | {startup} | {row['load_after']} |"
+        )
+    lines += [
+        "",
+        "Cores it got: CPU time of the colorizing processes / wall time (the driver's own share excluded); "
+        "with other jobs on the machine, a worker gets less than a core, and images/s follow the cores obtained.",
+    ]
     o, j, lw = res["overhead"], res["journal"], res["lost_worker"]
     lines += [
         "",

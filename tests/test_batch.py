@@ -329,3 +329,18 @@ def test_driver_killed_mid_batch_then_rerun_redoes_no_finished_file(client, tmp_
     rerun = _starts(log)[starts_before:]
     assert not set(rerun) & {key for key, _ in done}  # no finished file ran again
     assert all((out / f.relative_to(src)).read_bytes() == f.read_bytes()[::-1] for f in files)
+
+
+def _buggy(job, resource):
+    if job.key.endswith("f001.png"):
+        raise RuntimeError("a bug\nwith a second line")
+    return reverse_file(job, resource)
+
+
+def test_unexpected_error_fails_only_its_file(tmp_path):
+    """An exception that is not a bad-input error (a bug) fails its file with type and first line; the batch goes on."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    _tree(src, 3)
+    out.mkdir()
+    report = run_batch(_plan(src, out, None)[0], _buggy, progress=False)
+    assert report.done == 2 and [(p.name, r) for p, r in report.failed] == [("f001.png", "RuntimeError: a bug")]

@@ -48,8 +48,13 @@ def _worker_env() -> dict[str, str]:
 def local_cluster(workers: int, **kwargs: Any):
     """A `distributed.LocalCluster` of ``workers`` single-threaded processes, no dashboard, quiet logs."""
     require_dask()
+    import dask
     from distributed import LocalCluster
 
+    # Dask sets MALLOC_TRIM_THRESHOLD_ in every worker it spawns; setting it at all stops glibc
+    # from raising its mmap threshold, so each image-sized array is mmapped and page-faulted anew:
+    # measured +35% CPU per image. Our workers keep glibc's dynamic default.
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items() if k != "MALLOC_TRIM_THRESHOLD_"}
     options = dict(
         n_workers=workers,
         threads_per_worker=1,
@@ -59,7 +64,8 @@ def local_cluster(workers: int, **kwargs: Any):
         env=_worker_env(),
     )
     options.update(kwargs)
-    return LocalCluster(**options)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):  # read when the nannies are made
+        return LocalCluster(**options)
 
 
 @contextlib.contextmanager

@@ -238,7 +238,12 @@ def run_batch(
 def _run_serial(jobs, task, resource, journal, report, bar) -> None:
     with bar:
         for job in jobs:
-            _record(_execute(job, task, resource), job, journal, report)
+            try:
+                outcome = _execute(job, task, resource)
+            except Exception as exc:  # as on Dask, where such a task fails after its retries: the batch goes on
+                logger.debug("%s failed", job.source, exc_info=True)
+                outcome = Outcome(job.key, "failed", f"{type(exc).__name__}: {one_line_reason(exc)}")
+            _record(outcome, job, journal, report)
             bar.update(1)
             bar.set_postfix(failed=len(report.failed), refresh=False)
 
