@@ -38,8 +38,9 @@ def _file_hash(path: Path) -> str:
 
 
 def main() -> int:
-    from deepcolor.cli import _expand, evaluate_paths, summarize_rows
-    from deepcolor.colorizer import load_model
+    from deepcolor.evaluation import evaluate_paths, summarize_rows
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.pipeline import load_model
     from deepcolor.modelfile import default_weights_path
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -59,7 +60,7 @@ def main() -> int:
 
     per_set: dict[str, list[dict]] = {}
     for set_name, manifest in SETS.items():
-        paths = _expand([str(SPLITS / manifest)])
+        paths = expand_inputs([str(SPLITS / manifest)])
         if args.limit:
             paths = paths[: args.limit]
         key = lambda p: f"{tag}:{set_name}:{p.name}"  # noqa: E731

@@ -36,10 +36,10 @@ def _gray_psnr(s) -> float:
 def main() -> int:
     from tqdm import tqdm
 
-    from deepcolor.cli import _expand
-    from deepcolor.features.semantic import fcn_from_tensors
-    from deepcolor.modelfile import default_weights_path, load_model_file
-    from deepcolor.training import FitConfig, collect_samples, fit_model, samples_psnr
+    from deepcolor.features.semantic import load_fcn
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.modelfile import default_weights_path
+    from deepcolor.train.cheng import FitConfig, collect_samples, fcn_cache_id, fit_model, samples_psnr
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fcn", default=str(default_weights_path("fcn")))
@@ -48,16 +48,12 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    fcn_file = load_model_file(args.fcn, kind="fcn")
-    fcn = fcn_from_tensors(*fcn_file, source=args.fcn)
-    train = _expand([str(SPLITS / "train.txt")])
-    select = _expand([str(SPLITS / "select.txt")])
+    fcn = load_fcn(args.fcn)
+    train = expand_inputs([str(SPLITS / "train.txt")])
+    select = expand_inputs([str(SPLITS / "select.txt")])
     work = Path(args.work)
     base = FitConfig(plain_variant=False)
-    import hashlib
-    import json
-
-    fcn_id = hashlib.sha1(json.dumps(fcn_file[1], sort_keys=True).encode()).hexdigest()[:12]
+    fcn_id = fcn_cache_id(fcn)
     held_out, _ = collect_samples(select, fcn=fcn, config=base, work=work, fcn_id=fcn_id)
     gray = np.array([_gray_psnr(s) for s in held_out])
     camvid = np.array(["camvid" in s.path for s in held_out])
@@ -65,11 +61,11 @@ def main() -> int:
     rows = []
     for n_top, epsilon, mu in tqdm(GRID, desc="grid"):
         config = FitConfig(plain_variant=False, n_top=n_top, epsilon=epsilon, mu=mu)
-        model, _ = fit_model(train, fcn=fcn, fcn_file=fcn_file, config=config, work=work, progress=False)
+        model, _ = fit_model(train, fcn=fcn, config=config, work=work, progress=False)
         gains = {}
         for name, clusters, descend in (("global", False, True), ("descend", True, True), ("top", True, False)):
             model.selection["descend"] = descend
-            psnr = np.array([samples_psnr(model.route(s.gist, s.histogram, semantic=True, clusters=clusters)[0], s, semantic=True) for s in held_out])
+            psnr = np.array([samples_psnr(model.choose(s.gist, s.histogram, semantic=True, clusters=clusters)[0], s, semantic=True) for s in held_out])
             gains[name] = psnr - gray
         rows.append((n_top, epsilon, mu, len(model.clusters), max(c.layer for c in model.clusters) + 1, gains))
     lines = [

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from deepcolor._atomic import atomic_write_bytes
+from deepcolor.io import atomic_write_bytes
 
 
 def _log(log: str | None, line: str) -> None:

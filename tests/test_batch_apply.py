@@ -17,7 +17,7 @@ from PIL import Image
 from skimage import data
 
 from deepcolor.batch import JOURNAL_NAME, Journal
-from deepcolor.cli import apply_main
+from deepcolor.apply import main as apply_main
 from deepcolor.colorspace import rgb_to_luma
 from deepcolor.io import read_image
 from deepcolor.metrics import to_uint8
@@ -134,9 +134,9 @@ def test_killed_apply_driver_resumes_without_redoing_a_file(tmp_path):
 @needs_dask
 def test_fit_features_on_workers_match_serial_and_resume(tmp_path):
     """fit's feature extraction on 2 workers (FCN loaded per worker) equals the serial one; a rerun recomputes only what is missing."""
-    from deepcolor.features.semantic import fcn_from_tensors
-    from deepcolor.modelfile import default_weights_path, load_model_file
-    from deepcolor.training import FitConfig, collect_samples
+    from deepcolor.features.semantic import load_fcn
+    from deepcolor.modelfile import default_weights_path
+    from deepcolor.train.cheng import FitConfig, collect_samples
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -145,7 +145,7 @@ def test_fit_features_on_workers_match_serial_and_resume(tmp_path):
         paths.append(folder / f"c{i}.png")
         Image.fromarray(photo[::6, ::6][:64, :96]).save(paths[-1])
     fcn_path = default_weights_path("fcn")
-    fcn = fcn_from_tensors(*load_model_file(fcn_path, kind="fcn"))
+    fcn = load_fcn(fcn_path)
     config = FitConfig(samples_per_image=100)
     serial, failed = collect_samples(paths, fcn=fcn, config=config, work=tmp_path / "s", fcn_id="f", progress=False)
     assert not failed

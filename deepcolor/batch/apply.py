@@ -28,7 +28,7 @@ logger = logging.getLogger("deepcolor")
 
 
 def _load_model(path: str | None):
-    from deepcolor.colorizer import load_model
+    from deepcolor.pipeline import load_model
 
     return load_model(path)
 
@@ -123,20 +123,20 @@ def colorize_file(
     overwrite: bool = False,
     refine: bool = True,
     saturation: float = 1.0,
-    semantic: bool = True,
-    clusters: bool = True,
     max_pixels: int | None = None,
     save_semantic: bool = False,
+    **model_options: Any,
 ) -> str:
     """Read, colorize and atomically write one image; 'kept' when the output exists and may not be replaced.
 
     Raises ValueError / OSError (one line naming the file) for a bad input or
-    an unwritable output. This is the per-file apply of today's CLI, moved
-    here so every batch runs it; issue 9's per-file function replaces it.
+    an unwritable output. This is the per-file apply of the CLI before the
+    batch engine, moved here so every batch runs it; issue 9's per-file
+    function replaces it.
     """
     from deepcolor import io
-    from deepcolor.colorizer import colorize_luma
     from deepcolor.colorspace import rgb_to_luma
+    from deepcolor.pipeline import colorize_luma
 
     io.ensure_not_input(target, [source])
     if target.exists() and not overwrite:
@@ -148,9 +148,9 @@ def colorize_file(
         luma = rgb_to_luma(image.pixels)
     else:
         luma = image.pixels
-    result = colorize_luma(luma, model, refine=refine, saturation=saturation, semantic=semantic, clusters=clusters)
+    result = colorize_luma(luma, model, refine=refine, saturation=saturation, **model_options)
     io.write_image(target, result.rgb(), alpha=image.alpha, bit_depth=image.bit_depth, overwrite=True)
-    if save_semantic and model.fcn is not None and semantic:
+    if save_semantic and getattr(model, "fcn", None) is not None and model_options.get("semantic", True):
         from deepcolor.features.semantic import label_colours, semantic_features
 
         labels = np.argmax(semantic_features(luma, model.fcn), axis=-1)

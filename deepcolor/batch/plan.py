@@ -9,11 +9,21 @@ from pathlib import Path
 from deepcolor.batch.engine import Job
 from deepcolor.batch.journal import Journal
 
-__all__ = ["mirrored_outputs", "plan_batch"]
+__all__ = ["mirror_roots", "mirrored_outputs", "plan_batch"]
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def mirror_roots(specs: Sequence[str | os.PathLike], inputs: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """``(root, input)`` pairs: the folder given on the command line that an input was found in, else its own folder."""
+    folders = [Path(os.fspath(s)) for s in specs if Path(os.fspath(s)).is_dir()]
+    pairs = []
+    for source in inputs:
+        root = next((f for f in folders if source.is_relative_to(f)), source.parent)
+        pairs.append((root, source))
+    return pairs
 
 
 def mirrored_outputs(
