@@ -6,8 +6,10 @@ shared data are absent) colorized with the shipped model by `run_batch` with
 the apply task, (a) in this process without Dask, (b) on a local cluster of 1
 and (c) 2 single-threaded worker processes. Clusters are started and every
 worker has loaded the model before the clock starts (start-up is reported on
-its own); each configuration writes a fresh output tree; median of
-``--repeats`` runs.
+its own); each run writes a fresh output tree; the configurations take turns,
+``--repeats`` rounds, and the median run is reported. CPU time of the
+colorizing processes over wall time says how many cores a configuration
+actually got on a shared machine.
 
 Part 2, simulation (no model): the engine's cost per task (scheduler, driver,
 journal commit, progress bar) from ``--tasks`` no-op tasks on 2 workers; the
@@ -15,7 +17,7 @@ journal at 100,000 rows (size on disk, commit time, the rerun's read of it);
 and what a lost worker costs (a worker SIGKILLed mid-batch of sleeping tasks:
 extra wall time, tasks run twice, time until the nanny's replacement joins).
 
-    python benchmarks/bench_batch.py [--images 200] [--scale 0.5] [--repeats 3] [--tasks 4000]
+    PYTHONPATH=. python benchmarks/bench_batch.py [--images 200] [--scale 0.5] [--repeats 3] [--tasks 4000]
 
 Writes benchmarks/results/batch.md and batch.json.
 """
@@ -82,58 +84,60 @@ def apply_jobs(src: Path, out: Path) -> tuple[list[Job], int]:
 
 
 def throughput(n: int, scale: float, repeats: int, work: Path) -> dict:
+    """images/s of the three configurations, their runs interleaved so a change of load hits them alike."""
+    import contextlib
+
+    from distributed import Client
+
     from deepcolor.batch.apply import colorize_task, model_resource
+    from deepcolor.batch.cluster import local_cluster
+    from deepcolor.batch.engine import load_resource
 
     src = work / "in"
     make_tree(src, n, scale)
     resource = model_resource(None)
     task = colorize_task()
-    results: dict[str, dict] = {}
+    names = {0: "single process (no Dask)", 1: "1 worker", 2: "2 workers"}
+    clients: dict[int, object] = {0: None}
+    results: dict[str, dict] = {name: {"runs": [], "cores": [], "cpu_per_image": []} for name in names.values()}
 
     def cpu_seconds(client) -> float:
         """CPU time (user + system) used so far by the processes that colorize."""
         times = client.run(os.times).values() if client is not None else [os.times()]
         return sum(t.user + t.system for t in times)
 
-    def timed(name: str, client=None) -> None:
-        rates, cores, cpu_per_image = [], [], []
+    with contextlib.ExitStack() as stack:
+        for workers in (0, 1, 2):  # start, load the model, compile: none of it timed
+            t0 = time.perf_counter()
+            if workers:
+                cluster = stack.enter_context(local_cluster(workers))
+                clients[workers] = stack.enter_context(Client(cluster))
+                clients[workers].wait_for_workers(workers)
+                clients[workers].run(load_resource, resource)
+            else:
+                load_resource(resource)
+            warm = apply_jobs(src, work / f"warm{workers}")[0][: 2 * max(1, workers)]
+            run_batch(warm, task, resource=resource, client=clients[workers], progress=False)
+            results[names[workers]]["startup_s"] = time.perf_counter() - t0
+            print(f"{names[workers]}: started and warm in {time.perf_counter() - t0:.1f} s", flush=True)
         for r in range(repeats):
-            out = work / f"out_{name.replace(' ', '_')}_{r}"
-            jobs, _ = apply_jobs(src, out)
-            cpu0, t0 = cpu_seconds(client), time.perf_counter()
-            report = run_batch(jobs, task, resource=resource, client=client, progress=False)
-            seconds, cpu = time.perf_counter() - t0, cpu_seconds(client) - cpu0
-            assert report.done == n and not report.failed, report.failed[:3]
-            rates.append(n / seconds)
-            cores.append(cpu / seconds)
-            cpu_per_image.append(cpu / n)
-            print(f"  {name} run {r + 1}: {n / seconds:.2f} images/s on {cpu / seconds:.2f} cores (load {_load_average()})", flush=True)
-        results[name] = {
-            "images_per_s": statistics.median(rates), "runs": rates, "cores_used": statistics.median(cores),
-            "cpu_s_per_image": statistics.median(cpu_per_image), "load_after": _load_average(),
-        }
-
-    from deepcolor.batch.engine import load_resource
-
-    t0 = time.perf_counter()
-    load_resource(resource)
-    run_batch(apply_jobs(src, work / "warm")[0][:2], task, resource=resource, progress=False)  # numba compile, torch init
-    print(f"model loaded and warm in {time.perf_counter() - t0:.1f} s", flush=True)
-    timed("single process (no Dask)")
-    from distributed import Client
-
-    from deepcolor.batch.cluster import local_cluster
-
-    for workers in (1, 2):
-        t0 = time.perf_counter()
-        with local_cluster(workers) as cluster, Client(cluster) as client:
-            client.wait_for_workers(workers)
-            client.run(load_resource, resource)
-            run_batch(apply_jobs(src, work / f"warm{workers}")[0][: 2 * workers], task, resource=resource, client=client, progress=False)
-            startup = time.perf_counter() - t0
-            print(f"{workers} worker(s) started and warm in {startup:.1f} s", flush=True)
-            timed(f"{workers} worker{'s' if workers > 1 else ''}", client)
-            results[f"{workers} worker{'s' if workers > 1 else ''}"]["startup_s"] = startup
+            for workers, name in names.items():
+                jobs, _ = apply_jobs(src, work / f"out{workers}_{r}")
+                cpu0, t0 = cpu_seconds(clients[workers]), time.perf_counter()
+                report = run_batch(jobs, task, resource=resource, client=clients[workers], progress=False)
+                seconds, cpu = time.perf_counter() - t0, cpu_seconds(clients[workers]) - cpu0
+                assert report.done == n and not report.failed, report.failed[:3]
+                row = results[name]
+                row["runs"].append(n / seconds)
+                row["cores"].append(cpu / seconds)
+                row["cpu_per_image"].append(cpu / n)
+                print(f"  {name} run {r + 1}: {n / seconds:.2f} images/s on {cpu / seconds:.2f} cores (load {_load_average()})", flush=True)
+    for row in results.values():
+        row["images_per_s"] = statistics.median(row["runs"])
+        row["cores_used"] = statistics.median(row["cores"])
+        row["cpu_s_per_image"] = statistics.median(row["cpu_per_image"])
+        row["load_after"] = _load_average()
+    results[names[0]].pop("startup_s")
     one = results["1 worker"]["images_per_s"]
     for row in results.values():
         row["vs_1_worker"] = row["images_per_s"] / one

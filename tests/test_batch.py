@@ -166,13 +166,16 @@ def test_resource_is_loaded_once_per_process(tmp_path):
 
 
 def test_serial_path_never_imports_dask(tmp_path):
-    """Importing deepcolor and running a batch without workers leaves dask unimported."""
+    """Importing deepcolor, a batch without workers and a plain `apply -o DIR` leave dask unimported."""
     code = (
-        "import sys, functools; from pathlib import Path; import deepcolor, deepcolor.batch as b;"
+        "import sys, functools; from pathlib import Path; import numpy as np; from PIL import Image;"
+        "import deepcolor, deepcolor.batch as b; from deepcolor.apply import main;"
         "from batch_tasks import reverse_file; from deepcolor.io import output_paths;"
         f"src = Path({str(tmp_path)!r}); (src / 'x.png').write_bytes(b'IMG1');"
         "pairs = b.mirrored_outputs([(src, src / 'x.png')], src / 'o', name_outputs=output_paths);"
         "r = b.run_batch(b.plan_batch(pairs, src / 'o')[0], reverse_file, progress=False); assert r.done == 1;"
+        "(src / 'g').mkdir(); Image.fromarray(np.arange(32 * 48, dtype=np.uint8).reshape(32, 48)).save(src / 'g' / 'y.png');"
+        "assert main([str(src / 'g'), '-o', str(src / 'c'), '--recursive', '-q']) == 0 and (src / 'c' / 'y.png').is_file();"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
