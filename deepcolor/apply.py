@@ -24,6 +24,7 @@ from deepcolor.cli import (
     OUTPUT_SUFFIX,
     CommandError,
     apply_parser,
+    engine_options,
     load_method_model,
     model_options,
     passive_openmp,
@@ -210,14 +211,18 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
             pass
         except OSError as exc:
             raise CommandError(f"-o {args.output}: cannot create the folder ({exc.strerror})") from None
+    if args.recursive:  # box/a.tif -> OUT/box/a.tif
+        from deepcolor.batch import mirror_roots, mirrored_outputs
+
+        pairs = mirrored_outputs(mirror_roots(args.inputs, inputs), out, name_outputs=io.output_paths, ext=fmt)
+        return [io.PlannedOutput(s, t, io.semantic_path(t) if semantic else None) for s, t in pairs]
     return io.plan_outputs(inputs, out_dir=out, ext=fmt, semantic=semantic)
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from deepcolor import io
-    device = resolve_device_flag(args)
+    from deepcolor.batch.apply import apply_batch
+
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -233,6 +238,8 @@ def _apply(args: argparse.Namespace) -> int:
         report_failures("deepcolor.apply", failed)
         raise CommandError("no input images")
     plan = _plan(args, inputs, fmt)
+    engine = engine_options(args)
+    device = resolve_device_flag(args)  # said once the arguments are known to be good
 
     model = load_method_model(args)
     options = model_options(args)
@@ -245,16 +252,17 @@ def _apply(args: argparse.Namespace) -> int:
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device)
     can_map = getattr(model, "fcn", None) is not None
-    counts = {"colorized": 0, "kept": 0, "claimed": 0}
-    for item in tqdm(plan, desc="colorize", unit="img", disable=args.quiet):
-        result = apply_file(item.source, item.target, model, options,
-                            semantic_target=item.semantic if can_map else None, inputs=inputs)
-        if result.status == "failed":
-            failed.append((item.source, result.message))
-        else:
-            counts[result.status] += 1
-    logger.info("%d colorized, %d kept (already done; --overwrite to redo), %d left to another run, %d failed",
-                counts["colorized"], counts["kept"], counts["claimed"], len(failed))
+    out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
+    report = apply_batch(
+        [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,
+        method=args.method, model=model, progress=not args.quiet, **engine,
+        semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None and can_map},
+    )
+    failed += report.failed
+    logger.info(
+        "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",
+        report.done, report.kept, report.skipped, report.held, len(failed),
+    )
     return report_failures("deepcolor.apply", failed)
 
 

@@ -157,6 +157,31 @@ def _model_flags() -> argparse.ArgumentParser:
     return p
 
 
+def _engine_flags() -> argparse.ArgumentParser:
+    """The flags of the commands that run a batch on the engine (apply, fit): where it runs."""
+    p = argparse.ArgumentParser(add_help=False)
+    group = p.add_argument_group("distributed (needs the 'distributed' extra: dask, distributed)")
+    group.add_argument("--workers", type=int, default=0, metavar="N", help="run on a local Dask cluster of N single-threaded processes")
+    group.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask.distributed cluster (tcp://host:8786)")
+    return p
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """``workers`` and ``scheduler`` for `deepcolor.batch.run_batch`; one line when they conflict or Dask is missing."""
+    if args.workers < 0:
+        raise CommandError(f"--workers must be >= 0, got {args.workers}")
+    if args.workers and args.scheduler:
+        raise CommandError("give --workers (a local cluster) or --scheduler (a running one), not both")
+    if args.workers or args.scheduler:
+        from deepcolor.batch.cluster import DaskMissing, require_dask
+
+        try:
+            require_dask()
+        except DaskMissing as exc:
+            raise CommandError(str(exc)) from None
+    return {"workers": args.workers, "scheduler": args.scheduler}
+
+
 def model_options(args: argparse.Namespace) -> dict[str, bool]:
     """The model options (``deepcolor.colorize``'s ``**model_options``) the shared flags ask for."""
     if args.method == "cheng":
@@ -180,7 +205,7 @@ def load_method_model(args: argparse.Namespace):
 def apply_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m deepcolor.apply",
-        parents=[_model_flags()],
+        parents=[_model_flags(), _engine_flags()],
         description="Colorize grayscale photographs. Outputs are written atomically; inputs are never "
         "overwritten; existing outputs are kept (so a re-run resumes a batch) unless --overwrite.",
     )
@@ -191,7 +216,7 @@ def apply_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
-    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders")
+    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
     return parser
 
@@ -214,6 +239,7 @@ def fit_parser() -> argparse.ArgumentParser:
     """``python -m deepcolor.fit``: the Cheng colorizer (``fit semantic`` is `fcn_parser`)."""
     parser = _Parser(
         prog="python -m deepcolor.fit",
+        parents=[_engine_flags()],
         description="Train a colorization model on folders of colour photographs. "
         "'python -m deepcolor.fit semantic --help' trains the FCN instead, "
         "'python -m deepcolor.fit global-prior --help' the global-prior CNN.",

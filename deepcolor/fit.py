@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deepcolor.cli import (
     CommandError,
+    engine_options,
     fcn_parser,
     fit_parser,
     global_prior_parser,
@@ -85,6 +86,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.mu <= 0:
         raise CommandError(f"--mu must be > 0, got {args.mu}")
+    engine = engine_options(args)
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CommandError(f"output folder {out.parent} does not exist")
@@ -100,11 +102,13 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if overlap:
         raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
 
-    fcn = None
+    fcn = fcn_path = None
     if not args.no_semantic:
         from deepcolor.features.semantic import load_fcn
+        from deepcolor.modelfile import default_weights_path
 
-        fcn = load_fcn(args.fcn)
+        fcn_path = Path(args.fcn) if args.fcn else default_weights_path("fcn")  # Dask workers load it from here
+        fcn = load_fcn(fcn_path)
 
     config = FitConfig(
         samples_per_image=args.samples_per_image,
@@ -136,6 +140,8 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         card=card,
         calibration_paths=[] if args.no_calibrate else val_paths,
         device=device,
+        fcn_path=fcn_path,
+        **engine,
     )
     failed = missing + failed
     card = model.card

@@ -51,7 +51,7 @@ def test_apply_batch_goes_past_bad_files(photos, tmp_path, capsys):
     captured = capsys.readouterr()
     _no_traceback(captured)
     assert status == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "a.png"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.jpg", "a.png"]  # the journal is hidden
     assert "2 file(s) failed" in captured.err and "empty.jpg" in captured.err and "truncated.jpg" in captured.err
     failure_lines = [line for line in captured.err.splitlines() if line.startswith("  ")]
     assert len(failure_lines) == 2 and all(line.count(".jpg") == 1 for line in failure_lines)  # each file named once
@@ -67,7 +67,7 @@ def test_apply_same_format_collision(photos, tmp_path):
     """--format png maps a.jpg and a.png to two distinct outputs, never one overwriting the other."""
     out = tmp_path / "out"
     apply_main([str(photos / "a.jpg"), str(photos / "a.png"), "-o", str(out), "--format", "png", "-q"])
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert len(names) == 2 and all(n.endswith(".png") for n in names)
 
 

@@ -24,9 +24,10 @@ __all__ = ["semantic_small", "upsample_region", "region_maps"]
 def semantic_small(luma: np.ndarray, fcn) -> np.ndarray:
     """The FCN's class probabilities of the whole image at the scale it runs at: (h, w, 11) float32,
     longest side at most ``fcn.max_side`` (the image is downscaled first, never upscaled)."""
-    from deepcolor.features.semantic import _check_luma, _small_probabilities
+    from deepcolor.colorspace import check_luma
+    from deepcolor.features.semantic import _small_probabilities
 
-    return _small_probabilities(_check_luma(luma), fcn, None)
+    return _small_probabilities(check_luma(luma), fcn, None)
 
 
 def _axis(n_small: int, n_full: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -173,14 +173,14 @@ class GlobalPriorNet(nn.Module):
 
 
 def _check_luma(luma: np.ndarray, name: str) -> np.ndarray:
-    luma = np.asarray(luma)
-    if luma.ndim != 2 or min(luma.shape) < 1:
-        raise ValueError(f"{name} must be a non-empty (H, W) array, got shape {luma.shape}")
-    if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"{name} must be float luma in [0, 1], got dtype {luma.dtype}")
-    luma = luma.astype(np.float32, copy=False)
-    if not np.isfinite(luma).all() or luma.min() < 0.0 or luma.max() > 1.0:
-        raise ValueError(f"{name} must be finite luma in [0, 1]")
+    from deepcolor.colorspace import check_luma
+
+    try:
+        luma = check_luma(luma)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if luma.min() < 0.0 or luma.max() > 1.0:
+        raise ValueError(f"{name} must be luma in [0, 1]")
     return luma
 
 

@@ -117,17 +117,23 @@ def fit_model(
     card: dict[str, Any] | None = None,
     calibration_paths: Sequence[Path] = (),
     device: str = "cpu",
+    workers: int = 0,
+    scheduler: str | None = None,
+    fcn_path: str | Path | None = None,
 ) -> tuple[ChengModel, list[tuple[Path, str]]]:
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
     With ``calibration_paths`` (held-out colour images), each regressor's
     chroma gain is then fitted on them (`calibrate`). ``device="cuda"``
-    computes the features and trains the MLPs on the GPU.
+    computes the features and trains the MLPs on the GPU. ``workers``,
+    ``scheduler`` and ``fcn_path`` (the FCN's file) run the feature
+    extraction on Dask (see `collect_samples`).
     """
     from tqdm.auto import tqdm
 
     fcn_id = fcn_cache_id(fcn)
-    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, device=device)
+    engine = {"workers": workers, "scheduler": scheduler, "fcn_path": fcn_path, "device": device}
+    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
@@ -208,7 +214,7 @@ def fit_model(
     )
     if calibration_paths:
         held_out, held_failed = collect_samples(
-            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, device=device
+            calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine
         )
         failed += held_failed
         model, report = calibrate(model, held_out)

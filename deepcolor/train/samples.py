@@ -106,36 +106,83 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
     )
 
 
-def collect_samples(
-    paths: Sequence[Path], *, fcn: Any, config: Any, work: Path, fcn_id: str = "none", progress: bool = True, device: str = "cpu"
-) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
-    """Samples of every image, from the cache where present; returns (samples, failures)."""
-    from tqdm.auto import tqdm
+def _extract_job(job, loaded_fcn: Any, *, n_samples: int, seed: int, fcn: Any = None, device: str = "cpu") -> str:
+    """The per-file task of feature extraction: an image's samples into its cache file.
 
-    out: list[ImageSamples] = []
+    The FCN is ``fcn`` when given (this process's own), else the one this worker loaded.
+    """
+    s = extract_samples(job.source, fcn=fcn if fcn is not None else loaded_fcn, n_samples=n_samples, seed=seed, device=device)
+    _atomic_savez(
+        job.target,
+        descriptors=s.descriptors,
+        chroma=s.chroma,
+        luma=s.luma,
+        rgb=s.rgb,
+        gist=s.gist,
+        histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
+    )
+    return "done"
+
+
+def collect_samples(
+    paths: Sequence[Path],
+    *,
+    fcn: Any,
+    config: Any,
+    work: Path,
+    fcn_id: str = "none",
+    progress: bool = True,
+    device: str = "cpu",
+    workers: int = 0,
+    scheduler: str | None = None,
+    fcn_path: str | Path | None = None,
+) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
+    """Samples of every image, from the cache where present; returns (samples, failures).
+
+    Images not yet cached are extracted through the batch engine
+    (`deepcolor.batch.run_batch`): here, or on ``workers`` local Dask
+    processes, or on the cluster at ``scheduler``, each worker loading the FCN
+    once from ``fcn_path``. Each image's samples are cached atomically as soon
+    as they are made, so an interrupted fit redoes none of them.
+    """
+    import functools
+
+    from deepcolor.batch import Job, Resource, run_batch
+
+    if fcn is not None and (workers or scheduler) and fcn_path is None:
+        raise ValueError("feature extraction on Dask loads the FCN on each worker: give fcn_path")
+    caches: dict[Path, Path] = {}
+    jobs: list[Job] = []
     failed: list[tuple[Path, str]] = []
-    for path in tqdm(paths, desc="features", unit="img", disable=not progress):
-        cache = work / "samples" / f"{_sample_key(path, config, fcn_id)}.npz"
-        if cache.is_file():
-            with np.load(cache, allow_pickle=False) as z:
-                hist = z["histogram"] if z["histogram"].size else None
-                out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
-            continue
+    for path in paths:
         try:
-            s = extract_samples(path, fcn=fcn, n_samples=config.samples_per_image, seed=config.seed, device=device)
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
+            caches[path] = cache = work / "samples" / f"{_sample_key(path, config, fcn_id)}.npz"
+        except OSError as exc:
+            failed.append((path, f"{path}: {exc.strerror or exc}"))
             continue
-        _atomic_savez(
-            cache,
-            descriptors=s.descriptors,
-            chroma=s.chroma,
-            luma=s.luma,
-            rgb=s.rgb,
-            gist=s.gist,
-            histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
-        )
-        out.append(s)
+        if not cache.is_file():
+            jobs.append(Job(str(path), path, cache, cache.name, 0, 0))
+    if jobs:
+        (work / "samples").mkdir(parents=True, exist_ok=True)
+        logger.info("extracting the features of %d image(s), %d cached", len(jobs), len(caches) - len(jobs))
+    resource = None
+    task = functools.partial(_extract_job, n_samples=config.samples_per_image, seed=config.seed, fcn=fcn, device=device)
+    if fcn is not None and (workers or scheduler):  # each worker loads the FCN file once
+        from deepcolor.features.semantic import load_fcn
+
+        st = Path(fcn_path).stat()
+        resource = Resource(("fcn", str(Path(fcn_path).resolve()), st.st_size, st.st_mtime_ns), functools.partial(load_fcn, str(fcn_path)))
+        task = functools.partial(task, fcn=None)
+    report = run_batch(jobs, task, resource=resource, workers=workers, scheduler=scheduler, progress=progress, desc="features")
+    failed += report.failed
+    bad = {p for p, _ in report.failed}
+    out: list[ImageSamples] = []
+    for path, cache in caches.items():
+        if path in bad:
+            continue
+        with np.load(cache, allow_pickle=False) as z:
+            hist = z["histogram"] if z["histogram"].size else None
+            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
     return out, failed
 
 
