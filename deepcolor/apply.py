@@ -9,6 +9,7 @@ engine: it never raises for a bad file, it says what happened in a `FileResult`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -33,6 +34,7 @@ from deepcolor.cli import (
     run_command,
     setup_logging,
 )
+from deepcolor.io.common import DEFAULT_MAX_PIXELS
 
 __all__ = ["ApplyOptions", "FileResult", "apply_file", "main"]
 
@@ -45,7 +47,7 @@ class ApplyOptions:
 
     refine: bool = True
     saturation: float = 1.0
-    max_pixels: int = 100_000_000  # deepcolor.io.DEFAULT_MAX_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS
     overwrite: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
@@ -76,6 +78,7 @@ def apply_file(
     *,
     semantic_target: str | os.PathLike | None = None,
     inputs: Sequence[str | os.PathLike] = (),
+    claim: bool = True,
 ) -> FileResult:
     """Colorize one file into ``target`` under a claim; never raises for a bad file or a failed write.
 
@@ -90,6 +93,11 @@ def apply_file(
         Also write the FCN's label map there (Cheng models only).
     inputs : sequence of path-like, keyword-only
         Every input of the batch: an output that is one of them is refused.
+    claim : bool, keyword-only
+        Hold `deepcolor.io.paths.claim_output` on ``target`` while working
+        (default). Pass False only when the caller already holds that claim:
+        a second claim of one output in one process is refused like another
+        run's.
 
     Returns
     -------
@@ -104,7 +112,7 @@ def apply_file(
         for out in (target, semantic_target):
             if out is not None:
                 io.ensure_not_input(out, [source, *inputs])
-        with io.claim_output(target) as mine:
+        with io.claim_output(target) if claim else contextlib.nullcontext(True) as mine:
             if not mine:
                 return FileResult(source, target, "claimed")
             if target.exists() and not options.overwrite:

@@ -69,3 +69,26 @@ def test_claim_in_a_missing_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(ImageWriteError, match="claim"):
         with claim_output(tmp_path / "missing" / "a.jpg"):
             pass
+
+
+def test_apply_file_reports_what_it_did(tmp_path):
+    """apply_file: colorized, then kept; claimed while another holds the output; failed as one line, never raising."""
+    import numpy as np
+    from PIL import Image
+
+    from deepcolor.apply import ApplyOptions, apply_file
+    from deepcolor.pipeline import load_model
+
+    model = load_model()
+    src = tmp_path / "g.png"
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))).save(src)
+    out = tmp_path / "g_out.png"
+    first = apply_file(src, out, model)
+    assert first.status == "colorized" and out.is_file() and "cluster" in first.info
+    assert apply_file(src, out, model).status == "kept"
+    with claim_output(tmp_path / "h.png") as mine:
+        assert mine
+        assert apply_file(src, tmp_path / "h.png", model).status == "claimed"
+        assert apply_file(src, tmp_path / "h.png", model, claim=False).status == "colorized"
+    bad = apply_file(tmp_path / "missing.png", tmp_path / "m_out.png", model, ApplyOptions(overwrite=True))
+    assert bad.status == "failed" and "\n" not in bad.message and "missing.png" in bad.message

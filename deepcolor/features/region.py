@@ -5,7 +5,7 @@ a region's semantic feature is that small map bilinearly upsampled over the
 region only, then smoothed by the domain transform guided by the region's own
 luma. Upsampling a region this way gives exactly the pixels that upsampling
 the whole map and cropping gives (cv2.resize's INTER_LINEAR pixel-centre
-convention, to float32 rounding, about 2e-7); the smoothing differs from the
+convention, to float32 rounding: at most about 2e-6); the smoothing differs from the
 whole image's only within its reach of the region's border, which the tile
 halo (`tiling.SEMANTIC_HALO`) keeps away from the pixels that are used.
 """
@@ -53,6 +53,10 @@ def upsample_region(small: np.ndarray, shape: tuple[int, int], rows: slice, cols
     small = np.asarray(small, dtype=np.float32)
     if small.ndim != 3 or len(shape) != 2:
         raise ValueError(f"small must be (h, w, C) and shape (H, W), got {small.shape} and {shape}")
+    if (rows.start, rows.stop, cols.start, cols.stop) == (0, shape[0], 0, shape[1]):
+        from deepcolor.features.semantic import _upsampled_groups
+
+        return np.concatenate(_upsampled_groups(small, *shape), axis=-1)  # the whole image: OpenCV's own resize
     y0, y1, fy = _axis(small.shape[0], shape[0], rows.start, rows.stop)
     x0, x1, fx = _axis(small.shape[1], shape[1], cols.start, cols.stop)
     fy, fx = fy[:, None, None], fx[None, :, None]
