@@ -51,3 +51,14 @@ def reverse_file(job, resource, *, log: str | None = None, delay: float = 0.0) -
 def read_log(log: Path) -> list[list[str]]:
     """The log's lines, split into words."""
     return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def open_journal(folder: str) -> str:
+    """Open and close the journal of ``folder``: '' or the error's text (for the concurrent-open test)."""
+    from deepcolor.batch import Journal
+
+    try:
+        Journal.in_folder(folder).close()
+    except Exception as exc:  # noqa: BLE001 - the test wants to see any failure
+        return repr(exc)
+    return ""

@@ -88,6 +88,23 @@ def test_journal_refuses_foreign_file_in_one_line(tmp_path):
         Journal.in_folder(tmp_path / "missing")
 
 
+def test_journal_opened_by_several_runs_at_once(tmp_path):
+    """Two runs started together on one new output folder both open its journal (WAL switch and version row race)."""
+    import multiprocessing
+
+    from batch_tasks import open_journal
+
+    folders = []
+    for i in range(300):
+        (tmp_path / str(i)).mkdir()
+        folders += [str(tmp_path / str(i))] * 4
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        errors = [e for e in pool.map(open_journal, folders, chunksize=1) if e]
+    assert errors == []
+    with Journal.in_folder(tmp_path / "0") as journal:
+        assert journal._db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 1
+
+
 def test_mirrored_outputs_keep_the_tree_and_name_clashes_apart(tmp_path):
     """sub/x.jpg -> out/sub/x.jpg; x.jpg and x.png forced to png get distinct names; outputs inside the tree are not inputs."""
     src = tmp_path / "in"

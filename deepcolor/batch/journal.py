@@ -107,16 +107,32 @@ class Journal:
         try:
             # isolation_level=None: we open and commit each transaction ourselves.
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif version[0] != str(SCHEMA_VERSION):
-                raise JournalError(f"{self.path}: journal schema {version[0]}, this deepcolor reads {SCHEMA_VERSION}; move it away to start afresh")
+            self._initialize()
+            version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            if version != str(SCHEMA_VERSION):
+                raise JournalError(f"{self.path}: journal schema {version}, this deepcolor reads {SCHEMA_VERSION}; move it away to start afresh")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: not a usable journal ({exc}); move it away to start afresh") from None
+
+    def _initialize(self, wait_s: float = 30.0) -> None:
+        """WAL mode, the schema and its version row, safe when several runs open a new journal at once.
+
+        Switching a fresh file to WAL answers "database is locked" at once (no
+        busy wait) while another connection is doing the same, so that step is
+        retried; the version row is inserted only if no one else has.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @classmethod
     def in_folder(cls, folder: str | os.PathLike, *, settings: str = "") -> Journal:
