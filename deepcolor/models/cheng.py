@@ -156,9 +156,7 @@ class ChengModel:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         fcn_config = None
         if self.fcn is not None:
-            from deepcolor.features.semantic import fcn_to_tensors
-
-            fcn_tensors, fcn_config = fcn_to_tensors(self.fcn)
+            fcn_tensors, fcn_config = _fcn_file_parts(self.fcn)
             tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
         config = {
             "variants": sorted(self.global_regressors),
@@ -265,6 +263,21 @@ class ChengModel:
         t3 = time.perf_counter()
         seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}
         return ChromaPrediction(chroma=chroma, info={"cluster": source}, seconds=seconds)
+
+
+def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `deepcolor.features.semantic.fcn_from_tensors`).
+
+    The config is the one it was loaded with (card included) when it came from
+    a file, else its architecture and normalization.
+    """
+    tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
+    config = getattr(fcn, "file_config", None) or {
+        "architecture": dict(fcn.config),
+        "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
+        "max_side": fcn.max_side,
+    }
+    return tensors, config
 
 
 # --------------------------------------------------------------- cluster choice

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.models.cheng import ChengModel
-from deepcolor.train.cheng import ImageSamples, _columns
+from deepcolor.train.samples import ImageSamples, _columns
 
 __all__ = ["CALIBRATION_MIN_IMAGES", "CALIBRATION_MAX_GAIN", "calibrate"]
 

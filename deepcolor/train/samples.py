@@ -1,0 +1,188 @@
+"""Training samples: per image, the descriptors of random pixels with their true colours (cached).
+
+``work/samples/<hash>.npz`` per image, written atomically; the hash covers the
+file (path, size, mtime), the sampling settings, the FCN (`fcn_cache_id`) and
+`SAMPLES_VERSION`, so a cache is reused exactly when it would be recomputed the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from deepcolor.colorspace import merge_luma_chroma, quantize_luma, split_luma_chroma
+from deepcolor.features.descriptor import SEMANTIC_DIM, descriptor_at, feature_maps
+from deepcolor.gist import gist_descriptor
+from deepcolor.io import atomic_open, read_image
+from deepcolor.metrics import psnr, to_uint8
+from deepcolor.regressor import Regressor
+
+__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "extract_samples", "collect_samples", "samples_psnr"]
+
+logger = logging.getLogger(__name__)
+
+# Bump when the features change (code, not data): cached samples and MLPs of an older version are not reused.
+SAMPLES_VERSION = 2
+
+
+@dataclass
+class ImageSamples:
+    """The cached training data of one image."""
+
+    path: str
+    descriptors: np.ndarray  # (N, 92) float32 (or 81 without an FCN)
+    chroma: np.ndarray  # (N, 2) float32 true U, V
+    luma: np.ndarray  # (N,) float32
+    rgb: np.ndarray  # (N, 3) uint8 original colour
+    gist: np.ndarray  # (512,) float32
+    histogram: np.ndarray | None  # (11,) float32 or None
+
+
+def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def fcn_cache_id(fcn: Any) -> str:
+    """The id of an FCN in cache keys: a hash of its model file's config (``"none"`` without one).
+
+    Samples and MLPs cached under another FCN are never reused; caches written
+    by earlier versions of this module stay valid (the id is computed as it was).
+    """
+    config = getattr(fcn, "file_config", None) if fcn is not None else None
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12] if config else "none"
+
+
+def _sample_key(path: Path, config: Any, fcn_id: str) -> str:
+    st = path.stat()
+    text = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, config.samples_per_image, config.seed, fcn_id, SAMPLES_VERSION])
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> ImageSamples:
+    """Read a colour image and sample its training pixels.
+
+    The pixel sample is drawn from a generator seeded by ``seed`` and the file
+    name, so it does not depend on the order images are processed in.
+    """
+    image = read_image(path)
+    if image.pixels.ndim != 3:
+        raise ValueError(f"{path}: a gray image cannot teach colour")
+    rgb = image.pixels
+    luma, chroma = split_luma_chroma(rgb)
+    # Train on the luma a gray photograph would hold: 8-bit rounded.
+    luma = quantize_luma(luma)
+    maps = feature_maps(luma, fcn=fcn)
+    name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
+    rng = np.random.default_rng([seed, name_seed])
+    n = min(n_samples, luma.size)
+    index = rng.choice(luma.size, size=n, replace=False)
+    hist = None
+    if maps.semantic is not None:
+        from deepcolor.features.semantic import semantic_histogram
+
+        hist = semantic_histogram(maps.semantic)
+    return ImageSamples(
+        path=str(path),
+        descriptors=descriptor_at(maps, index, semantic=maps.semantic is not None),
+        chroma=chroma.reshape(-1, 2)[index],
+        luma=luma.reshape(-1)[index],
+        rgb=to_uint8(rgb.reshape(-1, 3)[index]),
+        gist=gist_descriptor(luma),
+        histogram=hist,
+    )
+
+
+def _extract_job(job, loaded_fcn: Any, *, n_samples: int, seed: int, fcn: Any = None) -> str:
+    """The per-file task of feature extraction: an image's samples into its cache file.
+
+    The FCN is ``fcn`` when given (this process's own), else the one this worker loaded.
+    """
+    s = extract_samples(job.source, fcn=fcn if fcn is not None else loaded_fcn, n_samples=n_samples, seed=seed)
+    _atomic_savez(
+        job.target,
+        descriptors=s.descriptors,
+        chroma=s.chroma,
+        luma=s.luma,
+        rgb=s.rgb,
+        gist=s.gist,
+        histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
+    )
+    return "done"
+
+
+def collect_samples(
+    paths: Sequence[Path],
+    *,
+    fcn: Any,
+    config: Any,
+    work: Path,
+    fcn_id: str = "none",
+    progress: bool = True,
+    workers: int = 0,
+    scheduler: str | None = None,
+    fcn_path: str | Path | None = None,
+) -> tuple[list[ImageSamples], list[tuple[Path, str]]]:
+    """Samples of every image, from the cache where present; returns (samples, failures).
+
+    Images not yet cached are extracted through the batch engine
+    (`deepcolor.batch.run_batch`): here, or on ``workers`` local Dask
+    processes, or on the cluster at ``scheduler``, each worker loading the FCN
+    once from ``fcn_path``. Each image's samples are cached atomically as soon
+    as they are made, so an interrupted fit redoes none of them.
+    """
+    import functools
+
+    from deepcolor.batch import Job, Resource, run_batch
+
+    if fcn is not None and (workers or scheduler) and fcn_path is None:
+        raise ValueError("feature extraction on Dask loads the FCN on each worker: give fcn_path")
+    caches: dict[Path, Path] = {}
+    jobs: list[Job] = []
+    failed: list[tuple[Path, str]] = []
+    for path in paths:
+        try:
+            caches[path] = cache = work / "samples" / f"{_sample_key(path, config, fcn_id)}.npz"
+        except OSError as exc:
+            failed.append((path, f"{path}: {exc.strerror or exc}"))
+            continue
+        if not cache.is_file():
+            jobs.append(Job(str(path), path, cache, cache.name, 0, 0))
+    if jobs:
+        (work / "samples").mkdir(parents=True, exist_ok=True)
+        logger.info("extracting the features of %d image(s), %d cached", len(jobs), len(caches) - len(jobs))
+    resource, task = None, functools.partial(_extract_job, n_samples=config.samples_per_image, seed=config.seed, fcn=fcn)
+    if fcn is not None and (workers or scheduler):  # each worker loads the FCN file once
+        from deepcolor.features.semantic import load_fcn
+
+        st = Path(fcn_path).stat()
+        resource = Resource(("fcn", str(Path(fcn_path).resolve()), st.st_size, st.st_mtime_ns), functools.partial(load_fcn, str(fcn_path)))
+        task = functools.partial(task, fcn=None)
+    report = run_batch(jobs, task, resource=resource, workers=workers, scheduler=scheduler, progress=progress, desc="features")
+    failed += report.failed
+    bad = {p for p, _ in report.failed}
+    out: list[ImageSamples] = []
+    for path, cache in caches.items():
+        if path in bad:
+            continue
+        with np.load(cache, allow_pickle=False) as z:
+            hist = z["histogram"] if z["histogram"].size else None
+            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
+    return out, failed
+
+
+def samples_psnr(regressor: Regressor, samples: ImageSamples, *, semantic: bool) -> float:
+    """PSNR (dB, 8-bit RGB) of an image's sampled pixels colorized by ``regressor``."""
+    chroma = regressor.predict(_columns(samples.descriptors, semantic))
+    rgb = to_uint8(merge_luma_chroma(samples.luma[None, :], chroma[None, :, :]))  # (1, N, 3): a one-row image
+    return psnr(rgb, samples.rgb[None, :, :])
+
+
+def _columns(descriptors: np.ndarray, semantic: bool) -> np.ndarray:
+    return descriptors if semantic else descriptors[:, : descriptors.shape[1] - SEMANTIC_DIM]
