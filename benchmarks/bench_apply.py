@@ -1,26 +1,40 @@
 """Apply time and peak memory by image size, beside Cheng et al.'s Table II.
 
-Each size runs in a fresh subprocess so its peak resident memory is its own:
-load the shipped model, warm up (numba compile, torch init) on a small image,
-then time `colorize_luma` (features, FCN, cluster choice, MLP, refinement) on a
-real photograph resized to N x N, median of ``--repeats`` runs, with the time
-of each stage. The reference measured in the same run is the gray baseline's
-cost (read + luma + write-back), so the ratio says what colorization adds.
+Time: each size runs in a fresh subprocess: load the shipped model, warm up
+(numba compile, torch init) on a small image, then time `colorize_luma`
+(features, FCN, cluster choice, MLP, refinement) on a real photograph resized
+to N x N, median of ``--repeats`` runs, with the time of each stage. The
+reference measured in the same run is the gray baseline's cost (luma +
+write-back); with ``--reference TREE`` (a checkout of an older version, e.g.
+``git archive 96b5a57 | tar -x -C /tmp/old``) the same children also run on
+that tree, interleaved with ours, and the table gives the time per megapixel
+of both and their ratio.
+
+Memory: ``python -m deepcolor.apply IMAGE -o OUT`` on a generated gray PNG of
+N x N (``--memory-sizes``), its peak resident memory read from the kernel
+when the process ends (`_memory.measure`); above the tile size the image is
+colorized in tiles. With ``--reference`` the old tree runs too, at sizes up
+to ``--reference-memory-max`` (older versions need about 280 bytes a pixel).
 
     python benchmarks/bench_apply.py [--sizes 256 512 1024 2048] [--repeats 5]
+        [--memory-sizes 4096 10000] [--reference /tmp/old]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from _common import RESULTS, ROOT, SHARED_DATA, write_atomic
+from _memory import measure, write_gray_png
 
 CHENG_TABLE_II = {256: 6.78, 512: 17.4, 1024: 63.1}  # seconds, Matlab, Cheng et al. TIP Table II
 
@@ -42,7 +56,10 @@ def _photo(size: int) -> np.ndarray:
 def _child(size: int, repeats: int) -> None:
     import resource
 
-    from deepcolor.pipeline import colorize_luma, load_model
+    try:  # the package layout since issue 8, else the older one (for --reference)
+        from deepcolor.pipeline import colorize_luma, load_model
+    except ImportError:
+        from deepcolor.colorizer import colorize_luma, load_model
     from deepcolor.colorspace import merge_luma_chroma
 
     model = load_model()
@@ -60,15 +77,80 @@ def _child(size: int, repeats: int) -> None:
         merge_luma_chroma(luma, np.zeros(luma.shape + (2,), np.float32))
         ref.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    median_stage = {k: float(np.median([s[k] for s in stages])) for k in stages[0]}
+    median_stage = {k: float(np.median([s.get(k, 0.0) for s in stages])) for k in stages[0]}
     print(json.dumps({"size": size, "median_s": float(np.median(times)), "gray_s": float(np.median(ref)),
                       "stages": median_stage, "peak_mb": peak / 1024, "extra_mb": (peak - base_rss) / 1024}))
 
 
+def _time_child(tree: Path, size: int, repeats: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, __file__, "--child", str(size), "--repeats", str(repeats)],
+                         capture_output=True, text=True, cwd=tree, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _memory_run(tree: Path, image: Path, folder: Path) -> dict:
+    out = folder / f"out_{image.stem}_{tree.name}.png"
+    out.unlink(missing_ok=True)
+    m = measure([sys.executable, "-m", "deepcolor.apply", str(image), "-o", str(out), "-q"], cwd=tree,
+                env=dict(os.environ, PYTHONPATH=str(tree)))
+    if m.returncode != 0:
+        raise RuntimeError(f"apply failed on {image} in {tree}: {m.stderr.strip().splitlines()[-1:]}")
+    out.unlink(missing_ok=True)
+    return {"peak_mb": m.peak_mb, "seconds": m.seconds}
+
+
+def _time_table(rows: list[dict], reference: dict[int, dict], repeats: int) -> list[str]:
+    lines = [
+        "# Apply time by size (median of %d runs, 2-core CPU)" % repeats,
+        "",
+        "`colorize_luma` on a real photograph resized to N x N; stages as the pipeline reports them",
+        "(features: DAISY, patches, FCN + smoothing; choice: gist + semantic histogram; regression: descriptor",
+        "assembly + MLP; refinement). Peak = peak resident memory of the process; extra = its growth during the timed runs.",
+        "",
+    ]
+    stage_names = list(rows[0]["stages"])
+    lines.append("| size | deepcolor (s) | s / Mpx | " + " | ".join(stage_names)
+                 + " | Cheng Table II (s) | speed-up | peak MB | extra MB |" + (" reference s / Mpx | ratio |" if reference else ""))
+    lines.append("|---" * (8 + len(stage_names) + (2 if reference else 0)) + "|")
+    for r in rows:
+        size, cheng = r["size"], CHENG_TABLE_II.get(r["size"])
+        per_mpx = r["median_s"] / (size * size / 1e6)
+        cells = [f"{size}^2", f"{r['median_s']:.3f}", f"{per_mpx:.3f}"] + [f"{r['stages'][k]:.3f}" for k in stage_names]
+        cells += [str(cheng) if cheng else "-", f"{cheng / r['median_s']:.0f}x" if cheng else "-", f"{r['peak_mb']:.0f}", f"{r['extra_mb']:.0f}"]
+        if reference:
+            old = reference[size]["median_s"] / (size * size / 1e6)
+            cells += [f"{old:.3f}", f"{per_mpx / old:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _memory_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "# Peak memory of `python -m deepcolor.apply` by image size (2-core CPU)",
+        "",
+        "A generated gray PNG of N x N pixels colorized by the CLI with the shipped model; peak resident memory",
+        "of the whole process (model, decoded image, output, tiles) from the kernel's accounting at exit.",
+        "Images above 1024 pixels a side are colorized in tiles of 1024^2 with a 52-pixel halo.",
+        "",
+        "| size | Mpx | peak MB | bytes / px | wall s | reference peak MB | reference wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        px = r["height"] * r["width"]
+        ref = r.get("reference")
+        lines.append(f"| {r['height']}x{r['width']} | {px / 1e6:.1f} | {r['peak_mb']:.0f} | {r['peak_mb'] * 2**20 / px:.0f} | {r['seconds']:.0f} | "
+                     + (f"{ref['peak_mb']:.0f} | {ref['seconds']:.0f} |" if ref else "- | - |"))
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024, 2048])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[4096, 10000])
+    parser.add_argument("--reference", type=Path, metavar="TREE", help="checkout of an older version to time beside this one")
+    parser.add_argument("--reference-memory-max", type=int, default=4096, help="largest memory size run on the reference")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -76,31 +158,28 @@ def main() -> int:
         return 0
     from tqdm import tqdm
 
-    rows = []
-    for size in tqdm(args.sizes, desc="sizes"):
-        out = subprocess.run([sys.executable, __file__, "--child", str(size), "--repeats", str(args.repeats)],
-                             capture_output=True, text=True, cwd=ROOT, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    lines = [
-        "# Apply time by size (median of %d runs, 2-core CPU)" % args.repeats,
-        "",
-        "`colorize_luma` on a real photograph resized to N x N; stages: features (DAISY, patches, FCN + smoothing),",
-        "cluster choice (gist + semantic histogram), regression (descriptor assembly + MLP), refinement.",
-        "Peak = peak resident memory of the process; extra = its growth during the timed runs.",
-        "",
-        "| size | deepcolor (s) | features | choice | regression | refinement | Cheng Table II (s) | speed-up | peak MB | extra MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        cheng = CHENG_TABLE_II.get(r["size"])
-        s = r["stages"]
-        speedup = f"{cheng / r['median_s']:.0f}x" if cheng else "-"
-        lines.append(
-            f"| {r['size']}^2 | {r['median_s']:.3f} | {s['features']:.3f} | {s['choice']:.3f} | {s['regression']:.3f} | {s['refinement']:.3f} | "
-            f"{cheng if cheng else '-'} | {speedup} | {r['peak_mb']:.0f} | {r['extra_mb']:.0f} |"
-        )
-    write_atomic(RESULTS / "apply_time.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if args.sizes:
+        rows, reference = [], {}
+        for size in tqdm(args.sizes, desc="time"):
+            rows.append(_time_child(ROOT, size, args.repeats))
+            if args.reference:
+                reference[size] = _time_child(args.reference.resolve(), size, args.repeats)
+        lines = _time_table(rows, reference, args.repeats)
+        write_atomic(RESULTS / "apply_time.md", "\n".join(lines) + "\n")
+        print("\n".join(lines))
+    if args.memory_sizes:
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="bench_apply_") as tmp:
+            for size in tqdm(args.memory_sizes, desc="memory"):
+                image = write_gray_png(Path(tmp) / f"gray_{size}.png", size, size)
+                row = {"height": size, "width": size, **_memory_run(ROOT, image, Path(tmp))}
+                if args.reference and size <= args.reference_memory_max:
+                    row["reference"] = _memory_run(args.reference.resolve(), image, Path(tmp))
+                rows.append(row)
+                image.unlink()
+        lines = _memory_table(rows)
+        write_atomic(RESULTS / "apply_memory.md", "\n".join(lines) + "\n")
+        print("\n".join(lines))
     return 0
 
 

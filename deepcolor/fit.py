@@ -18,8 +18,10 @@ from deepcolor.cli import (
     engine_options,
     fcn_parser,
     fit_parser,
+    global_prior_parser,
     passive_openmp,
     report_failures,
+    resolve_device_flag,
     run_command,
     setup_logging,
 )
@@ -33,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "semantic":
         return _semantic(argv[1:])
+    if argv and argv[0] == "global-prior":
+        return _global_prior(argv[1:])
     args = fit_parser().parse_args(argv)
     setup_logging(args.quiet)
     return run_command("deepcolor.fit", lambda: _fit(args, argv))
@@ -55,6 +59,18 @@ def _semantic(argv: list[str]) -> int:
     return run_command("deepcolor.fit semantic", body, resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
+def _global_prior(argv: list[str]) -> int:
+    args = global_prior_parser().parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body() -> int:
+        from deepcolor.train.global_prior import fit_command
+
+        return fit_command(args, argv)
+
+    return run_command("deepcolor.fit global-prior", body, resume_hint="rerun with --resume to continue from the last checkpoint")
+
+
 def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import torch
 
@@ -62,6 +78,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from deepcolor.io.paths import expand_inputs
     from deepcolor.train.cheng import FitConfig, fit_model
 
+    device = resolve_device_flag(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     for name in ("samples_per_image", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
@@ -73,10 +90,12 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CommandError(f"output folder {out.parent} does not exist")
-    paths = expand_inputs(args.images)
+    missing: list[tuple[Path, str]] = []  # listed but unusable (missing, link loops): skipped and reported
+    paths = expand_inputs(args.images, problems=missing)
     if not paths:
+        report_failures("deepcolor.fit", missing)
         raise CommandError("no training images found")
-    val_paths = expand_inputs(args.val_images)
+    val_paths = expand_inputs(args.val_images, problems=missing)
     if args.max_val_images:
         val_paths = val_paths[: args.max_val_images]
     overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
@@ -120,13 +139,15 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress=not args.quiet,
         card=card,
         calibration_paths=[] if args.no_calibrate else val_paths,
+        device=device,
         fcn_path=fcn_path,
         **engine,
     )
+    failed = missing + failed
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_paths:
-        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet)
+        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet, device=device)
         card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
         for name, summary in card["validation"].items():
             logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])

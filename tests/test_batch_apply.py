@@ -136,8 +136,7 @@ def test_fit_features_on_workers_match_serial_and_resume(tmp_path):
     """fit's feature extraction on 2 workers (FCN loaded per worker) equals the serial one; a rerun recomputes only what is missing."""
     from deepcolor.features.semantic import load_fcn
     from deepcolor.modelfile import default_weights_path
-    from deepcolor.train.cheng import FitConfig
-    from deepcolor.train.samples import collect_samples
+    from deepcolor.train.cheng import FitConfig, collect_samples
 
     folder = tmp_path / "photos"
     folder.mkdir()

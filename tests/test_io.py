@@ -735,7 +735,7 @@ def test_new_file_gets_normal_permissions(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"rgb": np.zeros((H, W, 3), np.uint8)}, "float"),
+        ({"rgb": np.zeros((H, W, 3), np.int32)}, "float"),
         ({"rgb": np.zeros((H, W, 4), np.float32)}, "shape"),
         ({"rgb": np.zeros((0, W), np.float32)}, "shape"),
         ({"rgb": np.full((H, W), np.nan, np.float32)}, "NaN"),

@@ -303,8 +303,8 @@ def _split_groups(probs: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(probs[..., a:b]) for a, b in _GROUPS]
 
 
-def _small_probabilities(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None) -> np.ndarray:
-    """Validate, run the net on a copy with longest side <= max_side: (h, w, 11) float32 softmax."""
+def _fcn_input(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None) -> np.ndarray:
+    """Validate; what the net reads: the luma area-downscaled to longest side <= max_side, clipped to [0, 1]."""
     if not isinstance(fcn, SemanticFCN):
         raise ValueError(f"fcn must be a SemanticFCN, got {type(fcn).__name__}")
     if fcn.config["n_classes"] != N_CLASSES:
@@ -319,7 +319,12 @@ def _small_probabilities(luma: np.ndarray, fcn: SemanticFCN, max_side: int | Non
     if scale < 1.0:
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
         small = cv2.resize(luma, (sw, sh), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(np.clip(small, 0.0, 1.0))[None, None]
+    return np.clip(small, 0.0, 1.0)
+
+
+def _small_probabilities(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None) -> np.ndarray:
+    """Validate, run the net on a copy with longest side <= max_side: (h, w, 11) float32 softmax."""
+    x = torch.from_numpy(_fcn_input(luma, fcn, max_side))[None, None]
     was_training = fcn.training
     fcn.eval()
     try:

@@ -12,7 +12,20 @@ from deepcolor.io.common import (
     ImageWriteError,
     is_image_path,
 )
-from deepcolor.io.paths import collect_inputs, ensure_not_input, expand_inputs, list_images, match_pairs, output_paths
+from deepcolor.io.paths import (
+    PlannedOutput,
+    claim_output,
+    drop_own_outputs,
+    ensure_not_input,
+    expand_inputs,
+    find_inputs,
+    list_images,
+    match_pairs,
+    output_paths,
+    plan_outputs,
+    read_manifest,
+    semantic_path,
+)
 from deepcolor.io.read import LoadedImage, read_image
 from deepcolor.io.write import atomic_open, atomic_write_bytes, write_image
 
@@ -29,7 +42,13 @@ __all__ = [
     "is_image_path",
     "list_images",
     "expand_inputs",
-    "collect_inputs",
+    "find_inputs",
+    "read_manifest",
+    "drop_own_outputs",
+    "plan_outputs",
+    "PlannedOutput",
+    "semantic_path",
+    "claim_output",
     "match_pairs",
     "output_paths",
     "ensure_not_input",

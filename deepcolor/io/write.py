@@ -38,11 +38,13 @@ _FORMATS_ALPHA = frozenset({"PNG", "TIFF", "WEBP"})
 
 
 def _check_write_args(rgb, alpha, bit_depth, quality, overwrite) -> tuple[np.ndarray, np.ndarray | None]:
-    if not isinstance(rgb, np.ndarray) or not np.issubdtype(rgb.dtype, np.floating):
-        raise ValueError(f"rgb must be a float ndarray with values in [0, 1], got {type(rgb).__name__} {getattr(rgb, 'dtype', '')}")
+    if not isinstance(rgb, np.ndarray) or not (np.issubdtype(rgb.dtype, np.floating) or rgb.dtype in (np.uint8, np.uint16)):
+        raise ValueError(
+            f"rgb must be a float ndarray with values in [0, 1], or uint8 / uint16, got {type(rgb).__name__} {getattr(rgb, 'dtype', '')}"
+        )
     if not (rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 3)) or 0 in rgb.shape:
         raise ValueError(f"rgb must have shape (H, W) or (H, W, 3) with H, W > 0, got {rgb.shape}")
-    if not np.isfinite(rgb).all():
+    if np.issubdtype(rgb.dtype, np.floating) and not np.isfinite(rgb).all():
         raise ValueError("rgb contains NaN or infinity")
     if alpha is not None:
         if not isinstance(alpha, np.ndarray) or not np.issubdtype(alpha.dtype, np.floating):
@@ -61,7 +63,13 @@ def _check_write_args(rgb, alpha, bit_depth, quality, overwrite) -> tuple[np.nda
 
 
 def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Float [0, 1] -> uint8/uint16, clipped and rounded to nearest."""
+    """Float [0, 1] -> uint8/uint16, clipped and rounded to nearest; integer samples pass or change depth."""
+    if x.dtype == (np.uint8 if bit_depth == 8 else np.uint16):
+        return x  # already quantized: no float copy of a large image
+    if x.dtype == np.uint16:  # 16 -> 8 bits, rounded
+        return ((x.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if x.dtype == np.uint8:
+        return x.astype(np.uint16) * np.uint16(257)
     top = 255 if bit_depth == 8 else 65535
     q = np.rint(np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0) * np.float32(top))
     return q.astype(np.uint8 if bit_depth == 8 else np.uint16)
@@ -222,9 +230,10 @@ def write_image(
     path : path-like
         Destination with one of `SUPPORTED_EXTENSIONS`. Its folder is created
         when only that last level is missing.
-    rgb : ndarray, shape (H, W) or (H, W, 3), float
-        Gray or RGB samples in [0, 1]; values outside are clipped, then
-        rounded to the nearest integer level.
+    rgb : ndarray, shape (H, W) or (H, W, 3), float, uint8 or uint16
+        Gray or RGB samples: floats in [0, 1] (values outside are clipped,
+        then rounded to the nearest integer level), or integer samples
+        written as they are (a large image need not exist as floats).
     alpha : ndarray, shape (H, W), float, optional
         Opacity in [0, 1]; written for PNG/TIFF/WebP, dropped with a logged
         warning for JPEG/BMP.

@@ -3,7 +3,8 @@
 Each public function checks its prepared arrays (shape, dtype, contiguity),
 allocates the output the caller did not give, and calls the twin of the chosen
 ``backend``: ``"cpu"`` runs the numba kernels of ``<name>_cpu.py``; ``"cuda"``
-will run ``<name>_cuda.py`` (numba.cuda on CuPy arrays) beside them. The
+runs ``<name>_cuda.py`` (numba.cuda on CuPy arrays; numpy arrays under numba's
+CUDA simulator) beside them, with the same contract on device arrays. The
 reference each kernel matches lives with its feature (``features/``,
 ``refine.py``) and in ``tests/naive.py``. Backends are imported on first use, so
 the CPU path never imports cupy or numba.cuda.
@@ -32,8 +33,15 @@ def _backend(name: str, backend: str) -> ModuleType:
         raise ValueError(f"no {backend} kernel for {name} in this installation") from None
 
 
+def _xp(array) -> ModuleType:
+    # numpy, or cupy for a CuPy array (the cuda backend's inputs); never imports cupy for numpy.
+    from deepcolor.kernels.cuda_host import array_module
+
+    return array_module(array)
+
+
 def _check(array: np.ndarray, name: str, ndim: int, dtype: type = np.float32) -> None:
-    if not isinstance(array, np.ndarray) or array.ndim != ndim or array.dtype != dtype or not array.flags.c_contiguous:
+    if not isinstance(array, (np.ndarray, _xp(array).ndarray)) or array.ndim != ndim or array.dtype != dtype or not array.flags.c_contiguous:
         got = f"{type(array).__name__} {getattr(array, 'shape', '')} {getattr(array, 'dtype', '')}"
         raise ValueError(f"{name} must be a C-contiguous {ndim}-d {np.dtype(dtype).name} array, got {got}")
 
@@ -50,7 +58,7 @@ def gather_patches(
     _check(padded, "padded", 2)
     _check(flat_index, "flat_index", 1, np.int64)
     if out is None:
-        out = np.empty((flat_index.shape[0], size * size), dtype=np.float32)
+        out = _xp(padded).empty((flat_index.shape[0], size * size), dtype=np.float32)
     _check(out, "out", 2)
     if out.shape[0] != flat_index.shape[0] or out.shape[1] < size * size:
         raise ValueError(f"out must have shape ({flat_index.shape[0]}, >= {size * size}), got {out.shape}")
@@ -81,7 +89,7 @@ def dense_daisy(
     if padded.shape != (h + 2 * margin, w + 2 * margin):
         raise ValueError(f"padded must have shape ({h + 2 * margin}, {w + 2 * margin}), got {padded.shape}")
     orientations = 2 * cos.shape[0]
-    out = np.empty((h, w * orientations * (1 + ring_offsets.shape[0])), dtype=np.float32)
+    out = _xp(padded).empty((h, w * orientations * (1 + ring_offsets.shape[0])), dtype=np.float32)
     _backend("daisy", backend).dense_daisy(padded, h, w, taps, cos, sin, kappa, ring_offsets, margin, out)
     return out
 
@@ -110,7 +118,7 @@ def joint_bilateral(
         raise ValueError(f"planes_pad must have shape (C, {guide_pad.shape[0]}, {guide_pad.shape[1]}), got {planes_pad.shape}")
     shape = (guide_pad.shape[0] - 2 * radius, guide_pad.shape[1] - 2 * radius, planes_pad.shape[0])
     if out is None:
-        out = np.empty(shape, dtype=np.float32)
+        out = _xp(guide_pad).empty(shape, dtype=np.float32)
     _check(out, "out", 3)
     if out.shape != shape:
         raise ValueError(f"out must have shape {shape}, got {out.shape}")
@@ -128,6 +136,6 @@ def merge_normalize(g0: np.ndarray, g1: np.ndarray, g2: np.ndarray, *, backend: 
         _check(g, name, 2)
         if g.shape[0] != g0.shape[0]:
             raise ValueError(f"{name} must have {g0.shape[0]} rows, got {g.shape[0]}")
-    out = np.empty((g0.shape[0], g0.shape[1] + g1.shape[1] + g2.shape[1]), dtype=np.float32)
+    out = _xp(g0).empty((g0.shape[0], g0.shape[1] + g1.shape[1] + g2.shape[1]), dtype=np.float32)
     _backend("upsample", backend).merge_normalize(g0, g1, g2, out)
     return out

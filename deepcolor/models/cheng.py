@@ -48,13 +48,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepcolor.features.descriptor import FeatureMaps, descriptor_rows, feature_maps
+from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
+from deepcolor.features.region import region_maps, semantic_small
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.pipeline import ChromaPrediction
 from deepcolor.regressor import Regressor
 
-__all__ = ["VARIANTS", "ClusterHead", "ChengModel", "clusters_to_arrays", "choose_cluster_arrays"]
+__all__ = ["VARIANTS", "ClusterHead", "ChengModel", "ChengImage", "clusters_to_arrays", "choose_cluster_arrays"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,16 +118,22 @@ class ChengModel:
         head = next(c for c in self.clusters if c.key == source)
         return float(head.chroma_scale.get(name, 1.0))
 
-    def image_cues(self, luma: np.ndarray, maps: FeatureMaps, *, semantic: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None."""
+    def image_cues(self, luma: np.ndarray, small: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None.
+
+        Both come from the whole image downscaled: the gist from its 128 x 128
+        version, the histogram from ``small``, the FCN's probabilities at the
+        scale it runs at (`features.region.semantic_small`), so the choice is
+        the same whether the image is then colorized whole or in tiles.
+        """
         # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
         short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
         descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
         hist = None
-        if semantic and maps.semantic is not None:
+        if small is not None:
             from deepcolor.features.semantic import semantic_histogram
 
-            hist = semantic_histogram(maps.semantic)
+            hist = semantic_histogram(small)
         return descriptor, hist
 
     def choose(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> tuple[Regressor, str]:
@@ -213,6 +220,29 @@ class ChengModel:
         )
 
     # -- prediction ------------------------------------------------------
+    def prepare(self, luma: np.ndarray, **options: Any) -> "ChengImage":
+        """The per-image part of a prediction: the FCN on the whole image downscaled and the cluster choice.
+
+        Takes the options of `predict_chroma`; the result predicts the chroma
+        of any region of ``luma`` (`ChengImage.chroma`), so an image can be
+        colorized in tiles with the same MLP as whole.
+        """
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model: {', '.join(unknown)} (it takes semantic, clusters)")
+        semantic = bool(options.get("semantic", True))
+        clusters = bool(options.get("clusters", True))
+        luma = np.ascontiguousarray(luma, dtype=np.float32)
+        self.variant(semantic)
+        t0 = time.perf_counter()
+        small = semantic_small(luma, self.fcn) if semantic else None
+        gist = histogram = None
+        if clusters and self.clusters:
+            gist, histogram = self.image_cues(luma, small)
+        regressor, source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
+        seconds = {"choice": time.perf_counter() - t0}
+        return ChengImage(luma, small, semantic, regressor, source, self.chroma_scale(source, semantic), seconds)
+
     def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
         """Chroma of a luma image, before refinement.
 
@@ -230,39 +260,71 @@ class ChengModel:
         -------
         ChromaPrediction
             ``chroma`` (H, W, 2) float32 U, V; ``info["cluster"]`` the cluster
-            key or ``"global"``; timings of features, choice and regression.
+            key or ``"global"``; timings of choice (with the FCN), features and regression.
         """
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model: {', '.join(unknown)} (it takes semantic, clusters)")
-        semantic = bool(options.get("semantic", True))
-        clusters = bool(options.get("clusters", True))
-        maps = options.get("maps")
-        luma = np.ascontiguousarray(luma, dtype=np.float32)
-        self.variant(semantic)
+        maps = options.pop("maps", None)
+        image = self.prepare(luma, **options)
+        whole = (slice(0, image.luma.shape[0]), slice(0, image.luma.shape[1]))
+        chroma = image.chroma(whole, whole, maps=maps)
+        return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
+
+
+@dataclass
+class ChengImage:
+    """One image prepared for prediction (`ChengModel.prepare`): the regions share its MLP and FCN map."""
+
+    luma: np.ndarray  # (H, W) float32, the whole image
+    small: np.ndarray | None  # the FCN's probabilities of the whole image, (h, w, 11), or None without semantics
+    semantic: bool
+    regressor: Regressor
+    source: str  # cluster key or "global"
+    gain: float  # calibrated chroma gain of the regressor
+    seconds: dict[str, float]
+
+    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None) -> np.ndarray:
+        """Chroma of the pixels ``want`` (image coordinates), from features computed on ``outer`` (which holds it).
+
+        The features of a pixel read up to `tiling.FEATURE_HALO` pixels around
+        it, so ``outer`` should extend that far beyond ``want`` (except at the
+        image border) for the result to equal the whole image's.
+
+        Returns
+        -------
+        ndarray, shape (rows of want, columns of want, 2), float32
+        """
         t0 = time.perf_counter()
         if maps is None:
-            maps = feature_maps(luma, fcn=self.fcn if semantic else None)
+            whole = outer == (slice(0, self.luma.shape[0]), slice(0, self.luma.shape[1]))
+            if whole and self.small is None:
+                maps = feature_maps(self.luma)
+            else:
+                maps = region_maps(self.luma, outer, small=self.small)
         t1 = time.perf_counter()
-        if clusters and self.clusters:
-            gist, histogram = self.image_cues(luma, maps, semantic=semantic)
-        else:
-            gist = histogram = None
-        regressor, source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
-        t2 = time.perf_counter()
-        h, w = luma.shape
-        chroma = np.empty((h * w, 2), dtype=np.float32)
-        rows = max(1, ROW_CHUNK_PIXELS // w)
-        for start in range(0, h, rows):
-            stop = min(h, start + rows)
-            chroma[start * w : stop * w] = regressor.predict(descriptor_rows(maps, start, stop, semantic=semantic))
-        chroma = chroma.reshape(h, w, 2)
-        gain = self.chroma_scale(source, semantic)
-        if gain != 1.0:
-            chroma *= np.float32(gain)
-        t3 = time.perf_counter()
-        seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}
-        return ChromaPrediction(chroma=chroma, info={"cluster": source}, seconds=seconds)
+        w = maps.shape[1]
+        ys = range(want[0].start - outer[0].start, want[0].stop - outer[0].start)
+        xs = np.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=np.int64)
+        chroma = np.empty((len(ys), xs.size, 2), dtype=np.float32)
+        rows = max(1, ROW_CHUNK_PIXELS // max(1, xs.size))
+        for start in range(0, len(ys), rows):
+            stop = min(len(ys), start + rows)
+            index = (np.arange(ys[start], ys[stop - 1] + 1, dtype=np.int64)[:, None] * w + xs[None, :]).ravel()
+            chroma[start:stop] = self.regressor.predict(descriptor_at(maps, index, semantic=self.semantic)).reshape(stop - start, xs.size, 2)
+        if self.gain != 1.0:
+            chroma *= np.float32(self.gain)
+        self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
+        self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1
+        return chroma
+
+    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
+        there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
+        unknown = sorted(set(options) - {"semantic", "clusters"})
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        from deepcolor.models.cheng_cuda import predict_chroma_cuda
+
+        semantic, clusters = bool(options.get("semantic", True)), bool(options.get("clusters", True))
+        return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
 
 
 def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -116,6 +116,7 @@ def fit_model(
     progress: bool = True,
     card: dict[str, Any] | None = None,
     calibration_paths: Sequence[Path] = (),
+    device: str = "cpu",
     workers: int = 0,
     scheduler: str | None = None,
     fcn_path: str | Path | None = None,
@@ -123,18 +124,16 @@ def fit_model(
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
     With ``calibration_paths`` (held-out colour images), each regressor's
-    chroma gain is then fitted on them (`calibrate`). ``workers``,
+    chroma gain is then fitted on them (`calibrate`). ``device="cuda"``
+    computes the features and trains the MLPs on the GPU. ``workers``,
     ``scheduler`` and ``fcn_path`` (the FCN's file) run the feature
     extraction on Dask (see `collect_samples`).
     """
     from tqdm.auto import tqdm
 
-    engine = {"workers": workers, "scheduler": scheduler, "fcn_path": fcn_path}
-
     fcn_id = fcn_cache_id(fcn)
-    samples, failed = collect_samples(
-        paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine
-    )
+    engine = {"workers": workers, "scheduler": scheduler, "fcn_path": fcn_path, "device": device}
+    samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
@@ -151,7 +150,8 @@ def fit_model(
         def run() -> Regressor:
             x, y = _stack(samples, members, semantic, config.max_global_samples, config.seed)
             return fit_regressor(
-                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name
+                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name,
+                device=device,
             )
 
         # Keyed by the images' paths, not their indices: a changed image list never reuses a stale MLP.

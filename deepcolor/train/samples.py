@@ -65,11 +65,13 @@ def _sample_key(path: Path, config: Any, fcn_id: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> ImageSamples:
+def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: str = "cpu") -> ImageSamples:
     """Read a colour image and sample its training pixels.
 
     The pixel sample is drawn from a generator seeded by ``seed`` and the file
-    name, so it does not depend on the order images are processed in.
+    name, so it does not depend on the order images are processed in. On
+    ``device="cuda"`` the dense maps are computed on the GPU and then sampled
+    on the host.
     """
     image = read_image(path)
     if image.pixels.ndim != 3:
@@ -78,7 +80,12 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    maps = feature_maps(luma, fcn=fcn)
+    if device == "cpu":
+        maps = feature_maps(luma, fcn=fcn)
+    else:
+        from deepcolor.features.descriptor_cuda import host_feature_maps_cuda
+
+        maps = host_feature_maps_cuda(luma, fcn=fcn)
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)
@@ -99,12 +106,12 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
     )
 
 
-def _extract_job(job, loaded_fcn: Any, *, n_samples: int, seed: int, fcn: Any = None) -> str:
+def _extract_job(job, loaded_fcn: Any, *, n_samples: int, seed: int, fcn: Any = None, device: str = "cpu") -> str:
     """The per-file task of feature extraction: an image's samples into its cache file.
 
     The FCN is ``fcn`` when given (this process's own), else the one this worker loaded.
     """
-    s = extract_samples(job.source, fcn=fcn if fcn is not None else loaded_fcn, n_samples=n_samples, seed=seed)
+    s = extract_samples(job.source, fcn=fcn if fcn is not None else loaded_fcn, n_samples=n_samples, seed=seed, device=device)
     _atomic_savez(
         job.target,
         descriptors=s.descriptors,
@@ -125,6 +132,7 @@ def collect_samples(
     work: Path,
     fcn_id: str = "none",
     progress: bool = True,
+    device: str = "cpu",
     workers: int = 0,
     scheduler: str | None = None,
     fcn_path: str | Path | None = None,
@@ -157,7 +165,8 @@ def collect_samples(
     if jobs:
         (work / "samples").mkdir(parents=True, exist_ok=True)
         logger.info("extracting the features of %d image(s), %d cached", len(jobs), len(caches) - len(jobs))
-    resource, task = None, functools.partial(_extract_job, n_samples=config.samples_per_image, seed=config.seed, fcn=fcn)
+    resource = None
+    task = functools.partial(_extract_job, n_samples=config.samples_per_image, seed=config.seed, fcn=fcn, device=device)
     if fcn is not None and (workers or scheduler):  # each worker loads the FCN file once
         from deepcolor.features.semantic import load_fcn
 

@@ -1,0 +1,160 @@
+"""`apply` over the whole hostile-input corpus (tests/hostile_corpus.py), as a user would run it.
+
+One test runs the CLI in subprocesses (real exit codes, real stderr) over a
+corpus covering every defect of issue 9 and checks: the exit code, one line per
+failure and nothing else that looks like one, no traceback or warning dump, no
+temp or claim file left, every input byte-for-byte unchanged, every good file
+colorized exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hostile_corpus import ESCAPE_NAME, NEWLINE_NAME, STALE_TEMP_NAME, make_corpus, snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(tool: str, *args: str, wait: bool = True):
+    argv = [sys.executable, "-m", f"deepcolor.{tool}", *args]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if not wait:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _clean(stderr: str) -> None:
+    """No traceback, no numpy/Python warning dump, no raw control character."""
+    assert "Traceback" not in stderr
+    assert "Warning:" not in stderr, stderr
+    assert "\x1b" not in stderr
+
+
+def _failure_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("  ")]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.startswith(".") and (".tmp" in n or n.endswith((".claim", ".partial"))))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "in")
+
+
+def test_apply_over_the_corpus(corpus, tmp_path):
+    """Cases 1-4, 9: a folder batch with --save-semantic goes past every bad entry, listing each once, on one line."""
+    before = snapshot(corpus.folder)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / STALE_TEMP_NAME).write_bytes(b"half a file from a kill -9")  # case 9: cleaned by the next run
+    run = _cli("apply", str(corpus.folder), "-o", str(out), "--save-semantic")
+    _clean(run.stderr)
+    assert run.returncode == 1, run.stderr
+    bad, good = corpus.names("bad"), corpus.names("good")
+    lines = _failure_lines(run.stderr)
+    assert f"{len(bad)} file(s) failed" in run.stderr
+    assert len(lines) == len(bad), lines  # one line each: a newline in a name forges nothing
+    for name in bad:
+        shown = name.encode("unicode_escape").decode()
+        assert sum(shown in line for line in lines) == 1, (name, lines)
+    assert any("symbolic link loop" in line for line in lines)
+    assert any("fifo.jpg" in line and "not a regular file" in line for line in lines)
+    assert any("huge_header.png" in line and "over the limit" in line for line in lines)
+    assert snapshot(corpus.folder) == before  # inputs unchanged, nothing added beside them
+    assert _leftovers(out) == []
+    made = sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal"))  # the batch journal is ours
+    assert set(good) <= set(made), made  # every good file colorized under its own name
+    assert len(made) == 2 * len(good)  # and a label map each: none lost to the street.semantic.png clash
+    assert len(set(n.casefold() for n in made)) == len(made)
+
+    # Re-running keeps everything (no --overwrite) and colorizes nothing twice.
+    again = _cli("apply", str(corpus.folder), "-o", str(out), "--save-semantic")
+    _clean(again.stderr)
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal")) == made
+    assert "0 colorized" in again.stderr
+
+
+def test_default_mode_reruns_do_not_pile_up(tmp_path):
+    """Cases 1, 9: beside the inputs, three runs leave one output (and one map) an image; own *_colorized photos count."""
+    corpus = make_corpus(tmp_path / "in", large=False)
+    before = set(os.listdir(corpus.folder))
+    for _ in range(3):
+        run = _cli("apply", str(corpus.folder), "--save-semantic", "-q")
+        _clean(run.stderr)
+        assert run.returncode == 1
+    added = set(os.listdir(corpus.folder)) - before
+    assert len(added) == 2 * len(corpus.names("good")), sorted(added)  # NAME_colorized.EXT and its label map, once
+    assert not any("_colorized_colorized" in n or "semantic_colorized.semantic" in n for n in added if not n.startswith(("holiday", "street.semantic")))
+    assert "holiday_colorized_colorized.jpg" in added  # a photo of one's own named *_colorized is colorized
+    assert "street.semantic_colorized.png" in added  # so is one named *.semantic.png
+    assert _leftovers(corpus.folder) == []
+
+
+def test_bad_arguments_stop_before_any_work(corpus, tmp_path):
+    """Cases 5, 6, 7, 9: one line, exit 2, nothing written, before the model is even loaded."""
+    good = str(corpus.folder / "good_gray.jpg")
+    cases = [
+        ("apply", [str(corpus.folder), "-o", str(tmp_path / "no" / "such" / "deep")], "does not exist"),
+        ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--max-pixels", "-5"], "--max-pixels"),
+        ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--max-pixels", "0"], "--max-pixels"),
+        ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--saturation", "inf"], "--saturation"),
+        ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--saturation", "nan"], "--saturation"),
+        ("apply", [good, "-o", str(tmp_path / "out.gif")], "out.gif"),
+        ("apply", [good, "-o", str(tmp_path / "result.txt")], "result.txt"),
+        ("evaluate", ["--images", str(corpus.folder), "--csv", str(tmp_path / "no" / "dir" / "x.csv")], "does not exist"),
+        ("evaluate", ["--images", str(corpus.folder), "--csv", str(tmp_path)], "is a folder"),
+        ("evaluate", ["--images", str(corpus.folder), "--limit", "-1"], "--limit"),
+        ("evaluate", ["--images", str(corpus.folder / "manifest_latin1.txt")], "manifest_latin1.txt"),
+        ("fit", ["--images", str(corpus.folder), "--out", str(tmp_path)], "is a folder"),
+    ]
+    for tool, args, message in cases:
+        run = _cli(tool, *args)
+        _clean(run.stderr)
+        assert run.returncode == 2, (args, run.stderr)
+        assert len(run.stderr.strip().splitlines()) == 1 and message in run.stderr, (args, run.stderr)
+    assert sorted(os.listdir(tmp_path)) == []  # no folder made: not out.gif, not no/dir, not x.jpg
+
+
+def test_evaluate_goes_past_missing_and_bad_entries(corpus, tmp_path):
+    """Cases 2, 6: a manifest naming a missing file and a folder holding symlink loops: listed, the rest evaluated."""
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("good_colour.jpg\nmissing.jpg\nloopA.jpg\n")
+    os.symlink(corpus.folder / "good_colour.jpg", tmp_path / "good_colour.jpg")
+    os.symlink("loopB.jpg", tmp_path / "loopA.jpg")
+    os.symlink("loopA.jpg", tmp_path / "loopB.jpg")
+    run = _cli("evaluate", "--images", str(manifest), "-q")
+    _clean(run.stderr)
+    assert run.returncode == 1
+    assert '"n": 1' in run.stdout
+    lines = _failure_lines(run.stderr)
+    assert len(lines) == 2 and any("missing.jpg" in line for line in lines) and any("loop" in line for line in lines)
+
+
+def test_concurrent_runs_colorize_each_image_once(corpus, tmp_path):
+    """Case 8: two runs started together on one output folder share the work; each image is colorized once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    runs = [_cli("apply", str(corpus.folder), "-o", str(out), wait=False) for _ in range(2)]
+    results = [r.communicate(timeout=600) for r in runs]
+    done = 0
+    for proc, (_, stderr) in zip(runs, results):
+        _clean(stderr)
+        assert proc.returncode == 1
+        summary = [line for line in stderr.splitlines() if " colorized, " in line][-1]
+        done += int(summary.split("deepcolor: ")[-1].split()[0])
+    assert done == len(corpus.names("good"))
+    assert len([n for n in os.listdir(out) if not n.startswith(".deepcolor-journal")]) == len(corpus.names("good"))
+    assert _leftovers(out) == []
+
+
+def test_corpus_covers_every_numbered_case(corpus):
+    assert corpus.issues >= set(range(1, 10)) - {5, 6, 7, 8}  # 5-8 are argument and concurrency cases, above
+    assert ESCAPE_NAME in corpus.names("bad") and NEWLINE_NAME in corpus.names("bad")

@@ -1,0 +1,168 @@
+"""The defects of issue 9, one test each (numbered as in the issue), on small real photographs."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+import deepcolor
+from deepcolor.apply import main as apply_main
+from deepcolor.evaluate import main as evaluate_main
+from deepcolor.fit import main as fit_main
+from deepcolor.pipeline import colorize_luma, load_model
+
+
+def _digest(path):
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _gray(path, rgb):
+    Image.fromarray(np.asarray(Image.fromarray(rgb).convert("L"))).save(path)
+    return path
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return _gray(folder / "c.jpg", data.coffee()[::6, ::6])
+
+
+def _run(main, argv, capsys):
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse errors
+        status = exc.code
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return status, captured.err
+
+
+def test_issue9_1_save_semantic_never_overwrites(photo, tmp_path, capsys):
+    """--save-semantic writes over no input and no existing map; same-named inputs keep every output."""
+    out = tmp_path / "o"
+    out.mkdir()
+    other = _gray(out / "c.semantic.png", data.chelsea()[::6, ::6])  # an input that lives where c.jpg's map would go
+    before = _digest(other)
+    _run(apply_main, [photo, other, "-o", out, "--save-semantic", "-q"], capsys)
+    assert _digest(other) == before
+    precious = tmp_path / "precious.semantic.png"
+    precious.write_bytes(b"keep me")
+    status, err = _run(apply_main, [photo, "-o", tmp_path / "precious.jpg", "--save-semantic", "-q"], capsys)
+    assert precious.read_bytes() == b"keep me" and status == 1 and "exists" in err
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    _gray(folder / "a.jpg", data.coffee()[::6, ::6])
+    _gray(folder / "a.semantic.png", data.chelsea()[::6, ::6])
+    status, _ = _run(apply_main, [folder, "-o", tmp_path / "pair_out", "--save-semantic", "-q"], capsys)
+    assert status == 0 and len([n for n in os.listdir(tmp_path / "pair_out") if not n.startswith(".deepcolor-journal")]) == 4  # 2 images + 2 maps, none lost
+
+
+def test_issue9_2_symlink_loop_is_one_failure(photo, capsys):
+    """A symlink loop in a folder is listed as a failure; the rest of the batch runs (apply and evaluate)."""
+    folder = photo.parent
+    os.symlink("loopB.jpg", folder / "loopA.jpg")
+    os.symlink("loopA.jpg", folder / "loopB.jpg")
+    status, err = _run(apply_main, [folder, "-q"], capsys)
+    assert status == 1 and (folder / "c_colorized.jpg").is_file()
+    assert err.count("symbolic link loop") == 2
+    Image.fromarray(data.coffee()[::6, ::6]).save(folder / "colour.jpg")
+    status, err = _run(evaluate_main, ["--images", folder, "-q"], capsys)
+    assert status == 1 and "symbolic link loop" in err
+
+
+def test_issue9_3_tiled_equals_untiled():
+    """Tiles with halos give the whole-image chroma within 1e-3 (measured: 5e-5) and the same cluster."""
+    model = load_model()
+    gray = np.asarray(Image.fromarray(data.astronaut()).convert("L"), np.float32)[::2, ::2] / 255.0  # 256 x 256
+    whole = colorize_luma(gray, model)
+    tiled = colorize_luma(gray, model, tile=96)
+    assert tiled.info == whole.info
+    assert np.abs(tiled.chroma - whole.chroma).max() < 1e-3
+    assert np.abs(np.floor(tiled.rgb() * 255 + 0.5) - np.floor(whole.rgb() * 255 + 0.5)).max() <= 1
+
+
+def test_issue9_3_api_pixel_limit():
+    """colorize refuses an image over max_pixels (default 100 million) before any work, and says how to raise it."""
+    huge = np.broadcast_to(np.uint8(128), (20000, 20000))  # no memory behind it
+    with pytest.raises(ValueError, match="max_pixels"):
+        deepcolor.colorize(huge)
+    with pytest.raises(ValueError, match="max_pixels"):
+        deepcolor.colorize(np.zeros((40, 40), np.uint8), max_pixels=1000)
+    assert deepcolor.colorize(np.full((40, 40), 90, np.uint8), max_pixels=1600).shape == (40, 40, 3)
+
+
+def test_issue9_4_names_are_escaped(tmp_path, capsys):
+    """Escape codes and newlines in file names reach the terminal escaped, one line per failed file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "evil\033[2J.jpg").write_bytes(b"junk")
+    (folder / "new\nline.jpg").write_bytes(b"junk")
+    status, err = _run(apply_main, [folder, "-q"], capsys)
+    assert status == 1 and "\033" not in err
+    assert len([line for line in err.splitlines() if line.startswith("  ")]) == 2
+
+
+def test_issue9_5_bad_arguments_fail_before_work(photo, tmp_path, capsys):
+    """Bad paths and numbers are one-line usage errors (exit 2) before any image is touched."""
+    cases = [
+        (fit_main, ["--images", photo.parent, "--out", tmp_path]),
+        (evaluate_main, ["--images", photo.parent, "--csv", tmp_path]),
+        (evaluate_main, ["--images", photo.parent, "--limit", "-1"]),
+        (apply_main, [photo.parent, "-o", tmp_path / "typo" / "deep" / "out"]),
+        (apply_main, [photo, "--max-pixels", "-5"]),
+        (apply_main, [photo, "--max-pixels", "0"]),
+    ]
+    for main, argv in cases:
+        status, err = _run(main, argv, capsys)
+        assert status == 2 and len(err.strip().splitlines()) == 1, (argv, err)
+    assert sorted(os.listdir(photo.parent)) == ["c.jpg"] and not (tmp_path / "typo").exists()
+
+
+def test_issue9_6_missing_manifest_entries_are_skipped(tmp_path, capsys):
+    """fit skips and lists a missing file a manifest names (as evaluate does); --csv makes no folders."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, img in enumerate([data.coffee(), data.chelsea(), data.astronaut()]):
+        Image.fromarray(img[::8, ::8]).save(folder / f"p{i}.jpg")
+    manifest = tmp_path / "train.txt"
+    manifest.write_text("photos/p0.jpg\nphotos/p1.jpg\nphotos/gone.jpg\nphotos/p2.jpg\n")
+    out = tmp_path / "m.safetensors"
+    status, err = _run(fit_main, ["--images", manifest, "--out", out, "--no-semantic", "--no-clusters", "--epochs", "1",
+                                  "--samples-per-image", "50", "--no-calibrate", "-q"], capsys)
+    assert status == 1 and out.is_file() and "gone.jpg" in err
+    status, err = _run(evaluate_main, ["--images", folder, "--csv", tmp_path / "a" / "b" / "x.csv", "-q"], capsys)
+    assert status == 2 and not (tmp_path / "a").exists()
+
+
+def test_issue9_7_saturation_must_be_finite(photo, capsys):
+    """--saturation inf/nan is a usage error without numpy warnings; the API raises ValueError."""
+    for value in ("inf", "nan", "-1"):
+        status, err = _run(apply_main, [photo, "--saturation", value], capsys)
+        assert status == 2 and "--saturation" in err and "Warning" not in err
+    for value in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="saturation"):
+            deepcolor.colorize(np.zeros((16, 16), np.uint8), saturation=value)
+
+
+def test_issue9_9_smaller_cases(photo, tmp_path, capsys):
+    """-o with a non-image extension, a FIFO, a photo named *_colorized, a Latin-1 manifest, a stale temp file."""
+    for name in ("out.gif", "result.txt"):
+        status, err = _run(apply_main, [photo, "-o", tmp_path / name], capsys)
+        assert status == 2 and name in err and not (tmp_path / name).exists()
+    os.mkfifo(photo.parent / "pipe.jpg")
+    status, err = _run(apply_main, [photo.parent / "pipe.jpg", "-q"], capsys)
+    assert "not a regular file" in err and "no such file" not in err
+    own = _gray(photo.parent / "holiday_colorized.jpg", data.chelsea()[::6, ::6])
+    stale = photo.parent / ".c_colorized.0123abcd.tmp.jpg"
+    stale.write_bytes(b"left by kill -9")
+    _run(apply_main, [photo.parent, "-q"], capsys)
+    assert (photo.parent / "holiday_colorized_colorized.jpg").is_file() and own.is_file()
+    assert not stale.exists()
+    manifest = tmp_path / "latin1.txt"
+    manifest.write_bytes(b"caf\xe9.jpg\n")
+    status, err = _run(evaluate_main, ["--images", manifest], capsys)
+    assert status == 2 and "latin1.txt" in err
