@@ -117,6 +117,16 @@ def test_mirrored_outputs_keep_the_tree_and_name_clashes_apart(tmp_path):
     assert got == {"top.jpg": "top.png", "s/x.jpg": "s/x_jpg.png", "s/x.png": "s/x_png.png", "s/t/deep.tif": "s/t/deep.png"}
 
 
+def test_plan_refuses_an_output_that_is_an_input(tmp_path):
+    """An output path that is another input of the batch stops the plan before any work."""
+    (tmp_path / "a.png").write_bytes(b"IMG")
+    (tmp_path / "b.png").write_bytes(b"IMG")
+    pairs = [(tmp_path / "a.png", tmp_path / "b.png"), (tmp_path / "b.png", tmp_path / "out" / "b.png")]
+    with pytest.raises(ValueError, match="refusing to overwrite an input"):
+        plan_batch(pairs, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_serial_batch_journal_skips_done_and_redoes_changed(tmp_path):
     """Rerun: nothing redone; a changed input, a deleted output or new settings make exactly that work due."""
     src, out, log = tmp_path / "in", tmp_path / "out", tmp_path / "log"

@@ -96,7 +96,8 @@ def plan_batch(
     and modification time, under this run's settings, and its output is still
     there. An input that changed since its output was written by an earlier
     run gets that output replaced (it is ours and stale) even without
-    ``overwrite``. Folders below ``out_dir`` are created here, once each.
+    ``overwrite``. Folders below ``out_dir`` are created here, once each. An
+    output that is one of the inputs is a ValueError, before any work.
 
     Parameters
     ----------
@@ -117,6 +118,10 @@ def plan_batch(
     out_dir = Path(os.fspath(out_dir)) if out_dir is not None else None
     absolute = [Path(os.path.abspath(p)) for p, _ in pairs]  # not resolved: a linked file keeps its place
     base = Path(os.path.commonpath([p.parent for p in absolute])) if absolute else Path(".")
+    inputs = {p.resolve() for p, _ in pairs}
+    for source, target in pairs:
+        if target.resolve() in inputs:  # e.g. -o the input folder with --format: never overwrite an input
+            raise ValueError(f"{target}: is an input file of this batch; refusing to overwrite an input")
     rows = journal.rows() if journal is not None else {}
     jobs: list[Job] = []
     skipped = 0
