@@ -217,7 +217,7 @@ def _apply(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from deepcolor import io
-    device = resolve_device_flag(args)
+
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -234,6 +234,7 @@ def _apply(args: argparse.Namespace) -> int:
         raise CommandError("no input images")
     plan = _plan(args, inputs, fmt)
 
+    device = resolve_device_flag(args)  # after the argument checks: a bad argument is the only line
     model = load_method_model(args)
     options = model_options(args)
     if hasattr(model, "variant"):

@@ -25,7 +25,7 @@ __all__ = ["feature_maps_cuda", "host_feature_maps_cuda", "descriptor_rows_cuda"
 _PATCH_HALO = PATCH_SIZE // 2
 
 
-def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> FeatureMaps:
+def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None, small: Any = None) -> FeatureMaps:
     """The dense maps of one image on the device: the twin of `feature_maps`.
 
     Parameters
@@ -36,6 +36,9 @@ def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> Featur
         The same luma on the device.
     fcn : SemanticFCN, optional
         Without it the maps carry no semantics (81-d descriptor).
+    small : device array (h, w, 11), optional
+        The FCN's map of the whole image when already computed (see
+        `deepcolor.features.semantic_cuda.semantic_small_cuda`).
 
     Returns
     -------
@@ -49,7 +52,7 @@ def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> Featur
     if fcn is not None:
         from deepcolor.features.semantic_cuda import semantic_features_cuda
 
-        semantic = semantic_features_cuda(luma, luma_device, fcn)
+        semantic = semantic_features_cuda(luma, luma_device, fcn, small=small)
     daisy = kernels.dense_daisy(
         _pad(luma_device, DAISY_RADIUS), h, w, taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA,
         ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS, backend="cuda",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.features.descriptor_cuda import descriptor_rows_cuda, feature_maps_cuda
-from deepcolor.features.semantic_cuda import semantic_histogram_cuda
+from deepcolor.features.semantic_cuda import semantic_histogram_cuda, semantic_small_cuda
 from deepcolor.kernels.cuda_host import array_module
 from deepcolor.kernels.device import from_torch, module_on, synchronize, to_torch, torch_device
 from deepcolor.pipeline import ChromaPrediction
@@ -56,15 +56,18 @@ def predict_chroma_cuda(model: Any, luma: np.ndarray, luma_device: Any, *, seman
     device = torch_device(xp)
     model.variant(semantic)
     t0 = time.perf_counter()
-    maps = feature_maps_cuda(luma, luma_device, fcn=model.fcn if semantic else None)
+    # As the CPU (ChengModel.prepare): the FCN once on the whole image downscaled; its small map
+    # gives the semantic histogram of the cluster choice and, upsampled, the semantic feature.
+    small = semantic_small_cuda(luma, model.fcn, xp) if semantic else None
+    maps = feature_maps_cuda(luma, luma_device, fcn=model.fcn if semantic else None, small=small)
     gist = histogram = None
     if clusters and model.clusters:
         # Gist on the host while the device still works on the maps (so its time counts in "features").
-        gist, _ = model.image_cues(luma, None, semantic=False)  # gist only: the histogram comes from the device
+        gist, _ = model.image_cues(luma, None)  # gist only: the histogram comes from the device
     synchronize(xp)
     t1 = time.perf_counter()
-    if gist is not None and semantic:
-        histogram = semantic_histogram_cuda(maps.semantic)
+    if gist is not None and small is not None:
+        histogram = semantic_histogram_cuda(small)
     regressor, source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
     t2 = time.perf_counter()
     import torch
