@@ -64,6 +64,7 @@ def main() -> dict:
             "stages": sorted(gpu.seconds),
             "gpu_predictions": len(calls) - before,
         }
+    report["tiled"] = _tiled(model, luma)
     report["fit_samples"] = _fit_samples(model.fcn)
     report["global-prior"] = _global_prior(luma)
     return report
@@ -96,6 +97,32 @@ def _global_prior(luma: np.ndarray) -> dict:
         "max_abs_chroma": float(np.abs(gpu.chroma.astype(np.float64) - cpu.chroma).max()),
         "same_info": gpu.info == cpu.info,
         "gpu_predictions": len(calls),
+    }
+
+
+def _tiled(model, luma: np.ndarray) -> dict:
+    # The same tiles as the CPU (tile 16: 2 x 2 tiles of the 22 x 29 image), each on the device. The
+    # halo is cut to 6 pixels (both paths read it from deepcolor.pipeline) so that tiles are real
+    # crops of the image: region features, offsets and stitching are exercised, not the whole image 4 times.
+    import deepcolor.pipeline as pipeline
+    from deepcolor.pipeline import colorize_luma
+    from deepcolor.pipeline_cuda import colorize_tiles_cuda
+
+    pipeline.HALO = 6
+    cpu = colorize_luma(luma, model, tile=16)
+    chroma = np.full(luma.shape + (2,), np.nan, np.float32)
+    tiles = []
+
+    def keep(t, core):
+        tiles.append(t)
+        chroma[t.core] = core
+
+    info, _ = colorize_tiles_cuda(luma, model, keep, refine=True, saturation=1.0, tile=16)
+    return {
+        "tiles": len(tiles),
+        "same_info": info == cpu.info,
+        "max_abs_chroma": float(np.abs(chroma.astype(np.float64) - cpu.chroma).max()),
+        "outer_shapes": sorted({t.outer_shape for t in tiles}),
     }
 
 

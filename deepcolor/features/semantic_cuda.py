@@ -104,7 +104,9 @@ def semantic_small_cuda(luma: np.ndarray, fcn: Any, xp, *, max_side: int | None 
     return from_torch(probs, xp)
 
 
-def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, small: Any = None, max_side: int | None = None):
+def semantic_features_cuda(
+    luma: np.ndarray, luma_device: Any, fcn: Any, *, small: Any = None, region: tuple[slice, slice] | None = None, max_side: int | None = None
+):
     """The 11-d semantic part of the descriptor, on the GPU: the twin of the CPU's whole-image semantics.
 
     The FCN's small map (`semantic_small_cuda`, or ``small`` when given)
@@ -122,6 +124,9 @@ def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, smal
     small : device array (h, w, 11), optional, keyword-only
         The FCN's map of the whole image, when already computed (the cluster
         choice reads it too).
+    region : (rows, columns) slices, optional, keyword-only
+        The region of ``luma`` that ``luma_device`` holds (a tile; default:
+        all of it): its part of the upsampled map, smoothed guided by it.
     max_side : int, optional, keyword-only
         As in `semantic_features`.
 
@@ -134,13 +139,14 @@ def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, smal
     from deepcolor.features.region import upsample_region
 
     luma = check_luma(luma)
-    if tuple(luma_device.shape) != luma.shape:
-        raise ValueError(f"luma_device must have the luma's shape {luma.shape}, got {tuple(luma_device.shape)}")
+    region = region or (slice(0, luma.shape[0]), slice(0, luma.shape[1]))
+    expected = tuple(s.stop - s.start for s in region)
+    if tuple(luma_device.shape) != expected:
+        raise ValueError(f"luma_device must have the region's shape {expected}, got {tuple(luma_device.shape)}")
     xp = array_module(luma_device)
     if small is None:
         small = semantic_small_cuda(luma, fcn, xp, max_side=max_side)
-    whole = (slice(0, luma.shape[0]), slice(0, luma.shape[1]))
-    return smooth_probabilities_cuda(upsample_region(small, luma.shape, *whole), luma_device)
+    return smooth_probabilities_cuda(upsample_region(small, luma.shape, *region), luma_device)
 
 
 def semantic_histogram_cuda(probs: Any) -> np.ndarray:

@@ -268,6 +268,15 @@ class ChengModel:
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
 
+    def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> Any:
+        """`prepare` on the GPU (`deepcolor.models.cheng_cuda.prepare_cuda`): ``xp`` is the device's array module."""
+        unknown = sorted(set(options) - {"semantic", "clusters"})
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        from deepcolor.models.cheng_cuda import prepare_cuda
+
+        return prepare_cuda(self, luma, xp, semantic=bool(options.get("semantic", True)), clusters=bool(options.get("clusters", True)))
+
     def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
         """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
         there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
