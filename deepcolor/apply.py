@@ -248,7 +248,6 @@ def _apply(args: argparse.Namespace) -> int:
     plan = _plan(args, inputs, fmt)
     engine = engine_options(args)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
-
     model = load_method_model(args)
     options = model_options(args)
     if hasattr(model, "variant"):

@@ -78,7 +78,6 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from deepcolor.io.paths import expand_inputs
     from deepcolor.train.cheng import FitConfig, fit_model
 
-    device = resolve_device_flag(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     for name in ("samples_per_image", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
@@ -101,6 +100,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
     if overlap:
         raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
+    device = resolve_device_flag(args)  # after the argument checks: a bad argument is the only line
 
     fcn = fcn_path = None
     if not args.no_semantic:

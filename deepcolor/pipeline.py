@@ -169,6 +169,15 @@ def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
         )
 
 
+def tile_windows(shape: tuple[int, int], *, tile: int, refine: bool):
+    """``(tile, want, core_in_want)`` for each tile: the pixels whose chroma the refinement of the
+    core reads (``want``, image coordinates, inside ``tile.outer``) and the core within them."""
+    reach = REFINE_HALO if refine else 0
+    for t in tile_grid(shape, tile=tile, halo=HALO):
+        want = tuple(slice(max(o.start, c.start - reach), min(o.stop, c.stop + reach)) for o, c in zip(t.outer, t.core))
+        yield t, want, tuple(slice(c.start - w.start, c.stop - w.start) for c, w in zip(t.core, want))
+
+
 def colorize_tiles(
     luma: np.ndarray,
     model: Any,
@@ -206,7 +215,8 @@ def colorize_tiles(
     tile : int, keyword-only
         Core side of a tile in pixels.
     device : {"cpu", "cuda", "auto"}, keyword-only
-        See `colorize`. On the GPU the image runs whole (`deepcolor.pipeline_cuda`).
+        See `colorize`. On the GPU the same tiles run on the device
+        (`deepcolor.pipeline_cuda.colorize_tiles_cuda`).
 
     Returns
     -------
@@ -220,12 +230,9 @@ def colorize_tiles(
         from deepcolor.kernels.device import resolve_device
 
         if resolve_device(device) == "cuda":
-            from deepcolor.pipeline_cuda import colorize_luma_cuda
+            from deepcolor.pipeline_cuda import colorize_tiles_cuda
 
-            # TILING CALL SITE (GPU): the whole image in one piece; an H100 holds 4096^2 (about 5 GB).
-            result = colorize_luma_cuda(luma, model, refine=refine, saturation=saturation, **model_options)
-            emit(tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0], result.chroma)
-            return result.info, result.seconds
+            return colorize_tiles_cuda(luma, model, emit, refine=refine, saturation=saturation, tile=tile, **model_options)
     from deepcolor.refine import refine_chroma
 
     refine_s = 0.0
@@ -242,14 +249,12 @@ def colorize_tiles(
         emit(whole, chroma)
         return info, dict(seconds, refinement=refine_s)
     image = model.prepare(luma, **model_options)
-    reach = REFINE_HALO if refine else 0
-    for t in tile_grid(luma.shape, tile=tile, halo=HALO):
-        want = tuple(slice(max(o.start, c.start - reach), min(o.stop, c.stop + reach)) for o, c in zip(t.outer, t.core))
+    for t, want, core_in_want in tile_windows(luma.shape, tile=tile, refine=refine):
         chroma = image.chroma(t.outer, want)
         t0 = time.perf_counter()
         if refine:
             chroma = refine_chroma(luma[want], chroma)
-        core = chroma[tuple(slice(c.start - w.start, c.stop - w.start) for c, w in zip(t.core, want))]
+        core = chroma[core_in_want]
         if saturation != 1.0:
             core = core * np.float32(saturation)
         refine_s += time.perf_counter() - t0

@@ -1,10 +1,12 @@
-"""The model-agnostic path on the GPU: the twin of `deepcolor.pipeline.colorize_luma` for ``device="cuda"``.
+"""The model-agnostic path on the GPU: the twin of `deepcolor.pipeline.colorize_tiles` for ``device="cuda"``.
 
-The luma goes to the device once; the model predicts the chroma there (its
-``predict_chroma_cuda``), the joint bilateral refinement and the saturation
-gain run there (the kernels seam, ``backend="cuda"``), and only the final
-chroma comes back to the host, where it is merged with the host luma as on
-the CPU. `deepcolor.pipeline` imports this module only for ``device="cuda"``,
+The luma goes to the device once (a tile's luma, for a tiled image); the
+model predicts the chroma there (its ``predict_chroma_cuda``, or
+``prepare_cuda`` and a chroma per tile), the joint bilateral refinement and
+the saturation gain run there (the kernels seam, ``backend="cuda"``), and only
+the final chroma comes back to the host, where it is merged with the host
+luma as on the CPU. Large images go through the same tiles as on the CPU
+(`deepcolor.tiling`, `deepcolor.pipeline.tile_windows`). `deepcolor.pipeline` imports this module only for ``device="cuda"``,
 so the CPU path never loads CuPy or numba.cuda.
 
 Under numba's CUDA simulator the device arrays are numpy arrays and torch
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from deepcolor.kernels.device import device_array_module, to_host
-from deepcolor.pipeline import Colorization
+from deepcolor.pipeline import Colorization, tile_windows
+from deepcolor.tiling import Tile, needs_tiles, tile_grid
 
 __all__ = ["colorize_luma_cuda"]
 
@@ -30,7 +34,7 @@ _CPU_ONLY_WARNED: set[str] = set()  # model names already said to predict on the
 
 
 def colorize_luma_cuda(luma: np.ndarray, model: Any, *, refine: bool = True, saturation: float = 1.0, **model_options: Any) -> Colorization:
-    """Predict, refine and scale the chroma of a luma image on the GPU.
+    """Predict, refine and scale the chroma of a whole luma image on the GPU.
 
     Parameters and result as `deepcolor.pipeline.colorize_luma` (``luma`` on
     the host, float32 C-contiguous; the result on the host). A model without
@@ -38,9 +42,39 @@ def colorize_luma_cuda(luma: np.ndarray, model: Any, *, refine: bool = True, sat
     notice, and the rest of the path still runs on the device.
     """
     xp = device_array_module()
-    # TILING CALL SITE: the whole image in one piece. deepcolor/tiling.py (issue 9) is not on main
-    # yet; when it is, large images go through it here, as on the CPU (cluster choice once per image).
     return _colorize_whole(luma, xp.asarray(luma), model, refine=refine, saturation=saturation, **model_options)
+
+
+def colorize_tiles_cuda(
+    luma: np.ndarray, model: Any, emit: Callable[[Tile, np.ndarray], None], *, refine: bool, saturation: float, tile: int, **model_options: Any
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """`deepcolor.pipeline.colorize_tiles` on the GPU: the same tiles, each on the device.
+
+    The per-image part (FCN, gist, histogram, cluster choice) runs once
+    (`ChengModel.prepare_cuda`); each tile's luma goes to the device, its
+    features, MLP and refinement run there, and only its core's chroma comes
+    back, to ``emit``. Device memory grows with the tile, not the image. An
+    image no larger than ``tile``, or a model without ``prepare_cuda``, runs
+    whole.
+    """
+    xp = device_array_module()
+    if not needs_tiles(luma.shape, tile=tile) or not hasattr(model, "prepare_cuda"):
+        result = colorize_luma_cuda(luma, model, refine=refine, saturation=saturation, **model_options)
+        emit(tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0], result.chroma)
+        return result.info, result.seconds
+    image = model.prepare_cuda(luma, xp, **model_options)
+    refine_s = 0.0
+    for t, want, core_in_want in tile_windows(luma.shape, tile=tile, refine=refine):
+        chroma = image.chroma(t.outer, want)
+        t0 = time.perf_counter()
+        if refine:
+            chroma = _refine_chroma(xp.asarray(np.ascontiguousarray(luma[want])), chroma)
+        core = chroma[core_in_want]
+        if saturation != 1.0:
+            core = core * xp.float32(saturation)
+        emit(t, np.ascontiguousarray(to_host(core)))
+        refine_s += time.perf_counter() - t0
+    return {"cluster": image.source}, dict(image.seconds, refinement=refine_s)
 
 
 def _colorize_whole(luma: np.ndarray, luma_device: Any, model: Any, *, refine: bool, saturation: float, **model_options: Any) -> Colorization:

@@ -154,8 +154,9 @@ def _domain_transform(images):
 
 def _semantic(images):
     # The GPU semantic stage against the CPU one: smoothing of given maps (PARITY_ATOL), and the
-    # whole stage with the shipped FCN (FEATURES_ATOL: the upsampling differs by float rounding).
-    from deepcolor.features.semantic import load_fcn, semantic_features, smooth_probabilities
+    # whole stage with the shipped FCN as the model runs it on the CPU (region_maps of the whole image).
+    from deepcolor.features.region import region_maps
+    from deepcolor.features.semantic import _small_probabilities, load_fcn, smooth_probabilities
     from deepcolor.features.semantic_cuda import FEATURES_ATOL, semantic_features_cuda, smooth_probabilities_cuda
 
     rng = np.random.default_rng(4)
@@ -171,7 +172,8 @@ def _semantic(images):
     smooth = (0.5 + 0.3 * np.sin(xx / 6.0) * np.cos(yy / 5.0) + 0.2 * (xx > 25)).astype(np.float32)
     for name, luma, max_side in (("fcn_37x45", smooth, None), ("fcn_37x45_upsampled", smooth, 16), ("fcn_step_9x11", images["step_9x11"], None)):
         got = semantic_features_cuda(luma, luma, fcn, max_side=max_side)
-        ref = semantic_features(luma, fcn, max_side=max_side)
+        whole = (slice(0, luma.shape[0]), slice(0, luma.shape[1]))
+        ref = region_maps(luma, whole, small=_small_probabilities(luma, fcn, max_side)).semantic
         out[f"features_{name}"] = (got, ref, FEATURES_ATOL)
     return out
 

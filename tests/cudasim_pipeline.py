@@ -40,14 +40,20 @@ def _luma() -> np.ndarray:
 def main() -> dict:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         raise SystemExit("cudasim_pipeline.py: set NUMBA_ENABLE_CUDASIM=1 (before numba.cuda is imported)")
+    import deepcolor.models.cheng_cuda as cheng_cuda
     from deepcolor.pipeline import colorize_luma, load_model
     from deepcolor.pipeline_cuda import colorize_luma_cuda
 
+    # Count the model's GPU predictions: a silent fallback to the CPU prediction must not pass.
+    calls = []
+    gpu_predict = cheng_cuda.predict_chroma_cuda
+    cheng_cuda.predict_chroma_cuda = lambda *a, **k: calls.append(1) or gpu_predict(*a, **k)
     model = load_model()
     luma = _luma()
     report = {}
     for name, options in SETTINGS.items():
         cpu = colorize_luma(luma, model, **options)
+        before = len(calls)
         gpu = colorize_luma_cuda(luma, model, **options)
         report[name] = {
             "cluster_cpu": cpu.info["cluster"],
@@ -56,9 +62,68 @@ def main() -> dict:
             "chroma_type": f"{type(gpu.chroma).__module__}.{type(gpu.chroma).__name__} {gpu.chroma.dtype}",
             "shape": list(gpu.chroma.shape),
             "stages": sorted(gpu.seconds),
+            "gpu_predictions": len(calls) - before,
         }
+    report["tiled"] = _tiled(model, luma)
     report["fit_samples"] = _fit_samples(model.fcn)
+    report["global-prior"] = _global_prior(luma)
     return report
+
+
+def _global_prior(luma: np.ndarray) -> dict:
+    # A tiny random global-prior net (no weights are shipped for it), BatchNorm statistics moved off (0, 1).
+    import torch
+
+    import deepcolor.models.global_prior_cuda as gp_cuda
+    from deepcolor.models.global_prior import GlobalPriorModel, GlobalPriorNet
+    from deepcolor.pipeline import colorize_luma
+    from deepcolor.pipeline_cuda import colorize_luma_cuda
+
+    torch.manual_seed(0)
+    net = GlobalPriorNet(width=0.0625, n_classes=3)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    config = {"architecture": "iizuka2016", "width": 0.0625, "classes": ["a", "b", "c"], "normalization": {"luma_mean": 0.45, "luma_std": 0.25}}
+    model = GlobalPriorModel(net.eval(), config)
+    calls = []
+    gpu_predict = gp_cuda.predict_chroma_cuda
+    gp_cuda.predict_chroma_cuda = lambda *a, **k: calls.append(1) or gpu_predict(*a, **k)
+    style = luma[::-1].copy()
+    cpu = colorize_luma(luma, model, style=style)
+    gpu = colorize_luma_cuda(luma, model, style=style)
+    return {
+        "max_abs_chroma": float(np.abs(gpu.chroma.astype(np.float64) - cpu.chroma).max()),
+        "same_info": gpu.info == cpu.info,
+        "gpu_predictions": len(calls),
+    }
+
+
+def _tiled(model, luma: np.ndarray) -> dict:
+    # The same tiles as the CPU (tile 16: 2 x 2 tiles of the 22 x 29 image), each on the device. The
+    # halo is cut to 6 pixels (both paths read it from deepcolor.pipeline) so that tiles are real
+    # crops of the image: region features, offsets and stitching are exercised, not the whole image 4 times.
+    import deepcolor.pipeline as pipeline
+    from deepcolor.pipeline import colorize_luma
+    from deepcolor.pipeline_cuda import colorize_tiles_cuda
+
+    pipeline.HALO = 6
+    cpu = colorize_luma(luma, model, tile=16)
+    chroma = np.full(luma.shape + (2,), np.nan, np.float32)
+    tiles = []
+
+    def keep(t, core):
+        tiles.append(t)
+        chroma[t.core] = core
+
+    info, _ = colorize_tiles_cuda(luma, model, keep, refine=True, saturation=1.0, tile=16)
+    return {
+        "tiles": len(tiles),
+        "same_info": info == cpu.info,
+        "max_abs_chroma": float(np.abs(chroma.astype(np.float64) - cpu.chroma).max()),
+        "outer_shapes": sorted({t.outer_shape for t in tiles}),
+    }
 
 
 def _fit_samples(fcn) -> dict:

@@ -43,16 +43,26 @@ def test_gpu_path_matches_cpu_path_under_simulator():
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     fit = report.pop("fit_samples")
+    prior = report.pop("global-prior")
+    tiled = report.pop("tiled")
     assert set(report) == {"semantic+clusters", "plain"}
     for name, row in report.items():
         assert row["cluster_gpu"] == row["cluster_cpu"], name
         assert row["chroma_type"] == "numpy.ndarray float32" and row["shape"] == [22, 29, 2], name
         assert row["max_abs_chroma"] <= CHROMA_ATOL, f"{name}: {row['max_abs_chroma']:g}"
         assert row["stages"] == ["choice", "features", "refinement", "regression"], name
+        assert row["gpu_predictions"] == 1, f"{name}: the model's GPU prediction did not run"
     assert report["semantic+clusters"]["cluster_cpu"] != "global"  # the cluster choice was exercised
     # fit --device cuda: the same sampled pixels, descriptors within the semantic stage's 1e-4.
     assert fit["same_pixels"] and fit["shape"] == [200, 92]
     assert fit["max_abs_descriptor"] <= 1e-4 and fit["max_abs_histogram"] <= 1e-5, fit
+    # Tiles on the device: the CPU's tiles (real crops, halo cut to 6) and cluster, the CPU's tiled chroma.
+    assert tiled["tiles"] == 4 and tiled["same_info"], tiled
+    assert all(shape != [22, 29] for shape in tiled["outer_shapes"]), tiled
+    assert tiled["max_abs_chroma"] <= CHROMA_ATOL, tiled
+    # The global-prior CNN on the device (a tiny random net, with a style image): the CPU's chroma and scene.
+    assert prior["gpu_predictions"] == 1 and prior["same_info"], prior
+    assert prior["max_abs_chroma"] <= CHROMA_ATOL, prior
 
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])

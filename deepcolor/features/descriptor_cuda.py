@@ -20,22 +20,28 @@ from deepcolor.features.descriptor import SEMANTIC_DIM, FeatureMaps, descriptor_
 from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
 from deepcolor.kernels.cuda_host import array_module, check_float_array
 
-__all__ = ["feature_maps_cuda", "host_feature_maps_cuda", "descriptor_rows_cuda"]
+__all__ = ["feature_maps_cuda", "host_feature_maps_cuda", "descriptor_at_cuda"]
 
 _PATCH_HALO = PATCH_SIZE // 2
 
 
-def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> FeatureMaps:
-    """The dense maps of one image on the device: the twin of `feature_maps`.
+def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None, small: Any = None, region: tuple[slice, slice] | None = None) -> FeatureMaps:
+    """The dense maps of one image, or of one region of it, on the device: the twin of `feature_maps` / `region_maps`.
 
     Parameters
     ----------
     luma : numpy.ndarray, shape (H, W), float
         Luma in [0, 1] on the host (the FCN's downscaled input is made from it).
     luma_device : cupy.ndarray (numpy.ndarray under the simulator), shape (H, W), float
-        The same luma on the device.
+        The same luma on the device (with ``region``: that region's luma).
     fcn : SemanticFCN, optional
         Without it the maps carry no semantics (81-d descriptor).
+    small : device array (h, w, 11), optional
+        The FCN's map of the whole image when already computed (see
+        `deepcolor.features.semantic_cuda.semantic_small_cuda`); with it the
+        maps carry semantics, without ``fcn``.
+    region : (rows, columns) slices, optional
+        The region of ``luma`` that ``luma_device`` holds (default: all of it).
 
     Returns
     -------
@@ -46,10 +52,10 @@ def feature_maps_cuda(luma: np.ndarray, luma_device: Any, *, fcn=None) -> Featur
     xp, luma_device = check_float_array(luma_device, "luma_device", (2,))
     h, w = luma_device.shape
     semantic = None
-    if fcn is not None:
+    if fcn is not None or small is not None:
         from deepcolor.features.semantic_cuda import semantic_features_cuda
 
-        semantic = semantic_features_cuda(luma, luma_device, fcn)
+        semantic = semantic_features_cuda(luma, luma_device, fcn, small=small, region=region)
     daisy = kernels.dense_daisy(
         _pad(luma_device, DAISY_RADIUS), h, w, taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA,
         ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS, backend="cuda",
@@ -75,24 +81,28 @@ def host_feature_maps_cuda(luma: np.ndarray, *, fcn=None) -> FeatureMaps:
     return FeatureMaps(luma=luma, padded=pad_luma(luma), daisy=to_host(maps.daisy), semantic=semantic)
 
 
-def descriptor_rows_cuda(maps: FeatureMaps, start: int, stop: int, *, semantic: bool = True):
-    """Descriptors of rows ``start:stop`` on the device: the twin of `descriptor_rows`.
+def descriptor_at_cuda(maps: FeatureMaps, flat_index: Any, *, semantic: bool = True):
+    """Descriptors of chosen pixels on the device: the twin of `descriptor_at`.
+
+    Parameters
+    ----------
+    maps : FeatureMaps
+        Holding device arrays (`feature_maps_cuda`).
+    flat_index : device array, shape (N,), int64
+        Row-major pixel indices in ``[0, H * W)`` of the maps.
 
     Returns
     -------
-    descriptor : array of the maps' module, shape ((stop - start) * W, 92 or 81), float32, C-contiguous
+    descriptor : array of the maps' module, shape (N, 92 or 81), float32, C-contiguous
     """
     if semantic and maps.semantic is None:
         raise ValueError("semantic=True needs feature maps computed with an FCN")
-    h, w = maps.shape
-    if not 0 <= start < stop <= h:
-        raise ValueError(f"rows must satisfy 0 <= start < stop <= {h}, got {start}:{stop}")
     xp = array_module(maps.luma)
-    n = (stop - start) * w
-    out = xp.empty((n, descriptor_dim(semantic=semantic)), dtype=xp.float32)
-    flat_index = xp.arange(start * w, stop * w, dtype=xp.int64)
+    w = maps.shape[1]
+    flat_index = xp.ascontiguousarray(flat_index, dtype=xp.int64)
+    out = xp.empty((flat_index.shape[0], descriptor_dim(semantic=semantic)), dtype=xp.float32)
     kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out, backend="cuda")
-    out[:, PATCH_DIM : PATCH_DIM + DAISY_DIM] = maps.daisy[start:stop].reshape(n, DAISY_DIM)
+    out[:, PATCH_DIM : PATCH_DIM + DAISY_DIM] = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
     if semantic:
-        out[:, PATCH_DIM + DAISY_DIM :] = maps.semantic[start:stop].reshape(n, SEMANTIC_DIM)
+        out[:, PATCH_DIM + DAISY_DIM :] = maps.semantic.reshape(-1, SEMANTIC_DIM)[flat_index]
     return out

@@ -48,20 +48,24 @@ def upsample_region(small: np.ndarray, shape: tuple[int, int], rows: slice, cols
     Returns
     -------
     ndarray, shape (rows, cols, C), float32
-        Equal to ``cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)[rows, cols]``.
+        Equal to ``cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)[rows, cols]``;
+        a CuPy ``small`` gives a CuPy result, computed on the GPU.
     """
-    small = np.asarray(small, dtype=np.float32)
+    from deepcolor.kernels.cuda_host import array_module
+
+    xp = array_module(small)
+    small = xp.asarray(small, dtype=xp.float32)
     if small.ndim != 3 or len(shape) != 2:
         raise ValueError(f"small must be (h, w, C) and shape (H, W), got {small.shape} and {shape}")
-    if (rows.start, rows.stop, cols.start, cols.stop) == (0, shape[0], 0, shape[1]):
+    if xp is np and (rows.start, rows.stop, cols.start, cols.stop) == (0, shape[0], 0, shape[1]):
         from deepcolor.features.semantic import _upsampled_groups
 
         return np.concatenate(_upsampled_groups(small, *shape), axis=-1)  # the whole image: OpenCV's own resize
-    y0, y1, fy = _axis(small.shape[0], shape[0], rows.start, rows.stop)
-    x0, x1, fx = _axis(small.shape[1], shape[1], cols.start, cols.stop)
+    y0, y1, fy = (xp.asarray(a) for a in _axis(small.shape[0], shape[0], rows.start, rows.stop))
+    x0, x1, fx = (xp.asarray(a) for a in _axis(small.shape[1], shape[1], cols.start, cols.stop))
     fy, fx = fy[:, None, None], fx[None, :, None]
     vertical = small[y0] * (1 - fy) + small[y1] * fy
-    return np.ascontiguousarray(vertical[:, x0] * (1 - fx) + vertical[:, x1] * fx, dtype=np.float32)
+    return xp.ascontiguousarray(vertical[:, x0] * (1 - fx) + vertical[:, x1] * fx, dtype=xp.float32)
 
 
 def region_maps(luma: np.ndarray, region: tuple[slice, slice], *, small: np.ndarray | None) -> FeatureMaps:

@@ -1,24 +1,26 @@
-"""GPU twin of the semantic stage (`deepcolor.features.semantic`): FCN on torch CUDA, smoothing on CuPy.
+"""GPU twin of the semantic stage: FCN on torch CUDA, upsampling and smoothing on CuPy.
 
-The CPU stage runs the FCN on a copy of the luma downscaled to at most
-``fcn.max_side`` pixels a side, upsamples the softmax bilinearly to (H, W)
-(OpenCV), smooths it with OpenCV's domain-transform filter guided by the
-luma, then clips at 0 and renormalises each pixel to sum 1. Here:
+On the CPU the model runs the FCN once on a copy of the luma downscaled to
+at most ``fcn.max_side`` pixels a side (`features.region.semantic_small`),
+upsamples that small map bilinearly (`features.region.upsample_region`),
+smooths it with OpenCV's domain-transform filter guided by the luma, then
+clips at 0 and renormalises each pixel to sum 1. Here:
 
 - the downscale of the FCN's input stays on the host (OpenCV's area
   interpolation, exactly as on the CPU: a per-image step on a copy of at most
   400 pixels a side, like gist's);
-- the FCN, the softmax and the bilinear upsampling run in torch on the
-  model's CUDA copy (``F.interpolate``, half-pixel centres and clamped borders
-  as ``cv2.INTER_LINEAR``), handed to CuPy through DLPack;
+- the FCN and its softmax run in torch on the model's CUDA copy, handed to
+  CuPy through DLPack; the semantic histogram of the cluster choice is the
+  mean of this small map (`semantic_histogram_cuda`: 11 numbers to the host);
+- the upsampling is the CPU's own `upsample_region` on CuPy arrays;
 - the smoothing is `domain_transform_cuda` (the twin of OpenCV's ``DTF_RF``)
   on all 11 maps at once, then `clip_renormalise` in CuPy.
 
-Parity with the CPU stage: the smoothed maps agree within ``PARITY_ATOL =
-1e-5`` absolute (the domain transform's bound; the clip-and-renormalise and
-the upsampling add float32 rounding only). Checked under numba's CUDA
-simulator, where every function here takes numpy arrays and runs torch on the
-CPU (``tests/cudasim_parity.py``).
+Parity with the CPU: the smoothed maps agree within ``PARITY_ATOL = 1e-5``
+absolute (the domain transform's bound), the whole stage within
+``FEATURES_ATOL``. Checked under numba's CUDA simulator, where every
+function here takes numpy arrays and runs torch on the CPU
+(``tests/cudasim_parity.py``).
 """
 
 from __future__ import annotations
@@ -38,13 +40,13 @@ __all__ = [
     "PARITY_ATOL",
     "FEATURES_ATOL",
     "smooth_probabilities_cuda",
+    "semantic_small_cuda",
     "semantic_features_cuda",
     "semantic_histogram_cuda",
 ]
 
 PARITY_ATOL = 1e-5
-# torch's bilinear upsampling computes its source coordinates in float64, OpenCV's in float32:
-# up to about 3e-5 apart on a 300x400 -> 1024x1365 map, before the smoothing averages it down.
+# The FCN (cuDNN vs the CPU's kernels) and the smoothing's rounding; the upsampling is the same code.
 FEATURES_ATOL = 1e-4
 
 
@@ -81,8 +83,35 @@ def smooth_probabilities_cuda(probs: Any, luma: Any, *, sigma_spatial: float = S
     return clip_renormalise(smoothed)
 
 
-def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, max_side: int | None = None):
-    """The 11-d semantic part of the descriptor, on the GPU: the twin of `semantic_features`.
+def semantic_small_cuda(luma: np.ndarray, fcn: Any, xp, *, max_side: int | None = None):
+    """The FCN's class probabilities of the whole image at the scale it runs at, on the device.
+
+    The twin of `deepcolor.features.region.semantic_small`: the input is
+    downscaled on the host (as on the CPU), the net runs on its copy on the
+    device (made once, see `module_on`).
+
+    Returns
+    -------
+    small : ``xp`` array, shape (h, w, 11), float32
+        Softmax probabilities, longest side at most ``fcn.max_side``.
+    """
+    import torch
+
+    device = torch_device(xp)
+    x = torch.from_numpy(_fcn_input(check_luma(luma), fcn, max_side))[None, None].to(device)
+    with torch.inference_mode():
+        probs = torch.softmax(module_on(fcn, device)(x), dim=1)[0].permute(1, 2, 0).contiguous()
+    return from_torch(probs, xp)
+
+
+def semantic_features_cuda(
+    luma: np.ndarray, luma_device: Any, fcn: Any, *, small: Any = None, region: tuple[slice, slice] | None = None, max_side: int | None = None
+):
+    """The 11-d semantic part of the descriptor, on the GPU: the twin of the CPU's whole-image semantics.
+
+    The FCN's small map (`semantic_small_cuda`, or ``small`` when given)
+    upsampled bilinearly to (H, W) on the device (`features.region.upsample_region`
+    on CuPy arrays), then `smooth_probabilities_cuda` guided by ``luma_device``.
 
     Parameters
     ----------
@@ -90,9 +119,14 @@ def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, max_
         Luma in [0, 1] on the host: only its downscaled copy for the FCN is
         read there.
     luma_device : cupy.ndarray (numpy.ndarray under the simulator), shape (H, W), float32
-        The same luma on the device: the guide of the smoothing.
+        The same luma (or, for a tile, the region's luma) on the device: the guide.
     fcn : SemanticFCN
-        Run on its copy on the device (made once, see `module_on`).
+    small : device array (h, w, 11), optional, keyword-only
+        The FCN's map of the whole image, when already computed (the cluster
+        choice reads it too).
+    region : (rows, columns) slices, optional, keyword-only
+        The region of ``luma`` that ``luma_device`` holds (a tile; default:
+        all of it): its part of the upsampled map, smoothed guided by it.
     max_side : int, optional, keyword-only
         As in `semantic_features`.
 
@@ -100,23 +134,19 @@ def semantic_features_cuda(luma: np.ndarray, luma_device: Any, fcn: Any, *, max_
     -------
     features : array of ``luma_device``'s module, shape (H, W, 11), float32
         Smoothed class probabilities, non-negative, summing to 1 per pixel;
-        within `FEATURES_ATOL` of `semantic_features`.
+        within `FEATURES_ATOL` of the CPU's.
     """
-    import torch
-    import torch.nn.functional as F
+    from deepcolor.features.region import upsample_region
 
     luma = check_luma(luma)
-    if tuple(luma_device.shape) != luma.shape:
-        raise ValueError(f"luma_device must have the luma's shape {luma.shape}, got {tuple(luma_device.shape)}")
+    region = region or (slice(0, luma.shape[0]), slice(0, luma.shape[1]))
+    expected = tuple(s.stop - s.start for s in region)
+    if tuple(luma_device.shape) != expected:
+        raise ValueError(f"luma_device must have the region's shape {expected}, got {tuple(luma_device.shape)}")
     xp = array_module(luma_device)
-    device = torch_device(xp)
-    x = torch.from_numpy(_fcn_input(luma, fcn, max_side))[None, None].to(device)
-    with torch.inference_mode():
-        probs = torch.softmax(module_on(fcn, device)(x), dim=1)
-        if tuple(probs.shape[2:]) != luma.shape:
-            probs = F.interpolate(probs, size=luma.shape, mode="bilinear", align_corners=False)
-        probs = probs[0].permute(1, 2, 0).contiguous()
-    return smooth_probabilities_cuda(from_torch(probs, xp), luma_device)
+    if small is None:
+        small = semantic_small_cuda(luma, fcn, xp, max_side=max_side)
+    return smooth_probabilities_cuda(upsample_region(small, luma.shape, *region), luma_device)
 
 
 def semantic_histogram_cuda(probs: Any) -> np.ndarray:

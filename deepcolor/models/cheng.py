@@ -268,6 +268,26 @@ class ChengModel:
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
 
+    def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> Any:
+        """`prepare` on the GPU (`deepcolor.models.cheng_cuda.prepare_cuda`): ``xp`` is the device's array module."""
+        unknown = sorted(set(options) - {"semantic", "clusters"})
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        from deepcolor.models.cheng_cuda import prepare_cuda
+
+        return prepare_cuda(self, luma, xp, semantic=bool(options.get("semantic", True)), clusters=bool(options.get("clusters", True)))
+
+    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
+        there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
+        unknown = sorted(set(options) - {"semantic", "clusters"})
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        from deepcolor.models.cheng_cuda import predict_chroma_cuda
+
+        semantic, clusters = bool(options.get("semantic", True)), bool(options.get("clusters", True))
+        return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
+
 
 @dataclass
 class ChengImage:
@@ -314,17 +334,6 @@ class ChengImage:
         self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
         self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1
         return chroma
-
-    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
-        there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
-        unknown = sorted(set(options) - {"semantic", "clusters"})
-        if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
-        from deepcolor.models.cheng_cuda import predict_chroma_cuda
-
-        semantic, clusters = bool(options.get("semantic", True)), bool(options.get("clusters", True))
-        return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
 
 
 def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

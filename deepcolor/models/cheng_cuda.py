@@ -1,5 +1,6 @@
 """Cheng's chroma prediction on the GPU: the twin of `ChengModel.predict_chroma`.
 
+The twins of `ChengModel.prepare`, `ChengImage` and `ChengModel.predict_chroma`.
 The luma is on the device once; DAISY, the FCN and the smoothed semantics,
 the descriptor rows and the cluster MLP all run there (numba.cuda kernels on
 CuPy arrays, torch on CUDA, DLPack between them, no host copy). The host does
@@ -15,20 +16,94 @@ runs in tests and is compared with the CPU prediction.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from deepcolor.features.descriptor_cuda import descriptor_rows_cuda, feature_maps_cuda
-from deepcolor.features.semantic_cuda import semantic_histogram_cuda
+from deepcolor.features.descriptor import FeatureMaps
+from deepcolor.features.descriptor_cuda import descriptor_at_cuda, feature_maps_cuda
+from deepcolor.features.semantic_cuda import semantic_histogram_cuda, semantic_small_cuda
 from deepcolor.kernels.cuda_host import array_module
 from deepcolor.kernels.device import from_torch, module_on, synchronize, to_torch, torch_device
 from deepcolor.pipeline import ChromaPrediction
 
-__all__ = ["ROW_CHUNK_PIXELS", "predict_chroma_cuda"]
+__all__ = ["ROW_CHUNK_PIXELS", "ChengImageCuda", "prepare_cuda", "predict_chroma_cuda"]
 
 # Descriptor rows regressed per step: 2^20 pixels of 92 floats is 385 MB of device memory.
 ROW_CHUNK_PIXELS = 1 << 20
+
+
+def prepare_cuda(model: Any, luma: np.ndarray, xp, *, semantic: bool = True, clusters: bool = True, small: Any = None) -> "ChengImageCuda":
+    """The per-image part of a prediction on the GPU: the twin of `ChengModel.prepare`.
+
+    The FCN on the whole image downscaled (on the device; ``small`` when
+    already computed), gist on the host, the semantic histogram from the small
+    map (11 numbers to the host), the cluster choice. The result predicts the
+    chroma of any region (`ChengImageCuda.chroma`), so the GPU runs the tiles
+    of `deepcolor.tiling` with the same MLP as the whole image.
+    """
+    model.variant(semantic)
+    t0 = time.perf_counter()
+    if semantic and small is None:
+        small = semantic_small_cuda(luma, model.fcn, xp)
+    gist = histogram = None
+    if clusters and model.clusters:
+        gist, _ = model.image_cues(luma, None)  # gist only, on the host: the histogram comes from the device
+        if small is not None:
+            histogram = semantic_histogram_cuda(small)
+    regressor, source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
+    seconds = {"choice": time.perf_counter() - t0}
+    return ChengImageCuda(luma, xp, small if semantic else None, semantic, regressor, source, model.chroma_scale(source, semantic), seconds)
+
+
+@dataclass
+class ChengImageCuda:
+    """One image prepared for prediction on the GPU: the twin of `ChengImage`."""
+
+    luma: np.ndarray  # (H, W) float32 on the host, the whole image
+    xp: Any  # the device's array module
+    small: Any  # the FCN's probabilities of the whole image on the device, (h, w, 11), or None
+    semantic: bool
+    regressor: Any
+    source: str  # cluster key or "global"
+    gain: float
+    seconds: dict[str, float]
+
+    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None):
+        """Chroma of the pixels ``want`` from features computed on ``outer`` (which holds it), on the device.
+
+        ``maps``: the device maps of ``outer`` when already computed. Returns
+        a device array (rows of want, columns of want, 2) float32.
+        """
+        xp = self.xp
+        device = torch_device(xp)
+        t0 = time.perf_counter()
+        if maps is None:
+            crop = xp.asarray(np.ascontiguousarray(self.luma[outer]))  # the tile's luma to the device
+            maps = feature_maps_cuda(self.luma, crop, small=self.small, region=outer)
+        w = maps.shape[1]
+        rows = range(want[0].start - outer[0].start, want[0].stop - outer[0].start)
+        cols = xp.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=xp.int64)
+        chroma = xp.empty((len(rows), cols.size, 2), dtype=xp.float32)
+        step = max(1, ROW_CHUNK_PIXELS // max(1, cols.size))
+        net = module_on(self.regressor._inference_net(), device)
+        synchronize(xp)
+        t1 = time.perf_counter()
+        import torch
+
+        with torch.inference_mode():
+            for start in range(0, len(rows), step):
+                stop = min(len(rows), start + step)
+                index = (xp.arange(rows[start], rows[stop - 1] + 1, dtype=xp.int64)[:, None] * w + cols[None, :]).ravel()
+                out = net(to_torch(descriptor_at_cuda(maps, index, semantic=self.semantic)))
+                chroma[start:stop] = from_torch(out, xp).reshape(stop - start, cols.size, 2)
+        if self.gain != 1.0:
+            chroma *= xp.float32(self.gain)
+        synchronize(xp)
+        self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
+        self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1
+        return chroma
 
 
 def predict_chroma_cuda(model: Any, luma: np.ndarray, luma_device: Any, *, semantic: bool = True, clusters: bool = True) -> ChromaPrediction:
@@ -48,40 +123,17 @@ def predict_chroma_cuda(model: Any, luma: np.ndarray, luma_device: Any, *, seman
     -------
     ChromaPrediction
         ``chroma`` (H, W, 2) float32 U, V on the device (``luma_device``'s
-        module); ``info["cluster"]``; timings of features (with the gist,
-        computed on the host meanwhile), choice and regression (each stage
-        waits for the device before it is timed).
+        module); ``info["cluster"]``; timings of choice (with the FCN and gist,
+        computed on the host while the device works on the maps), features and
+        regression (each waits for the device before it is timed).
     """
     xp = array_module(luma_device)
-    device = torch_device(xp)
     model.variant(semantic)
     t0 = time.perf_counter()
-    maps = feature_maps_cuda(luma, luma_device, fcn=model.fcn if semantic else None)
-    gist = histogram = None
-    if clusters and model.clusters:
-        # Gist on the host while the device still works on the maps (so its time counts in "features").
-        gist, _ = model.image_cues(luma, None, semantic=False)  # gist only: the histogram comes from the device
-    synchronize(xp)
-    t1 = time.perf_counter()
-    if gist is not None and semantic:
-        histogram = semantic_histogram_cuda(maps.semantic)
-    regressor, source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
-    t2 = time.perf_counter()
-    import torch
-
-    net = module_on(regressor._inference_net(), device)
-    h, w = luma.shape
-    chroma = xp.empty((h, w, 2), dtype=xp.float32)
-    rows = max(1, ROW_CHUNK_PIXELS // w)
-    with torch.inference_mode():
-        for start in range(0, h, rows):
-            stop = min(h, start + rows)
-            out = net(to_torch(descriptor_rows_cuda(maps, start, stop, semantic=semantic)))
-            chroma[start:stop] = from_torch(out, xp).reshape(stop - start, w, 2)
-    gain = model.chroma_scale(source, semantic)
-    if gain != 1.0:
-        chroma *= xp.float32(gain)
-    synchronize(xp)
-    t3 = time.perf_counter()
-    seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}
-    return ChromaPrediction(chroma=chroma, info={"cluster": source}, seconds=seconds)
+    small = semantic_small_cuda(luma, model.fcn, xp) if semantic else None
+    maps = feature_maps_cuda(luma, luma_device, small=small)  # queued on the device ...
+    image = prepare_cuda(model, luma, xp, semantic=semantic, clusters=clusters, small=small)  # ... while gist runs here
+    image.seconds["choice"] = time.perf_counter() - t0
+    whole = (slice(0, luma.shape[0]), slice(0, luma.shape[1]))
+    chroma = image.chroma(whole, whole, maps=maps)
+    return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))

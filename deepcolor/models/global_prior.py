@@ -298,6 +298,14 @@ class GlobalPriorModel:
         info = {"scene": self.classes[top], "scene_probability": float(probs[top]), "styled": style is not None}
         return ChromaPrediction(chroma=chroma, info=info, seconds={"network": time.perf_counter() - t0})
 
+    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, *, style: np.ndarray | None = None, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU (`deepcolor.models.global_prior_cuda`); the chroma stays on the device."""
+        if options:
+            raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
+        from deepcolor.models.global_prior_cuda import predict_chroma_cuda
+
+        return predict_chroma_cuda(self, luma, luma_device, style=style)
+
     def tensors(self) -> dict[str, np.ndarray]:
         """The state dict as float16 numpy arrays (how model files store it; halves the file)."""
         out = {}
