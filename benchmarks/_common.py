@@ -1,10 +1,13 @@
-"""Helpers shared by the benchmark scripts: paths, atomic writes, resumable row logs."""
+"""Helpers shared by the benchmark scripts: paths, atomic writes, resumable row logs.
+
+The scripts import the installed package (``pip install -e .``, or ``PYTHONPATH=.`` in a checkout);
+they never edit ``sys.path``.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,13 +15,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SPLITS = ROOT / "data" / "splits"
 
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does: no spinning OpenMP waits on a shared machine
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a whole file via a temp file and a rename."""
-    from deepcolor._atomic import atomic_write_bytes
+    from deepcolor.io import atomic_write_bytes
 
     atomic_write_bytes(path, data.encode() if isinstance(data, str) else data)
 

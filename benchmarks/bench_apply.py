@@ -42,7 +42,7 @@ def _photo(size: int) -> np.ndarray:
 def _child(size: int, repeats: int) -> None:
     import resource
 
-    from deepcolor.colorizer import colorize_luma, load_model
+    from deepcolor.pipeline import colorize_luma, load_model
     from deepcolor.colorspace import merge_luma_chroma
 
     model = load_model()

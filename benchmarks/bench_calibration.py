@@ -18,8 +18,9 @@ from _common import RESULTS, SPLITS, write_atomic
 
 
 def main() -> int:
-    from deepcolor.cli import _expand, evaluate_paths, summarize_rows
-    from deepcolor.colorizer import load_model
+    from deepcolor.evaluation import evaluate_paths, summarize_rows
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.pipeline import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=0)
@@ -43,7 +44,7 @@ def main() -> int:
         "|---|---|---|---|---|",
     ]
     for set_name, manifest in (("CamVid test", "camvid_test.txt"), ("BSDS500 val", "bsds500_val.txt")):
-        paths = _expand([str(SPLITS / manifest)])
+        paths = expand_inputs([str(SPLITS / manifest)])
         if args.limit:
             paths = paths[: args.limit]
         results = {}

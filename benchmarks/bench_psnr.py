@@ -51,9 +51,10 @@ def source_of(set_name: str, image: str) -> str:
 
 
 def main() -> int:
-    from deepcolor.cli import _expand, evaluate_paths, summarize_rows
-    from deepcolor.colorizer import load_model
+    from deepcolor.evaluation import evaluate_paths, summarize_rows
+    from deepcolor.io.paths import expand_inputs
     from deepcolor.modelfile import default_weights_path
+    from deepcolor.pipeline import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None)
@@ -74,7 +75,7 @@ def main() -> int:
     per_set: dict[str, list[dict]] = {}
     for set_name in args.sets:
         manifest = SETS[set_name]
-        paths = _expand([str(SPLITS / manifest)])
+        paths = expand_inputs([str(SPLITS / manifest)])
         if args.limit:
             paths = paths[: args.limit]
         key = lambda p: f"{tag}:{set_name}:{p.name}"  # noqa: E731

@@ -31,7 +31,8 @@ from deepcolor.features.semantic import (
     semantic_features,
     semantic_probabilities,
 )
-from deepcolor.features.semantic_train import evaluate_fcn, match_pairs
+from deepcolor.io.paths import match_pairs
+from deepcolor.train.fcn import evaluate_fcn
 from deepcolor.modelfile import default_weights_path, load_model_file
 
 OUT = RESULTS / "semantic.md"

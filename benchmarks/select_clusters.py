@@ -153,10 +153,10 @@ def _cross_fitted(scorer, held, route, pc, pg, fold):
 def main() -> int:
     import torch
 
-    from deepcolor.cli import _expand
-    from deepcolor.features.semantic import fcn_from_tensors
-    from deepcolor.modelfile import default_weights_path, load_model_file
-    from deepcolor.training import FitConfig, RegressorCache, collect_samples
+    from deepcolor.features.semantic import load_fcn
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.modelfile import default_weights_path
+    from deepcolor.train.cheng import FitConfig, RegressorCache, collect_samples, fcn_cache_id
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stage", choices=["global", "clusters", "head", "report"])
@@ -168,15 +168,11 @@ def main() -> int:
     if args.stage == "report":
         return _report(log)
     torch.set_num_threads(2)
-    import hashlib
-
-    fcn_path = default_weights_path("fcn")
-    fcn_file = load_model_file(fcn_path, kind="fcn")
-    fcn = fcn_from_tensors(*fcn_file, source=fcn_path)
-    fcn_id = hashlib.sha1(json.dumps(fcn_file[1], sort_keys=True).encode()).hexdigest()[:12]
+    fcn = load_fcn(default_weights_path("fcn"))
+    fcn_id = fcn_cache_id(fcn)
     work = Path(args.work)
-    train, _ = collect_samples(_expand([str(SPLITS / "train.txt")]), fcn=fcn, config=FitConfig(samples_per_image=TRAIN_SAMPLES), work=work, fcn_id=fcn_id)
-    held, _ = collect_samples(_expand([str(SPLITS / "select.txt")]), fcn=fcn, config=FitConfig(samples_per_image=SELECT_SAMPLES), work=work, fcn_id=fcn_id)
+    train, _ = collect_samples(expand_inputs([str(SPLITS / "train.txt")]), fcn=fcn, config=FitConfig(samples_per_image=TRAIN_SAMPLES), work=work, fcn_id=fcn_id)
+    held, _ = collect_samples(expand_inputs([str(SPLITS / "select.txt")]), fcn=fcn, config=FitConfig(samples_per_image=SELECT_SAMPLES), work=work, fcn_id=fcn_id)
     scorer = Scorer(held)
     cache = RegressorCache(work / "sweep", json.dumps(["sweep", fcn_id, TRAIN_SAMPLES]))
     paths = [s.path for s in train]
@@ -200,7 +196,8 @@ def main() -> int:
     pg = [glob.predict(s.descriptors) for s in held]
     if args.stage == "head":
         return _head(log, train, held, scorer, pg, args.global_name)
-    from deepcolor.clustering import adaptive_clustering, choose_cluster_arrays, clusters_to_arrays
+    from deepcolor.models.cheng import choose_cluster_arrays, clusters_to_arrays
+    from deepcolor.train.hierarchy import adaptive_clustering
 
     _, hidden, per, epochs = next(g for g in GLOBAL_GRID if g[0] == args.global_name)
     gist = np.stack([s.gist for s in train])

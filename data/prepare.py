@@ -52,7 +52,7 @@ def _bucket(name: str) -> float:
 
 
 def _write_manifest(path: Path, images: list[Path]) -> None:
-    from deepcolor._atomic import atomic_write_bytes
+    from deepcolor.io.write import atomic_write_bytes
 
     lines = [os.path.relpath(p, path.parent.resolve()) for p in images]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())

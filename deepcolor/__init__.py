@@ -1,8 +1,9 @@
 """deepcolor: fully automatic colorization of grayscale photographs.
 
-Public API: `colorize` and `load_model`. Everything else is a stage of the
-pipeline, one module each: io -> colorspace -> features -> gist/clustering ->
-regressor -> refine -> colorspace -> io.
+Public API: `colorize` and `load_model` (from `deepcolor.pipeline`, imported on
+first use so that `import deepcolor` stays cheap). The stages: io ->
+colorspace -> features -> model (`deepcolor.models`) -> refine -> colorspace
+-> io; see the README's Architecture section.
 
 >>> import deepcolor
 >>> rgb = deepcolor.colorize(gray)          # gray: (H, W) uint8 -> (H, W, 3) uint8
@@ -16,7 +17,7 @@ __all__ = ["colorize", "load_model", "__version__"]
 def __getattr__(name: str):
     # Lazy: `import deepcolor.colorspace` should not pay for torch and numba.
     if name in ("colorize", "load_model"):
-        from deepcolor import colorizer
+        from deepcolor import pipeline
 
-        return getattr(colorizer, name)
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'deepcolor' has no attribute {name!r}")

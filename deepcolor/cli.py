@@ -1,26 +1,19 @@
-"""The command-line front ends: ``python -m deepcolor.fit | apply | evaluate``.
+"""The command-line parsers and what every command shares: logging, one-line errors, exit codes.
 
-Every command turns an expected failure (bad input, bad model file, unwritable
-output) into one line on stderr and a non-zero exit; Ctrl-C says how to resume.
+The commands themselves are `deepcolor.fit`, `deepcolor.apply` and
+`deepcolor.evaluate` (``python -m ...``). Every command turns an expected
+failure (bad input, bad model file, unwritable output) into one line on stderr
+and a non-zero exit; Ctrl-C says how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import numpy as np
-
-# Before torch loads: OpenMP threads that spin while waiting stall for hundreds of ms
-# whenever another process holds a core (measured: 571 ms -> 26 ms per FCN call).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 logger = logging.getLogger("deepcolor")
 
@@ -34,20 +27,27 @@ class CommandError(Exception):
     """An expected failure that ends a command with a one-line message."""
 
 
-def _setup_logging(quiet: bool) -> None:
+def passive_openmp() -> None:
+    """Entry points call this before torch loads: OpenMP threads that spin while waiting stall
+    for hundreds of ms whenever another process holds a core (measured: 571 ms -> 26 ms per FCN call)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="deepcolor: %(message)s", stream=sys.stderr)
     # Our messages are one line each; third-party chatter stays at warnings.
     for name in ("numba", "matplotlib", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _run(prog: str, body: Callable[[], int]) -> int:
+def run_command(prog: str, body: Callable[[], int], *, resume_hint: str = "run the same command again to resume where it stopped") -> int:
+    """Run a command body; expected failures become one line on stderr and an exit code."""
     from deepcolor.modelfile import ModelFileError
 
     try:
         return body()
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        print(f"{prog}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CommandError, ModelFileError, ValueError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -55,18 +55,68 @@ def _run(prog: str, body: Callable[[], int]) -> int:
         return EXIT_USAGE
 
 
-def _progress_enabled(quiet: bool) -> bool:
-    return not quiet
+def report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
+    if not failed:
+        return 0
+    print(f"{prog}: {len(failed)} file(s) failed:", file=sys.stderr)
+    for path, reason in failed:
+        # io errors already start with the file's name: do not say it twice.
+        for prefix in (f"{path}: ", f"{Path(path).name}: "):
+            reason = reason[len(prefix) :] if reason.startswith(prefix) else reason
+        print(f"  {path}: {reason}", file=sys.stderr)
+    return EXIT_FAILED_ITEMS
 
 
-# --------------------------------------------------------------------- fit
-def fit_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m deepcolor.fit``: train a colorizer (or, with ``semantic``, the FCN)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "semantic":
-        from deepcolor.features.semantic_train import main as semantic_main
+def _model_flags() -> argparse.ArgumentParser:
+    """The flags apply and evaluate share: which model, which of its options, how loud."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model)")
+    p.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
+    p.add_argument("--no-semantic", action="store_true", help="the 81-d variant, without FCN semantics")
+    p.add_argument("--no-clusters", action="store_true", help="the single global MLP, without the cluster hierarchy")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p
 
-        return semantic_main(argv[1:])
+
+def model_options(args: argparse.Namespace) -> dict[str, bool]:
+    """The model options (``deepcolor.colorize``'s ``**model_options``) the shared flags ask for."""
+    return {"semantic": not args.no_semantic, "clusters": not args.no_clusters}
+
+
+def apply_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deepcolor.apply",
+        parents=[_model_flags()],
+        description="Colorize grayscale photographs. Outputs are written atomically; inputs are never "
+        "overwritten; existing outputs are kept (so a re-run resumes a batch) unless --overwrite.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
+    parser.add_argument("--saturation", type=float, default=1.0, help="chroma gain (default 1.0)")
+    parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
+    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders")
+    parser.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default: 100 million)")
+    return parser
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deepcolor.evaluate",
+        parents=[_model_flags()],
+        description="Colorize the gray version of colour images and compare with the originals "
+        "(PSNR on 8-bit RGB, peak 255, no resizing; gray baseline = zero chroma). "
+        "The last line of output is one JSON object.",
+    )
+    parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST")
+    parser.add_argument("--csv", metavar="FILE", help="per-image rows (image, PSNR, gray PSNR, gain, colorfulness, cluster)")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
+    return parser
+
+
+def fit_parser() -> argparse.ArgumentParser:
+    """``python -m deepcolor.fit``: the Cheng colorizer (``fit semantic`` is `fcn_parser`)."""
     parser = argparse.ArgumentParser(
         prog="python -m deepcolor.fit",
         description="Train a colorization model on folders of colour photographs. "
@@ -100,405 +150,42 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
                         help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
                         "thrash; 0 = torch's default)")
     parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    _setup_logging(args.quiet)
-    return _run("deepcolor.fit", lambda: _fit(args, argv))
+    return parser
 
 
-def _expand(specs: Sequence[str]) -> list[Path]:
-    """Folders, manifest files (one path per line, relative to the manifest) and image files -> image paths."""
-    from deepcolor.io import list_images
-
-    paths: list[Path] = []
-    for spec in specs:
-        p = Path(spec)
-        if p.is_file() and p.suffix.lower() == ".txt":
-            base = p.parent
-            for line in p.read_text().splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    q = Path(line)
-                    paths.append(q if q.is_absolute() else base / q)
-        elif p.exists():
-            paths.extend(list_images([p]))
-        else:
-            raise CommandError(f"{spec}: no such file or folder")
-    return paths
-
-
-def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    import torch
-
-    from deepcolor.training import FitConfig, fit_model
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    for name in ("samples_per_image", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.mu <= 0:
-        raise CommandError(f"--mu must be > 0, got {args.mu}")
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise CommandError(f"output folder {out.parent} does not exist")
-    paths = _expand(args.images)
-    if not paths:
-        raise CommandError("no training images found")
-    val_paths = _expand(args.val_images)
-    if args.max_val_images:
-        val_paths = val_paths[: args.max_val_images]
-    overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
-    if overlap:
-        raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
-
-    fcn = fcn_file = None
-    if not args.no_semantic:
-        from deepcolor.features.semantic import fcn_from_tensors
-        from deepcolor.modelfile import default_weights_path, load_model_file
-
-        fcn_path = Path(args.fcn) if args.fcn else default_weights_path("fcn")
-        fcn_file = load_model_file(fcn_path, kind="fcn")
-        fcn = fcn_from_tensors(*fcn_file, source=fcn_path)
-
-    config = FitConfig(
-        samples_per_image=args.samples_per_image,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        clusters=not args.no_clusters,
-        n_top=args.n_top,
-        mu=args.mu,
-        epsilon=args.epsilon,
-        min_cluster_size=args.min_cluster_size,
-        max_layers=args.max_layers,
-        min_layer_gain=None if args.keep_all_layers else args.min_layer_gain,
-        top_k=args.top_k,
-        descend=not args.no_descend,
-        semantic=not args.no_semantic,
+def fcn_parser() -> argparse.ArgumentParser:
+    """``python -m deepcolor.fit semantic``: its flags are the fields of `deepcolor.train.fcn.FCNConfig`."""
+    p = argparse.ArgumentParser(
+        prog="python -m deepcolor.fit semantic",
+        description="Train the gray-image semantic FCN on per-pixel labels (CamVid layout, void = 11).",
     )
-    work = Path(args.work) if args.work else out.with_name(out.name + ".work")
-    logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
-    card = {"command": "python -m deepcolor.fit " + " ".join(argv)}
-    t0 = time.perf_counter()
-    model, failed = fit_model(
-        paths,
-        fcn=fcn,
-        fcn_file=fcn_file,
-        config=config,
-        work=work,
-        progress=_progress_enabled(args.quiet),
-        card=card,
-        calibration_paths=[] if args.no_calibrate else val_paths,
+    from deepcolor.features.semantic import DEFAULT_ARCH, MAX_SIDE
+    from deepcolor.train.fcn import CROP
+
+    p.add_argument("--images", required=True, metavar="DIR", help="training images <stem>.jpg")
+    p.add_argument("--labels", required=True, metavar="DIR", help="training label maps <stem>.png")
+    p.add_argument("--val-images", required=True, metavar="DIR")
+    p.add_argument("--val-labels", required=True, metavar="DIR")
+    p.add_argument("--test-images", metavar="DIR", help="optional test set, scored once at the end")
+    p.add_argument("--test-labels", metavar="DIR")
+    p.add_argument("--out", required=True, metavar="FCN", help="output model file (.safetensors)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--crop", type=int, nargs=2, default=list(CROP), metavar=("H", "W"), help="training crop size")
+    p.add_argument("--max-side", type=int, default=MAX_SIDE, metavar="PX",
+                   help="longest side the net runs at for validation and inference (stored in the model file)")
+    p.add_argument("--channels", type=int, nargs=4, metavar="C", help="encoder widths (default %s)" % DEFAULT_ARCH["channels"])
+    p.add_argument("--ema", type=float, default=0.99, metavar="DECAY", help="per-step decay of the weight average that is validated and shipped")
+    p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median")
+    p.add_argument("--checkpoint", metavar="PATH", help="default: OUT + '.ckpt'")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument(
+        "--time-budget", type=float, metavar="MIN",
+        help="wall-clock budget: the learning rate anneals by the clock as well as by epoch, and training "
+        "stops before the epoch that would overrun it (the run is then not bit-reproducible)",
     )
-    card = model.card
-    card["fit_seconds"] = round(time.perf_counter() - t0, 1)
-    if val_paths:
-        rows, val_failed = evaluate_paths(val_paths, model, settings=_settings_grid(model), progress=_progress_enabled(args.quiet))
-        card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
-        for name, summary in card["validation"].items():
-            logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])
-        failed += val_failed
-    model.save(out)
-    logger.info("wrote %s (%d clusters) in %.0f s", out, len(model.clusters), card["fit_seconds"])
-    return _report_failures("deepcolor.fit", failed)
-
-
-def _report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
-    if not failed:
-        return 0
-    print(f"{prog}: {len(failed)} file(s) failed:", file=sys.stderr)
-    for path, reason in failed:
-        # io errors already start with the file's name: do not say it twice.
-        for prefix in (f"{path}: ", f"{Path(path).name}: "):
-            reason = reason[len(prefix) :] if reason.startswith(prefix) else reason
-        print(f"  {path}: {reason}", file=sys.stderr)
-    return EXIT_FAILED_ITEMS
-
-
-# --------------------------------------------------------------- evaluate
-def _settings_grid(model) -> dict[str, dict[str, bool]]:
-    """The ablations a model supports, by name."""
-    grid = {}
-    semantics = [s for s in (True, False) if ("semantic" if s else "plain") in model.global_regressors and (not s or model.fcn is not None)]
-    for semantic in semantics:
-        for clusters in ([True, False] if model.clusters else [False]):
-            name = ("semantic" if semantic else "plain") + ("+clusters" if clusters else "")
-            grid[name] = {"semantic": semantic, "clusters": clusters}
-    return grid
-
-
-def evaluate_paths(
-    paths: Sequence[Path],
-    model,
-    *,
-    settings: dict[str, dict[str, bool]],
-    refine: bool = True,
-    progress: bool = True,
-    on_image: Callable[[Path, dict[str, dict]], None] | None = None,
-    skip: Callable[[Path], bool] | None = None,
-) -> tuple[dict[str, list[dict]], list[tuple[Path, str]]]:
-    """Per-image metrics of colour images colorized from their gray version, for each named setting.
-
-    A setting maps ``semantic``, ``clusters`` and optionally ``refine``
-    (default: the ``refine`` argument) to booleans. ``on_image(path, {setting:
-    row})`` is called after each image (benchmarks use it to checkpoint) and
-    images for which ``skip(path)`` is true are not processed.
-
-    Returns ``({setting: [row, ...]}, failures)``; a row holds ``image``,
-    ``psnr``, ``gray_psnr``, ``gain``, ``colorfulness``,
-    ``colorfulness_original``, ``cluster`` and ``seconds``.
-    """
-    from tqdm.auto import tqdm
-
-    from deepcolor.colorizer import colorize_luma
-    from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
-    from deepcolor.features.descriptor import feature_maps
-    from deepcolor.io import read_image
-    from deepcolor.metrics import colorfulness, psnr, to_uint8
-
-    rows: dict[str, list[dict]] = {name: [] for name in settings}
-    failed: list[tuple[Path, str]] = []
-    for path in tqdm(paths, desc="evaluate", unit="img", disable=not progress):
-        if skip is not None and skip(path):
-            continue
-        try:
-            image = read_image(path)
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
-            continue
-        if image.pixels.ndim != 3:
-            failed.append((path, "gray image: nothing to compare the colours with"))
-            continue
-        original = to_uint8(image.pixels)
-        luma = np.floor(rgb_to_luma(original.astype(np.float32) / 255.0) * 255.0 + 0.5).astype(np.float32) / 255.0
-        gray = to_uint8(merge_luma_chroma(luma, np.zeros(luma.shape + (2,), np.float32)))
-        gray_psnr = psnr(gray, original)
-        c_orig = colorfulness(original)
-        maps_cache: dict[bool, object] = {}
-        this_image: dict[str, dict] = {}
-        for name, s in settings.items():
-            t0 = time.perf_counter()
-            if s["semantic"] not in maps_cache:
-                maps_cache[s["semantic"]] = feature_maps(luma, fcn=model.fcn if s["semantic"] else None)
-            result = colorize_luma(
-                luma, model, refine=s.get("refine", refine), semantic=s["semantic"], clusters=s["clusters"], maps=maps_cache[s["semantic"]]
-            )
-            out = to_uint8(result.rgb())
-            value = psnr(out, original)
-            this_image[name] = {
-                    "image": str(path),
-                    "psnr": value,
-                    "gray_psnr": gray_psnr,
-                    "gain": value - gray_psnr,
-                    "colorfulness": colorfulness(out),
-                    "colorfulness_original": c_orig,
-                    "cluster": result.source,
-                    "seconds": time.perf_counter() - t0,
-                }
-            rows[name].append(this_image[name])
-        if on_image is not None:
-            on_image(path, this_image)
-    return rows, failed
-
-
-def summarize_rows(rows: Sequence[dict]) -> dict:
-    """Medians and quartiles of `evaluate_paths` rows, and the colorfulness ratio of medians."""
-    from deepcolor.metrics import summarize
-
-    if not rows:
-        return {"n": 0}
-    p = summarize([r["psnr"] for r in rows])
-    g = summarize([r["gray_psnr"] for r in rows])
-    gain = summarize([r["gain"] for r in rows])
-    c = np.median([r["colorfulness"] for r in rows])
-    co = np.median([r["colorfulness_original"] for r in rows])
-    # Full precision here: rounding twice (here, then when printing) moves the last digit.
-    return {
-        "n": p["n"],
-        "psnr_median": p["median"],
-        "psnr_q1": p["q1"],
-        "psnr_q3": p["q3"],
-        "gray_psnr_median": g["median"],
-        "gray_psnr_q1": g["q1"],
-        "gray_psnr_q3": g["q3"],
-        "gain_median": gain["median"],
-        "gain_q1": gain["q1"],
-        "gain_q3": gain["q3"],
-        "colorfulness_ratio": float(c / co) if co > 0 else float("nan"),
-    }
-
-
-def _write_csv_atomic(path: Path, rows: Sequence[dict]) -> None:
-    from deepcolor._atomic import atomic_open
-
-    if not rows:
-        return
-    with atomic_open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
-def evaluate_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m deepcolor.evaluate``: PSNR and colorfulness on colour images."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deepcolor.evaluate",
-        description="Colorize the gray version of colour images and compare with the originals "
-        "(PSNR on 8-bit RGB, peak 255, no resizing; gray baseline = zero chroma). "
-        "The last line of output is one JSON object.",
-    )
-    parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST")
-    parser.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model)")
-    parser.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
-    parser.add_argument("--no-semantic", action="store_true", help="the 81-d variant, without FCN semantics")
-    parser.add_argument("--no-clusters", action="store_true", help="the single global MLP, without the cluster hierarchy")
-    parser.add_argument("--csv", metavar="FILE", help="per-image rows (image, PSNR, gray PSNR, gain, colorfulness, cluster)")
-    parser.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    _setup_logging(args.quiet)
-    return _run("deepcolor.evaluate", lambda: _evaluate(args))
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from deepcolor.colorizer import load_model
-
-    model = load_model(args.model)
-    paths = _expand(args.images)
-    if args.limit:
-        paths = paths[: args.limit]
-    if not paths:
-        raise CommandError("no images found")
-    settings = {"result": {"semantic": not args.no_semantic, "clusters": not args.no_clusters}}
-    model.variant(not args.no_semantic)  # fail early on an unsupported ablation
-    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet)
-    rows_ = rows["result"]
-    if args.csv:
-        _write_csv_atomic(Path(args.csv), rows_)
-    s = summarize_rows(rows_)
-    if s["n"]:
-        print(f"images: {s['n']}")
-        print(f"PSNR (dB):       median {s['psnr_median']:.2f}  quartiles {s['psnr_q1']:.2f} .. {s['psnr_q3']:.2f}")
-        print(f"gray PSNR (dB):  median {s['gray_psnr_median']:.2f}")
-        print(f"gain (dB):       median {s['gain_median']:+.2f}  quartiles {s['gain_q1']:+.2f} .. {s['gain_q3']:+.2f}")
-        print(f"colorfulness:    ratio of medians (result / original) {s['colorfulness_ratio']:.3f}")
-    summary = {"n": s["n"]}
-    for key in ("psnr_median", "gray_psnr_median", "gain_median", "colorfulness_ratio"):
-        summary[key] = round(s[key], 3) if key in s else None
-    status = _report_failures("deepcolor.evaluate", failed)
-    print(json.dumps(summary))
-    return status
-
-
-# ------------------------------------------------------------------ apply
-def apply_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m deepcolor.apply``: colorize files and folders."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deepcolor.apply",
-        description="Colorize grayscale photographs. Outputs are written atomically; inputs are never "
-        "overwritten; existing outputs are kept (so a re-run resumes a batch) unless --overwrite.",
-    )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
-    parser.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model)")
-    parser.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
-    parser.add_argument("--saturation", type=float, default=1.0, help="chroma gain (default 1.0)")
-    parser.add_argument("--no-semantic", action="store_true", help="the 81-d variant, without FCN semantics")
-    parser.add_argument("--no-clusters", action="store_true", help="the single global MLP, without the cluster hierarchy")
-    parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
-    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders")
-    parser.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default: 100 million)")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    _setup_logging(args.quiet)
-    return _run("deepcolor.apply", lambda: _apply(args))
-
-
-def _apply(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from deepcolor import io
-    from deepcolor.colorizer import colorize_luma, load_model
-    from deepcolor.colorspace import rgb_to_luma
-
-    if not args.saturation >= 0:
-        raise CommandError(f"--saturation must be >= 0, got {args.saturation}")
-    fmt = None
-    if args.format:
-        fmt = "." + args.format.lower().lstrip(".")
-        if fmt not in io.SUPPORTED_EXTENSIONS:
-            raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
-
-    failed: list[tuple[Path, str]] = []
-    inputs: list[Path] = []
-    seen: set[Path] = set()
-    for spec in args.inputs:
-        p = Path(spec)
-        if p.is_dir():
-            found = io.list_images([p], recursive=args.recursive)
-            if args.output is None:  # our own earlier outputs beside the inputs are not inputs
-                found = [q for q in found if not q.stem.endswith(OUTPUT_SUFFIX)]
-        elif p.is_file() or p.is_symlink():
-            found = [p]
-        else:
-            failed.append((p, "no such file or folder"))
-            continue
-        for q in found:
-            if q.resolve() not in seen:
-                seen.add(q.resolve())
-                inputs.append(q)
-    if not inputs:
-        _report_failures("deepcolor.apply", failed)
-        raise CommandError("no input images")
-
-    single_file_out = args.output is not None and len(args.inputs) == 1 and Path(args.inputs[0]).is_file() and io.is_image_path(args.output)
-    if single_file_out:
-        outputs = {inputs[0]: Path(args.output)}
-    elif args.output is not None:
-        out_dir = Path(args.output)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise CommandError(f"-o {out_dir}: exists and is not a folder (several inputs need an output folder)")
-        if io.is_image_path(out_dir):
-            raise CommandError(f"-o {out_dir}: an image file name, but the inputs are several files or a folder; give a folder")
-        outputs = dict(zip(inputs, io.output_paths(inputs, out_dir, ext=fmt)))
-    else:  # beside each input, as NAME_colorized.EXT
-        outputs = {}
-        by_folder: dict[Path, list[Path]] = {}
-        for p in inputs:
-            by_folder.setdefault(p.parent, []).append(p)
-        for folder, group in by_folder.items():
-            outputs.update(zip(group, io.output_paths(group, folder, ext=fmt, suffix=OUTPUT_SUFFIX)))
-
-    model = load_model(args.model)
-    model.variant(not args.no_semantic)
-    done = skipped = 0
-    for path in tqdm(inputs, desc="colorize", unit="img", disable=args.quiet):
-        out = outputs[path]
-        try:
-            io.ensure_not_input(out, inputs)
-            if out.exists() and not args.overwrite:
-                skipped += 1
-                continue
-            image = io.read_image(path, **({"max_pixels": args.max_pixels} if args.max_pixels else {}))
-            if image.pixels.ndim == 3:
-                if not image.is_gray:
-                    logger.info("%s: colour input converted to gray (BT.601 luma) first", path)
-                luma = rgb_to_luma(image.pixels)
-            else:
-                luma = image.pixels
-            result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, semantic=not args.no_semantic, clusters=not args.no_clusters)
-            io.write_image(out, result.rgb(), alpha=image.alpha, bit_depth=image.bit_depth, overwrite=True)
-            if args.save_semantic and model.fcn is not None and not args.no_semantic:
-                from deepcolor.features.semantic import label_colours, semantic_features
-
-                labels = np.argmax(semantic_features(luma, model.fcn), axis=-1)
-                io.write_image(out.with_name(out.stem + ".semantic.png"), label_colours(labels).astype(np.float32) / 255.0, overwrite=True)
-            done += 1
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
-    logger.info("%d colorized, %d kept (already done; --overwrite to redo), %d failed", done, skipped, len(failed))
-    return _report_failures("deepcolor.apply", failed)
+    return p

@@ -111,3 +111,12 @@ def merge_luma_chroma(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     rgb = luma[..., None] + delta * scale[..., None]
     # Rounding can still step a hair outside; this clip moves luma by < 1e-6.
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def quantize_luma(luma: np.ndarray) -> np.ndarray:
+    """The luma an 8-bit gray photograph holds: ``floor(255 Y + 0.5) / 255`` as float32.
+
+    The one rounding rule for "the gray version of a colour photo", used by
+    training and by the evaluation protocol alike.
+    """
+    return np.floor(np.asarray(luma) * 255.0 + 0.5).astype(np.float32) / 255.0

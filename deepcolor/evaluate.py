@@ -1,8 +1,59 @@
-"""``python -m deepcolor.evaluate``: see `deepcolor.cli.evaluate_main`."""
+"""``python -m deepcolor.evaluate``: PSNR and colorfulness of colour images colorized from their gray version.
 
+The protocol is `deepcolor.evaluation`; the parser `deepcolor.cli.evaluate_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-from deepcolor.cli import evaluate_main
+from deepcolor.cli import CommandError, evaluate_parser, model_options, passive_openmp, report_failures, run_command, setup_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    passive_openmp()
+    args = evaluate_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    return run_command("deepcolor.evaluate", lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from deepcolor.evaluation import evaluate_paths, summarize_rows, write_rows_csv
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.pipeline import load_model
+
+    model = load_model(args.model)
+    paths = expand_inputs(args.images)
+    if args.limit:
+        paths = paths[: args.limit]
+    if not paths:
+        raise CommandError("no images found")
+    settings = {"result": model_options(args)}
+    if hasattr(model, "variant"):
+        model.variant(not args.no_semantic)  # fail early on an unsupported ablation
+    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet)
+    rows_ = rows["result"]
+    if args.csv:
+        write_rows_csv(Path(args.csv), rows_)
+    s = summarize_rows(rows_)
+    if s["n"]:
+        print(f"images: {s['n']}")
+        print(f"PSNR (dB):       median {s['psnr_median']:.2f}  quartiles {s['psnr_q1']:.2f} .. {s['psnr_q3']:.2f}")
+        print(f"gray PSNR (dB):  median {s['gray_psnr_median']:.2f}")
+        print(f"gain (dB):       median {s['gain_median']:+.2f}  quartiles {s['gain_q1']:+.2f} .. {s['gain_q3']:+.2f}")
+        print(f"colorfulness:    ratio of medians (result / original) {s['colorfulness_ratio']:.3f}")
+    summary = {"n": s["n"]}
+    for key in ("psnr_median", "gray_psnr_median", "gain_median", "colorfulness_ratio"):
+        summary[key] = round(s[key], 3) if key in s else None
+    status = report_failures("deepcolor.evaluate", failed)
+    print(json.dumps(summary))
+    return status
+
 
 if __name__ == "__main__":
-    sys.exit(evaluate_main())
+    sys.exit(main())

@@ -1,8 +1,126 @@
-"""``python -m deepcolor.fit``: see `deepcolor.cli.fit_main`."""
+"""``python -m deepcolor.fit``: train a Cheng colorizer, or with ``semantic`` the FCN.
 
+Parsers live in `deepcolor.cli`; the fitting in `deepcolor.train`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
 import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
-from deepcolor.cli import fit_main
+from deepcolor.cli import CommandError, fcn_parser, fit_parser, passive_openmp, report_failures, run_command, setup_logging
+
+logger = logging.getLogger("deepcolor")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    passive_openmp()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "semantic":
+        return _semantic(argv[1:])
+    args = fit_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    return run_command("deepcolor.fit", lambda: _fit(args, argv))
+
+
+def _semantic(argv: list[str]) -> int:
+    args = fcn_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+
+    def body() -> int:
+        from deepcolor.train.fcn import FCNConfig, train_fcn
+
+        fields = {k: v for k, v in vars(args).items()}
+        fields["crop"] = tuple(fields["crop"])
+        command = "python -m deepcolor.fit semantic " + " ".join(shlex.quote(a) for a in argv)
+        train_fcn(FCNConfig(**fields, command=command))
+        return 0
+
+    return run_command("deepcolor.fit semantic", body, resume_hint="rerun with --resume to continue from the last checkpoint")
+
+
+def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    import torch
+
+    from deepcolor.evaluation import evaluate_paths, settings_grid, summarize_rows
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.train.cheng import FitConfig, fit_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in ("samples_per_image", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
+        if getattr(args, name) < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.mu <= 0:
+        raise CommandError(f"--mu must be > 0, got {args.mu}")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CommandError(f"output folder {out.parent} does not exist")
+    paths = expand_inputs(args.images)
+    if not paths:
+        raise CommandError("no training images found")
+    val_paths = expand_inputs(args.val_images)
+    if args.max_val_images:
+        val_paths = val_paths[: args.max_val_images]
+    overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
+    if overlap:
+        raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
+
+    fcn = None
+    if not args.no_semantic:
+        from deepcolor.features.semantic import load_fcn
+
+        fcn = load_fcn(args.fcn)
+
+    config = FitConfig(
+        samples_per_image=args.samples_per_image,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        clusters=not args.no_clusters,
+        n_top=args.n_top,
+        mu=args.mu,
+        epsilon=args.epsilon,
+        min_cluster_size=args.min_cluster_size,
+        max_layers=args.max_layers,
+        min_layer_gain=None if args.keep_all_layers else args.min_layer_gain,
+        top_k=args.top_k,
+        descend=not args.no_descend,
+        semantic=not args.no_semantic,
+    )
+    work = Path(args.work) if args.work else out.with_name(out.name + ".work")
+    logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
+    card = {"command": "python -m deepcolor.fit " + " ".join(argv)}
+    t0 = time.perf_counter()
+    model, failed = fit_model(
+        paths,
+        fcn=fcn,
+        config=config,
+        work=work,
+        progress=not args.quiet,
+        card=card,
+        calibration_paths=[] if args.no_calibrate else val_paths,
+    )
+    card = model.card
+    card["fit_seconds"] = round(time.perf_counter() - t0, 1)
+    if val_paths:
+        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet)
+        card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
+        for name, summary in card["validation"].items():
+            logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])
+        failed += val_failed
+    model.save(out)
+    logger.info("wrote %s (%d clusters) in %.0f s", out, len(model.clusters), card["fit_seconds"])
+    return report_failures("deepcolor.fit", failed)
+
 
 if __name__ == "__main__":
-    sys.exit(fit_main())
+    sys.exit(main())

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor._atomic import atomic_write_bytes
+from deepcolor.io.write import atomic_write_bytes
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model_file", "load_model_file", "default_weights_path"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model_file", "load_model_file", "read_model_kind", "default_weights_path"]
 
 FORMAT_VERSION = 1
 _FORMAT = "deepcolor"
@@ -83,17 +83,38 @@ def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tupl
         With a one-line message, for a missing, truncated, foreign, too new or
         wrong-kind file.
     """
+    path = Path(path)
+    tensors, meta = _open(path, with_tensors=True)
+    config = _check_meta(path, meta, kind)
+    return tensors, config
+
+
+def read_model_kind(path: str | os.PathLike) -> str:
+    """The kind of model a file holds (``"colorizer"``, ``"fcn"``, ...), read from its header only.
+
+    Raises `ModelFileError` like `load_model_file` for a missing, foreign or too new file.
+    """
+    path = Path(path)
+    _, meta = _open(path, with_tensors=False)
+    _check_meta(path, meta, None)
+    return str(meta.get("kind"))
+
+
+def _open(path: Path, *, with_tensors: bool) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors import safe_open
 
-    path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()} if with_tensors else {}
     except Exception as exc:  # safetensors raises several types for bad headers
         raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    return tensors, meta
+
+
+def _check_meta(path: Path, meta: dict[str, str], kind: str | None) -> dict[str, Any]:
     if meta.get("format") != _FORMAT:
         raise ModelFileError(f"{path}: not a deepcolor model file")
     try:
@@ -105,4 +126,4 @@ def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tupl
         raise ModelFileError(f"{path}: model format version {version}, this deepcolor reads version {FORMAT_VERSION}")
     if kind is not None and meta.get("kind") != kind:
         raise ModelFileError(f"{path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
-    return tensors, config
+    return config

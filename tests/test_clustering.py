@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from deepcolor.clustering import (
+from deepcolor.train.hierarchy import (
     Cluster,
     adaptive_clustering,
     assign_top_layer,

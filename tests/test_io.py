@@ -441,7 +441,7 @@ def test_permission_denied_translated(tmp_path, monkeypatch):
     def deny(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(dio, "_open_binary", deny)
+    monkeypatch.setattr(dio.read, "_open_binary", deny)
     with pytest.raises(ImageReadError, match="permission denied") as exc:
         read_image(p)
     assert_one_line(exc.value, "locked.png")
@@ -633,7 +633,7 @@ def test_overwrite_false_loses_race_safely(tmp_path, monkeypatch):
         Path(dst).write_bytes(b"competitor")
         return real_link(src, dst, *a, **k)
 
-    monkeypatch.setattr(dio.os, "link", link_after_competitor)
+    monkeypatch.setattr(os, "link", link_after_competitor)
     with pytest.raises(ImageWriteError, match="exists"):
         write_image(dest, np.zeros((H, W), np.float32), overwrite=False)
     assert dest.read_bytes() == b"competitor"
@@ -650,9 +650,9 @@ def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch, stage):
         raise OSError(28, "No space left on device")
 
     if stage == "encode":
-        monkeypatch.setattr(dio, "_encode", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("encoder crashed")))
+        monkeypatch.setattr(dio.write, "_encode", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("encoder crashed")))
     else:
-        monkeypatch.setattr(dio.os, stage, boom)
+        monkeypatch.setattr(os, stage, boom)
     with pytest.raises(ImageWriteError) as exc:
         write_image(dest, np.ones((H, W, 3), np.float32))
     monkeypatch.undo()
@@ -660,7 +660,7 @@ def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch, stage):
     assert dest.read_bytes() == before
     assert sorted(q.name for q in tmp_path.iterdir()) == ["keep.png"]
     # a new destination that fails leaves no file at all
-    monkeypatch.setattr(dio.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(ImageWriteError):
         write_image(tmp_path / "new.png", np.ones((H, W, 3), np.float32))
     assert sorted(q.name for q in tmp_path.iterdir()) == ["keep.png"]
@@ -703,7 +703,7 @@ def test_unwritable_folder(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *a, **k)
 
-    monkeypatch.setattr(dio.os, "open", deny)
+    monkeypatch.setattr(os, "open", deny)
     with pytest.raises(ImageWriteError, match="permission denied") as exc:
         write_image(tmp_path / "ro" / "a.png", np.zeros((H, W), np.float32))
     assert_one_line(exc.value, "a.png")

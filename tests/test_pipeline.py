@@ -1,12 +1,15 @@
 """The assembled pipeline on real photographs, with the shipped model."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from skimage import data
 
 import deepcolor
-from deepcolor.colorizer import colorize_luma, load_model, to_luma
+from deepcolor.pipeline import colorize_luma, load_model, to_luma
 from deepcolor.colorspace import rgb_to_luma
+from deepcolor.evaluation import gray_version
 from deepcolor.features.descriptor import descriptor_at, descriptor_dim, feature_maps
 from deepcolor.metrics import colorfulness, psnr, to_uint8
 
@@ -63,8 +66,7 @@ def test_odd_and_tiny_sizes(model, shape):
 def test_beats_gray_on_a_real_photo(model, coffee):
     """On a real photo the shipped model is closer to the original than the gray baseline."""
     original = coffee
-    luma = np.floor(rgb_to_luma(original / 255.0) * 255 + 0.5).astype(np.float32) / 255
-    gray = to_uint8(np.repeat(luma[..., None], 3, axis=2))
+    luma, gray = gray_version(original)
     result = to_uint8(colorize_luma(luma, model).rgb())
     assert psnr(result, original) > psnr(gray, original)
 
@@ -100,3 +102,32 @@ def test_to_luma_rejects_bad_input():
     for bad in (np.full((4, 4), 2.0), np.full((4, 4), np.nan), np.zeros((4,)), np.zeros((4, 4), np.int64), np.zeros((0, 4))):
         with pytest.raises(ValueError):
             to_luma(bad)
+
+
+GOLDEN = Path(__file__).with_name("data") / "golden_chroma.npz"
+GOLDEN_ATOL = 1e-4  # chroma units (U, V span about +-0.5): float rounding across CPUs, far below any real change
+
+
+@pytest.mark.parametrize("semantic", [True, False])
+@pytest.mark.parametrize("clusters", [True, False])
+def test_golden_chroma_of_the_shipped_model(model, semantic, clusters):
+    """The shipped model's chroma on a fixed 48x64 crop of skimage's astronaut photo matches the stored array.
+
+    Catches a change of descriptor column order, normalization, cluster choice or
+    weights that shape checks and "beats gray" would miss. The array was written by
+    tests/data/make_golden.py and matched the pre-reshape code exactly.
+    """
+    golden = np.load(GOLDEN)
+    key = f"semantic{int(semantic)}_clusters{int(clusters)}"
+    luma = gray_version(data.astronaut()[200:248, 100:164])[0]
+    prediction = model.predict_chroma(luma, semantic=semantic, clusters=clusters)
+    assert prediction.chroma.shape == (48, 64, 2) and prediction.chroma.dtype == np.float32
+    assert prediction.info["cluster"] == str(golden[f"{key}_cluster"])
+    np.testing.assert_allclose(prediction.chroma, golden[key], rtol=0, atol=GOLDEN_ATOL)
+    assert np.abs(golden[key]).max() > 0.05  # the stored chroma is not gray
+
+
+def test_model_options_are_checked(model):
+    """An option the model does not take is a ValueError naming it, not silently ignored."""
+    with pytest.raises(ValueError, match="style"):
+        deepcolor.colorize(np.zeros((16, 16), np.uint8), model=model, style=None)

@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from deepcolor.training import CALIBRATION_MIN_IMAGES, ImageSamples, RegressorCache, calibrate, extract_samples
+from deepcolor.colorspace import quantize_luma, split_luma_chroma
+from deepcolor.train.calibrate import CALIBRATION_MIN_IMAGES, calibrate
+from deepcolor.train.cheng import ImageSamples, RegressorCache, extract_samples
 
 
 class _Scaled:
@@ -39,27 +41,40 @@ def test_calibration_recovers_the_least_squares_gain():
     # this stand-in routes an image to the cluster named by its tag.
     order = iter([s.path for s in held_out] * 2)
 
-    def route(gist, hist, *, semantic, clusters):
+    def choose(gist, hist, *, semantic, clusters):
         tag = next(order)
         return (regs[tag], tag) if clusters else (regs["global"], "global")
 
-    model = SimpleNamespace(global_regressors={"plain": None}, clusters=heads, global_scale={}, route=route)
-    report = calibrate(model, held_out)
-    assert model.global_scale["plain"] == pytest.approx(0.8, abs=1e-3)
-    gains = {h.key: h.chroma_scale["plain"] for h in heads}
+    model = SimpleNamespace(global_regressors={"plain": None}, clusters=heads, global_scale={}, choose=choose)
+    calibrated, report = calibrate(model, held_out)
+    assert model.global_scale == {} and all(h.chroma_scale == {} for h in heads)  # the input model is not changed
+    assert calibrated.global_scale["plain"] == pytest.approx(0.8, abs=1e-3)
+    gains = {h.key: h.chroma_scale["plain"] for h in calibrated.clusters}
     assert gains["A"] == pytest.approx(0.5, abs=1e-3) and gains["B"] == pytest.approx(2.0, abs=1e-3)
     assert gains["C"] == report["plain"]["pooled_clusters"]  # too few images: pooled gain
     assert report["plain"]["images_per_regressor"]["C"] == CALIBRATION_MIN_IMAGES - 1
 
 
 def test_extract_samples_is_order_independent_and_true(tmp_path):
-    """Samples depend on the file name and seed only, and carry the image's true chroma and RGB."""
+    """A file's samples depend on its name and the seed only, not on what was read before; they hold its true colours."""
     rgb = data.coffee()[::4, ::4]
     Image.fromarray(rgb).save(tmp_path / "c.png")
+    Image.fromarray(data.astronaut()[::4, ::4]).save(tmp_path / "d.png")
+    (tmp_path / "copy").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "copy" / "c.png")
     a = extract_samples(tmp_path / "c.png", fcn=None, n_samples=200, seed=1)
-    b = extract_samples(tmp_path / "c.png", fcn=None, n_samples=200, seed=1)
-    np.testing.assert_array_equal(a.descriptors, b.descriptors)
+    extract_samples(tmp_path / "d.png", fcn=None, n_samples=200, seed=1)  # another image first: must not matter
+    b = extract_samples(tmp_path / "copy" / "c.png", fcn=None, n_samples=200, seed=1)
+    for field in ("descriptors", "chroma", "luma", "rgb", "gist"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert a.descriptors.shape == (200, 81) and a.descriptors.dtype == np.float32 and a.histogram is None
+    # Every sample is a pixel of the photo, its chroma is that pixel's true U, V and its luma the 8-bit gray value.
+    pixels = {tuple(p) for p in rgb.reshape(-1, 3)}
+    assert all(tuple(p) in pixels for p in a.rgb)
+    true_luma, true_chroma = split_luma_chroma(a.rgb.astype(np.float32) / 255.0)
+    np.testing.assert_allclose(a.chroma, true_chroma, atol=1e-6)
+    np.testing.assert_allclose(a.luma, quantize_luma(true_luma), atol=1e-6)
+    assert np.abs(a.chroma).max() > 0.05  # a colour photo: the samples are not gray
     # The patch centre (column 24) is the sampled pixel's 8-bit luma.
     np.testing.assert_allclose(a.descriptors[:, 24], a.luma, atol=1e-6)
     c = extract_samples(tmp_path / "c.png", fcn=None, n_samples=200, seed=2)

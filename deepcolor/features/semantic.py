@@ -7,7 +7,7 @@ edge-preserving domain-transform filter guided by the gray image, so class
 boundaries snap to luma edges (Cheng et al., Sec. 4.1). The smoothed maps are
 the 11-d semantic part of the per-pixel descriptor.
 
-Training lives in `deepcolor.features.semantic_train`; this module only runs
+Training lives in `deepcolor.train.fcn`; this module only runs
 the shipped network and imports nothing heavier than torch, numba and OpenCV.
 """
 
@@ -270,7 +270,23 @@ def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, 
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{source}: FCN config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    model.file_config = dict(config)  # its model card travels with it into a colorizer file
     return model.eval()
+
+
+def fcn_to_tensors(fcn: SemanticFCN) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `fcn_from_tensors`).
+
+    The config is the one it was loaded with (card included) when it came from
+    a file, else its architecture and normalization.
+    """
+    tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
+    config = getattr(fcn, "file_config", None) or {
+        "architecture": dict(fcn.config),
+        "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
+        "max_side": fcn.max_side,
+    }
+    return tensors, config
 
 
 def load_fcn(path: str | Path | None = None) -> SemanticFCN:

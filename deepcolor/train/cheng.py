@@ -1,4 +1,4 @@
-"""Fitting a `ColorizationModel` from folders of colour photographs.
+"""Fitting a `ChengModel` from folders of colour photographs.
 
 Three resumable steps, each cached under a work folder so an interrupted fit
 loses at most the item in progress:
@@ -23,19 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from deepcolor._atomic import atomic_open
-from deepcolor.colorizer import ClusterHead, ColorizationModel, VARIANTS
-from deepcolor.colorspace import merge_luma_chroma, split_luma_chroma
+from deepcolor.colorspace import merge_luma_chroma, quantize_luma, split_luma_chroma
 from deepcolor.features.descriptor import SEMANTIC_DIM, descriptor_at, feature_maps
 from deepcolor.gist import gist_descriptor
-from deepcolor.io import read_image
+from deepcolor.io import atomic_open, read_image
 from deepcolor.metrics import psnr, to_uint8
+from deepcolor.models.cheng import VARIANTS, ChengModel, ClusterHead
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.regressor import Regressor, fit_regressor
 
@@ -88,6 +87,16 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
         np.savez(fh, **arrays)
 
 
+def fcn_cache_id(fcn: Any) -> str:
+    """The id of an FCN in cache keys: a hash of its model file's config (``"none"`` without one).
+
+    Samples and MLPs cached under another FCN are never reused; caches written
+    by earlier versions of this module stay valid (the id is computed as it was).
+    """
+    config = getattr(fcn, "file_config", None) if fcn is not None else None
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12] if config else "none"
+
+
 def _sample_key(path: Path, config: FitConfig, fcn_id: str) -> str:
     st = path.stat()
     text = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, config.samples_per_image, config.seed, fcn_id, SAMPLES_VERSION])
@@ -106,7 +115,7 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int) -> Image
     rgb = image.pixels
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
-    luma = np.floor(luma * 255.0 + 0.5).astype(np.float32) / 255.0
+    luma = quantize_luma(luma)
     maps = feature_maps(luma, fcn=fcn)
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
@@ -208,59 +217,16 @@ class RegressorCache:
         return reg
 
 
-CALIBRATION_MIN_IMAGES = 3  # below this many held-out images a regressor takes its variant's pooled gain
-CALIBRATION_MAX_GAIN = 2.0
-
-
-def calibrate(model: ColorizationModel, samples: Sequence[ImageSamples]) -> dict[str, Any]:
-    """Fit each regressor's chroma gain on held-out images, by least squares.
-
-    A regressor trained by least squares predicts the conditional mean; on
-    images unlike its training set that mean is still too colourful or too
-    dull. Its gain ``s = sum(pred . true) / sum(pred . pred)`` over the
-    sampled pixels of the held-out images routed to it is the least-squares
-    correction (clipped to [0, 2]). Regressors that receive fewer than
-    `CALIBRATION_MIN_IMAGES` images take the pooled gain of their variant.
-    Sets ``model.global_scale`` and each ``cluster.chroma_scale`` in place
-    and returns a report.
-    """
-    report: dict[str, Any] = {}
-    if not samples:
-        return report
-    for variant in model.global_regressors:
-        semantic = variant == "semantic"
-        stats: dict[str, list[float]] = {}
-        for clusters in ([False, True] if model.clusters else [False]):
-            for s in samples:
-                reg, source = model.route(s.gist, s.histogram if semantic else None, semantic=semantic, clusters=clusters)
-                pred = reg.predict(_columns(s.descriptors, semantic)).astype(np.float64)
-                num, den, n = stats.get(source, [0.0, 0.0, 0])
-                stats[source] = [num + float(np.sum(pred * s.chroma)), den + float(np.sum(pred * pred)), n + 1]
-        pooled_num = sum(v[0] for k, v in stats.items() if k != "global")
-        pooled_den = sum(v[1] for k, v in stats.items() if k != "global")
-        pooled = float(np.clip(pooled_num / pooled_den, 0.0, CALIBRATION_MAX_GAIN)) if pooled_den > 0 else 1.0
-        gains = {}
-        for source, (num, den, n) in stats.items():
-            gains[source] = float(np.clip(num / den, 0.0, CALIBRATION_MAX_GAIN)) if (den > 0 and n >= CALIBRATION_MIN_IMAGES) else pooled
-        model.global_scale[variant] = round(gains.get("global", 1.0), 4)
-        for head in model.clusters:
-            head.chroma_scale[variant] = round(gains.get(head.key, pooled), 4)
-        report[variant] = {"global": model.global_scale[variant], "pooled_clusters": round(pooled, 4),
-                           "images_per_regressor": {k: v[2] for k, v in stats.items()}}
-    return report
-
-
 def fit_model(
     paths: Sequence[Path],
     *,
     fcn: Any,
-    fcn_file: tuple[dict[str, np.ndarray], dict[str, Any]] | None,
     config: FitConfig,
     work: Path,
     progress: bool = True,
     card: dict[str, Any] | None = None,
     calibration_paths: Sequence[Path] = (),
-) -> tuple[ColorizationModel, list[tuple[Path, str]]]:
+) -> tuple[ChengModel, list[tuple[Path, str]]]:
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
     With ``calibration_paths`` (held-out colour images), each regressor's
@@ -268,7 +234,9 @@ def fit_model(
     """
     from tqdm.auto import tqdm
 
-    fcn_id = hashlib.sha1(json.dumps(fcn_file[1], sort_keys=True).encode()).hexdigest()[:12] if fcn_file else "none"
+    from deepcolor.train.calibrate import calibrate
+
+    fcn_id = fcn_cache_id(fcn)
     samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
@@ -297,7 +265,7 @@ def fit_model(
     heads: list[ClusterHead] = []
     selection: dict[str, Any] = {}
     if config.clusters:
-        from deepcolor.clustering import adaptive_clustering
+        from deepcolor.train.hierarchy import adaptive_clustering
 
         descriptors = np.stack([s.gist for s in samples])
         hists = (
@@ -340,12 +308,10 @@ def fit_model(
 
     card = dict(card or {})
     card.update({"fit": asdict(config), "n_images": len(samples), "failed": [str(p) for p, _ in failed]})
-    model = ColorizationModel(
+    model = ChengModel(
         global_regressors=global_regs,
         clusters=heads,
         fcn=fcn if config.semantic else None,
-        fcn_tensors=fcn_file[0] if (fcn_file and config.semantic) else None,
-        fcn_config=fcn_file[1] if (fcn_file and config.semantic) else None,
         selection=selection,
         card=card,
     )
@@ -354,5 +320,6 @@ def fit_model(
             calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress
         )
         failed += held_failed
-        card["calibration"] = {"n_images": len(held_out), **calibrate(model, held_out)}
+        model, report = calibrate(model, held_out)
+        card["calibration"] = {"n_images": len(held_out), **report}
     return model, failed

@@ -1,13 +1,8 @@
 """Train the semantic FCN on gray images with per-pixel labels (CamVid layout).
 
-Command line (wired as ``python -m deepcolor.fit semantic``)::
-
-    python -m deepcolor.fit semantic --images DIR --labels DIR \\
-        --val-images DIR --val-labels DIR [--test-images DIR --test-labels DIR] \\
-        --out fcn.safetensors [--epochs N --batch-size B --lr LR --seed S ...]
-
-Images ``<stem>.jpg`` (or .png/.jpeg) are matched to label maps
-``<stem>.png`` (uint8 class ids, ``VOID`` = 11 ignored) by file stem. The net
+Driven by an `FCNConfig` (``python -m deepcolor.fit semantic`` fills it). Images
+are matched to label maps ``<stem>.png`` (uint8 class ids, ``VOID`` = 11
+ignored) by `deepcolor.io.paths.match_pairs` and read by `deepcolor.io`. The net
 sees only luma (`deepcolor.colorspace.rgb_to_luma`). Each epoch ends with a
 validation pass (global pixel accuracy and class-average accuracy, void
 excluded) and an atomic checkpoint (model, optimizer, epoch, RNG state, best
@@ -18,11 +13,10 @@ is written, BatchNorm folded into the convolutions, with
 
 from __future__ import annotations
 
-import argparse
 import copy
+from dataclasses import dataclass
 import logging
 import math
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -33,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepcolor._atomic import atomic_open
+from deepcolor.io import atomic_open
 from deepcolor.colorspace import rgb_to_luma
 from deepcolor.features.semantic import (
     CAMVID_CLASSES,
@@ -45,13 +39,13 @@ from deepcolor.features.semantic import (
     semantic_probabilities,
     smooth_probabilities,
 )
+from deepcolor.io.paths import match_pairs
 from deepcolor.modelfile import save_model_file
 
-__all__ = ["evaluate_fcn", "train_fcn", "fold_batchnorm", "match_pairs", "main"]
+__all__ = ["FCNConfig", "TrainError", "evaluate_fcn", "train_fcn", "fold_batchnorm", "match_pairs"]
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Augmentation: a random crop covering CROP_FRACTION of each side (aspect
 # jittered by ASPECT_JITTER) resized to CROP. The crops keep most of the scene
 # so the pooled layout context sees whole scenes, as at inference. Luma
@@ -75,46 +69,71 @@ class TrainError(ValueError):
 # ---------------------------------------------------------------------------
 
 
-def match_pairs(images_dir: str | Path, labels_dir: str | Path) -> tuple[list[Path], list[Path]]:
-    """Image and label files matched by stem, sorted by stem.
+@dataclass
+class FCNConfig:
+    """Everything one FCN training run reads; ``python -m deepcolor.fit semantic`` fills it from its flags.
 
-    Parameters
-    ----------
-    images_dir, labels_dir : path
-        ``images_dir/<stem>.{jpg,jpeg,png}`` pairs with ``labels_dir/<stem>.png``.
-
-    Returns
-    -------
-    image_paths, label_paths : list of Path
-        Same length, at least 1.
-
-    Raises
-    ------
-    TrainError
-        A folder is missing or no stem matches.
+    Folders hold images ``<stem>.jpg`` and label maps ``<stem>.png``; ``command``
+    is recorded in the model card. Checked on construction (`TrainError`).
     """
-    images_dir, labels_dir = Path(images_dir), Path(labels_dir)
-    for d in (images_dir, labels_dir):
-        if not d.is_dir():
-            raise TrainError(f"not a folder: {d}")
-    images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
-    labels = {p.stem: p for p in sorted(labels_dir.iterdir()) if p.suffix.lower() == ".png" and p.is_file()}
-    stems = sorted(set(images) & set(labels))
-    if not stems:
-        raise TrainError(f"no image in {images_dir} has a label <stem>.png in {labels_dir}")
-    unmatched = len(images) - len(stems)
-    if unmatched:
-        logger.warning("%d images in %s have no label and are skipped", unmatched, images_dir)
-    return [images[s] for s in stems], [labels[s] for s in stems]
+
+    images: str
+    labels: str
+    val_images: str
+    val_labels: str
+    out: str
+    test_images: str | None = None
+    test_labels: str | None = None
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 2
+    crop: tuple[int, int] = CROP
+    max_side: int = MAX_SIDE
+    channels: list[int] | None = None
+    ema: float = 0.99
+    class_weights: str = "sqrt-median"
+    checkpoint: str | None = None
+    resume: bool = False
+    time_budget: float | None = None
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.test_images is None) != (self.test_labels is None):
+            raise TrainError("--test-images and --test-labels go together")
+        for name in ("epochs", "batch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise TrainError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise TrainError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.ema < 1:
+            raise TrainError(f"--ema must lie in [0, 1), got {self.ema}")
+        if self.weight_decay < 0:
+            raise TrainError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if self.class_weights not in ("none", "median", "sqrt-median"):
+            raise TrainError(f"class_weights must be none, median or sqrt-median, got {self.class_weights!r}")
+        s = SemanticFCN.STRIDE
+        if min(self.crop) < s or any(c % s for c in self.crop):
+            raise TrainError(f"--crop must be positive multiples of {s}, got {list(self.crop)}")
+        if self.max_side < s:
+            raise TrainError(f"--max-side must be >= {s}, got {self.max_side}")
+        if self.channels and min(self.channels) < 1:
+            raise TrainError(f"--channels must be positive, got {self.channels}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise TrainError(f"--time-budget must be > 0 minutes, got {self.time_budget}")
 
 
 def _read_pair(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Luma (H, W) float32 in [0, 1] and labels (H, W) uint8 of one pair."""
     from PIL import Image
 
+    from deepcolor.io import read_image
+
     try:
-        with Image.open(image_path) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+        pixels = read_image(image_path).pixels
+        luma = rgb_to_luma(pixels) if pixels.ndim == 3 else pixels
         with Image.open(label_path) as im:
             if im.mode not in ("L", "P", "I", "I;16"):
                 raise TrainError(f"{label_path}: label maps must be single-channel class ids, got mode {im.mode}")
@@ -123,11 +142,11 @@ def _read_pair(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarr
         raise
     except Exception as exc:  # PIL raises many types for unreadable files
         raise TrainError(f"cannot read {image_path.name}/{label_path.name}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if labels.shape != rgb.shape[:2]:
-        raise TrainError(f"{label_path}: label size {labels.shape} differs from image size {rgb.shape[:2]}")
+    if labels.shape != luma.shape:
+        raise TrainError(f"{label_path}: label size {labels.shape} differs from image size {luma.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > VOID):
         raise TrainError(f"{label_path}: label values must lie in 0..{VOID}, got up to {labels.max()}")
-    return rgb_to_luma(rgb), labels.astype(np.uint8)
+    return luma, labels.astype(np.uint8)
 
 
 def _load_set(image_paths: Sequence[Path], label_paths: Sequence[Path]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -327,17 +346,17 @@ def _ema_update(ema: SemanticFCN, model: SemanticFCN, decay: float) -> None:
             v.copy_(msd[k])
 
 
-def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
-    """Run training as described by the parsed command line; returns the final report."""
+def train_fcn(config: FCNConfig) -> dict[str, Any]:
+    """Run one training as ``config`` describes; returns the final report."""
     from tqdm import tqdm
 
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    ckpt_path = Path(args.checkpoint) if args.checkpoint else Path(str(out) + ".ckpt")
+    torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    ckpt_path = Path(config.checkpoint) if config.checkpoint else Path(str(out) + ".ckpt")
 
-    train_imgs, train_labs = match_pairs(args.images, args.labels)
-    val_imgs, val_labs = match_pairs(args.val_images, args.val_labels)
-    test_pairs = match_pairs(args.test_images, args.test_labels) if args.test_images else None
+    train_imgs, train_labs = match_pairs(config.images, config.labels)
+    val_imgs, val_labs = match_pairs(config.val_images, config.val_labels)
+    test_pairs = match_pairs(config.test_images, config.test_labels) if config.test_images else None
     logger.info("train %d, val %d%s images", len(train_imgs), len(val_imgs), f", test {len(test_pairs[0])}" if test_pairs else "")
     lumas, labels = _load_set(train_imgs, train_labs)
     _load_set(val_imgs[:1], val_labs[:1])  # fail early on an unreadable validation set
@@ -345,25 +364,25 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     flat = torch.cat([y.reshape(-1).float() for y in lumas])
     mean, std = float(flat.mean()), float(flat.std().clamp_min(1e-3))
     del flat
-    weights = _class_weights(labels, args.class_weights)
+    weights = _class_weights(labels, config.class_weights)
 
     arch = dict(DEFAULT_ARCH, batchnorm=True)
-    if args.channels:
-        arch["channels"] = args.channels
-    torch.manual_seed(args.seed)
-    model = SemanticFCN(**arch, input_mean=mean, input_std=std, max_side=args.max_side)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if config.channels:
+        arch["channels"] = config.channels
+    torch.manual_seed(config.seed)
+    model = SemanticFCN(**arch, input_mean=mean, input_std=std, max_side=config.max_side)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Validation and export use an EMA of the weights: steadier than the last step's.
     ema = copy.deepcopy(model)
-    gen = torch.Generator().manual_seed(args.seed)
-    crop = (args.crop[0], args.crop[1])
+    gen = torch.Generator().manual_seed(config.seed)
+    crop = (config.crop[0], config.crop[1])
     n = len(lumas)
-    bs = min(args.batch_size, n)
+    bs = min(config.batch_size, n)
     steps_per_epoch = max(1, n // bs)
-    total_steps = steps_per_epoch * args.epochs
+    total_steps = steps_per_epoch * config.epochs
 
     start_epoch, best_score, best_state, history, elapsed_before = 0, -1.0, None, [], 0.0
-    if args.resume:
+    if config.resume:
         if not ckpt_path.is_file():
             raise TrainError(f"--resume: no checkpoint at {ckpt_path}")
         try:
@@ -384,15 +403,15 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         logger.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
 
     n_params = sum(p.numel() for p in model.parameters())
-    logger.info("FCN %s, %d parameters, luma mean %.4f std %.4f, class weights %s", arch["channels"], n_params, mean, std, args.class_weights)
-    budget_s = None if args.time_budget is None else args.time_budget * 60
+    logger.info("FCN %s, %d parameters, luma mean %.4f std %.4f, class weights %s", arch["channels"], n_params, mean, std, config.class_weights)
+    budget_s = None if config.time_budget is None else config.time_budget * 60
     t0 = time.monotonic()
-    for epoch in range(start_epoch, args.epochs):
+    for epoch in range(start_epoch, config.epochs):
         ep_t0 = time.monotonic()
         model.train()
         perm = torch.randperm(n, generator=gen)
         run_loss = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, mininterval=2.0, file=sys.stderr)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, mininterval=2.0, file=sys.stderr)
         for i in bar:
             step = epoch * steps_per_epoch + i
             progress = step / total_steps
@@ -401,14 +420,14 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
                 # (shared) machine still ends at a low learning rate.
                 progress = max(progress, (elapsed_before + time.monotonic() - t0) / budget_s)
             for g in opt.param_groups:
-                g["lr"] = _lr_at(step, progress, total_steps, args.lr)
+                g["lr"] = _lr_at(step, progress, total_steps, config.lr)
             idx = perm[i * bs : (i + 1) * bs].tolist()
             x, y = _augment_batch([lumas[j] for j in idx], [labels[j] for j in idx], gen, crop)
             loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=VOID)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            _ema_update(ema, model, min(args.ema, (1 + step) / (10 + step)))
+            _ema_update(ema, model, min(config.ema, (1 + step) / (10 + step)))
             run_loss += loss.item()
             bar.set_postfix(loss=f"{run_loss / (i + 1):.3f}")
         bar.close()
@@ -430,7 +449,7 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         elapsed = elapsed_before + time.monotonic() - t0
         logger.info(
             "epoch %d/%d loss %.4f val pixel %.4f class-avg %.4f mIoU %.4f%s (%.0f s, total %.1f min)",
-            epoch + 1, args.epochs, run_loss / steps_per_epoch, val["pixel_accuracy"], val["class_average_accuracy"],
+            epoch + 1, config.epochs, run_loss / steps_per_epoch, val["pixel_accuracy"], val["class_average_accuracy"],
             val["mean_iou"], " *best*" if improved else "", time.monotonic() - ep_t0, elapsed / 60,
         )
         _save_checkpoint(
@@ -447,10 +466,10 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
                 "elapsed_s": elapsed,
             },
         )
-        if args.time_budget is not None and epoch + 1 < args.epochs:
+        if config.time_budget is not None and epoch + 1 < config.epochs:
             per_epoch = (time.monotonic() - t0) / (epoch + 1 - start_epoch)
             if elapsed + per_epoch > budget_s:
-                logger.warning("stopping after epoch %d: time budget of %.1f min would be exceeded", epoch + 1, args.time_budget)
+                logger.warning("stopping after epoch %d: time budget of %.1f min would be exceeded", epoch + 1, config.time_budget)
                 break
 
     if best_state is None:  # resumed a finished run with no best recorded
@@ -459,10 +478,10 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     model.eval()
     best_epoch = max(history, key=lambda h: h["val_pixel_accuracy"] + h["val_class_average_accuracy"])["epoch"] if history else None
     report: dict[str, Any] = {
-        "command": "python -m deepcolor.fit semantic " + " ".join(shlex.quote(a) for a in argv),
+        "command": config.command,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
-        "seed": args.seed,
+        "seed": config.seed,
         "train_images": len(train_imgs),
         "val": {k: v for k, v in evaluate_fcn(model, val_imgs, val_labs).items() if k != "per_class"},
         "history": history,
@@ -479,82 +498,3 @@ def train_fcn(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     _export(model, out, report)
     logger.info("wrote %s (best epoch %s, val pixel %.4f class-avg %.4f)", out, best_epoch, report["val"]["pixel_accuracy"], report["val"]["class_average_accuracy"])
     return report
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m deepcolor.fit semantic",
-        description="Train the gray-image semantic FCN on per-pixel labels (CamVid layout, void = 11).",
-    )
-    p.add_argument("--images", required=True, metavar="DIR", help="training images <stem>.jpg")
-    p.add_argument("--labels", required=True, metavar="DIR", help="training label maps <stem>.png")
-    p.add_argument("--val-images", required=True, metavar="DIR")
-    p.add_argument("--val-labels", required=True, metavar="DIR")
-    p.add_argument("--test-images", metavar="DIR", help="optional test set, scored once at the end")
-    p.add_argument("--test-labels", metavar="DIR")
-    p.add_argument("--out", required=True, metavar="FCN", help="output model file (.safetensors)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--crop", type=int, nargs=2, default=list(CROP), metavar=("H", "W"), help="training crop size")
-    p.add_argument("--max-side", type=int, default=MAX_SIDE, metavar="PX",
-                   help="longest side the net runs at for validation and inference (stored in the model file)")
-    p.add_argument("--channels", type=int, nargs=4, metavar="C", help="encoder widths (default %s)" % DEFAULT_ARCH["channels"])
-    p.add_argument("--ema", type=float, default=0.99, metavar="DECAY", help="per-step decay of the weight average that is validated and shipped")
-    p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median")
-    p.add_argument("--checkpoint", metavar="PATH", help="default: OUT + '.ckpt'")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    p.add_argument(
-        "--time-budget", type=float, metavar="MIN",
-        help="wall-clock budget: the learning rate anneals by the clock as well as by epoch, and training "
-        "stops before the epoch that would overrun it (the run is then not bit-reproducible)",
-    )
-    return p
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    if (args.test_images is None) != (args.test_labels is None):
-        raise TrainError("--test-images and --test-labels go together")
-    for name in ("epochs", "batch_size", "threads"):
-        if getattr(args, name) < 1:
-            raise TrainError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if not args.lr > 0:
-        raise TrainError(f"--lr must be > 0, got {args.lr}")
-    if not 0 <= args.ema < 1:
-        raise TrainError(f"--ema must lie in [0, 1), got {args.ema}")
-    if args.weight_decay < 0:
-        raise TrainError(f"--weight-decay must be >= 0, got {args.weight_decay}")
-    s = SemanticFCN.STRIDE
-    if min(args.crop) < s or any(c % s for c in args.crop):
-        raise TrainError(f"--crop must be positive multiples of {s}, got {args.crop}")
-    if args.max_side < s:
-        raise TrainError(f"--max-side must be >= {s}, got {args.max_side}")
-    if args.channels and min(args.channels) < 1:
-        raise TrainError(f"--channels must be positive, got {args.channels}")
-    if args.time_budget is not None and not args.time_budget > 0:
-        raise TrainError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m deepcolor.fit semantic``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    try:
-        _check_args(args)
-        train_fcn(args, argv)
-    except (TrainError, OSError) as exc:
-        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

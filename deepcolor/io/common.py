@@ -1,0 +1,79 @@
+"""What reading, writing and naming share: the errors, the formats, one-line messages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+DEFAULT_MAX_PIXELS = 100_000_000
+_TIFF_BITS_PER_SAMPLE = 258
+_ORIENTATION_TAG = 0x0112
+
+# Extension -> Pillow format name; every entry is verified to round-trip by tests/test_io.py.
+_FORMAT_BY_EXT = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+}
+SUPPORTED_EXTENSIONS = frozenset(_FORMAT_BY_EXT)
+_FORMATS_16BIT = frozenset({"PNG", "TIFF"})
+
+class ImageReadError(ValueError):
+    """An input image that cannot be read; ``str(err)`` is one line ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = _one_line(reason)
+        super().__init__(f"{_one_line(self.path)}: {self.reason}")
+
+    def __reduce__(self):  # picklable, so errors cross process pools intact
+        return (type(self), (self.path, self.reason))
+
+
+class ImageWriteError(OSError):
+    """An output image that cannot be written; ``str(err)`` is one line ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = _one_line(reason)
+        super().__init__(f"{_one_line(self.path)}: {self.reason}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters (newlines in file names included) so messages stay on one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _reason(exc: BaseException) -> str:
+    """Short text of an exception: strerror for OS errors, else its message, else its type."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _check_max_pixels(max_pixels: int) -> None:
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when ``path`` has a supported image extension (case-insensitive); the file is not opened."""
+    return Path(os.fspath(path)).suffix.lower() in SUPPORTED_EXTENSIONS

@@ -1,0 +1,382 @@
+"""Cheng et al.'s colorizer: the model bundle and its chroma prediction.
+
+A `ChengModel` is one file (see `deepcolor.modelfile`, kind ``"colorizer"``)
+that holds every part a prediction needs: the FCN for the semantic feature, a
+global MLP trained on all images (``clusters=False``), and the cluster
+hierarchy of Algorithm 3 with one MLP per cluster. Each MLP exists in two
+variants: on the 92-d descriptor (``"semantic"``) and on the 81-d one without
+semantics (``"plain"``, ``semantic=False``), so the ablations run from the CLI
+on the shipped model. Training lives in `deepcolor.train.cheng`.
+
+Data flows one way: luma -> feature maps -> cluster choice -> MLP -> chroma.
+
+Test time: how the layers combine
+---------------------------------
+The image descends the hierarchy. At layer 0 it picks one layer-0 cluster
+(choice rule below). A cluster of layer ``l`` has two sub-centres: the mean
+gist of the members it served and the mean gist of those it sent on to layer
+``l + 1``. If the image is strictly closer (Euclidean gist distance) to the
+sent-on centre, it is more like the images this cluster's regressor failed
+on, and it continues to layer ``l + 1`` and picks among *all* clusters of that
+layer (they re-cluster the failures of every layer-``l`` cluster, so the
+failures of the chosen one are spread over them); otherwise it stops and uses
+the chosen cluster. It also stops when the chosen cluster sent nothing on or
+when there is no deeper layer, and it always continues when the cluster
+served none of its members. This is a nearest-centroid prediction of
+"would this cluster's regressor serve me well", made from the same
+information the training recursion used, and it costs two distances per
+layer.
+
+Choice within a layer: the ``top_k`` clusters whose gist centres are nearest
+to the image's gist are candidates; among them the one whose mean semantic
+histogram has the highest cosine similarity with the image's semantic
+histogram wins (Cheng et al. use semantics to break the ambiguity of global
+gist). Ties, and an all-zero histogram, fall back to the gist-nearest
+candidate. With ``top_k = 1`` the choice is the gist-nearest centre.
+
+The array form (:func:`clusters_to_arrays`, :func:`choose_cluster_arrays`)
+holds exactly what the choice needs, for storing in a model file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from deepcolor.features.descriptor import FeatureMaps, descriptor_rows, feature_maps
+from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
+from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
+from deepcolor.pipeline import ChromaPrediction
+from deepcolor.regressor import Regressor
+
+__all__ = ["VARIANTS", "ClusterHead", "ChengModel", "clusters_to_arrays", "choose_cluster_arrays"]
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("semantic", "plain")
+ROW_CHUNK_PIXELS = 1 << 16  # descriptor rows are built and regressed this many pixels at a time
+_OPTIONS = frozenset({"semantic", "clusters", "maps"})
+
+
+@dataclass
+class ClusterHead:
+    """One cluster of the hierarchy and its regressors."""
+
+    key: str
+    layer: int
+    centre: np.ndarray  # (512,) gist centre
+    semantic_histogram: np.ndarray  # (11,) mean semantic histogram of its images
+    served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
+    sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
+    regressors: dict[str, Regressor]
+    n_images: int = 0
+    chroma_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
+
+
+@dataclass
+class ChengModel:
+    """Everything a colorization needs, loaded from or saved to one file."""
+
+    name: ClassVar[str] = "cheng"
+    kind: ClassVar[str] = "colorizer"
+
+    global_regressors: dict[str, Regressor]
+    clusters: list[ClusterHead] = field(default_factory=list)
+    fcn: Any = None  # SemanticFCN or None
+    selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
+    global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
+    card: dict[str, Any] = field(default_factory=dict)  # how it was trained, validation figures
+    path: Path | None = None
+    _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    # -- choices ---------------------------------------------------------
+    def variant(self, semantic: bool) -> str:
+        name = "semantic" if semantic else "plain"
+        if name not in self.global_regressors:
+            raise ValueError(f"this model has no {name!r} variant (it has {sorted(self.global_regressors)})")
+        if semantic and self.fcn is None:
+            raise ValueError("this model's semantic variant needs an FCN, which it does not carry")
+        return name
+
+    def cluster_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays `choose_cluster_arrays` takes, one row per cluster (built once; clusters do not change)."""
+        if self._arrays is None:
+            self._arrays = clusters_to_arrays(self.clusters)
+        return self._arrays
+
+    def chroma_scale(self, source: str, semantic: bool) -> float:
+        """The calibrated chroma gain of a regressor (1 where none was calibrated)."""
+        name = "semantic" if semantic else "plain"
+        if source == "global":
+            return float(self.global_scale.get(name, 1.0))
+        head = next(c for c in self.clusters if c.key == source)
+        return float(head.chroma_scale.get(name, 1.0))
+
+    def image_cues(self, luma: np.ndarray, maps: FeatureMaps, *, semantic: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None."""
+        # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
+        short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
+        descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
+        hist = None
+        if semantic and maps.semantic is not None:
+            from deepcolor.features.semantic import semantic_histogram
+
+            hist = semantic_histogram(maps.semantic)
+        return descriptor, hist
+
+    def choose(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> tuple[Regressor, str]:
+        """The regressor for an image with these `image_cues`, and its cluster key (or ``"global"``)."""
+        name = self.variant(semantic)
+        if not clusters or not self.clusters:
+            return self.global_regressors[name], "global"
+        arrays = self.cluster_arrays()
+        selection = dict(self.selection)
+        if histogram is None:  # no semantics to break gist ties: nearest centre per layer
+            histogram = np.full(arrays["histograms"].shape[1], 1.0, np.float32)
+            selection["top_k"] = 1
+        head = self.clusters[choose_cluster_arrays(gist, histogram, **arrays, **selection)]
+        return head.regressors[name], head.key
+
+    # -- files -----------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        tensors: dict[str, np.ndarray] = {}
+        for name, reg in self.global_regressors.items():
+            tensors.update(reg.to_tensors(f"global.{name}"))
+        cluster_cfg = []
+        for head in self.clusters:
+            for name, reg in head.regressors.items():
+                tensors.update(reg.to_tensors(f"cluster.{head.key}.{name}"))
+            cluster_cfg.append({"key": head.key, "layer": head.layer, "n_images": head.n_images, "chroma_scale": head.chroma_scale})
+        if self.clusters:
+            tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
+        fcn_config = None
+        if self.fcn is not None:
+            from deepcolor.features.semantic import fcn_to_tensors
+
+            fcn_tensors, fcn_config = fcn_to_tensors(self.fcn)
+            tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
+        config = {
+            "variants": sorted(self.global_regressors),
+            "clusters": cluster_cfg,
+            "selection": self.selection,
+            "global_scale": self.global_scale,
+            "fcn": fcn_config,
+            "card": self.card,
+        }
+        return save_model_file(path, tensors, kind=self.kind, config=config)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ChengModel":
+        path = Path(path)
+        tensors, config = load_model_file(path, kind=cls.kind)
+        try:
+            variants = list(config["variants"])
+            global_regs = {v: Regressor.from_tensors(tensors, f"global.{v}") for v in variants}
+            heads = []
+            for i, c in enumerate(config.get("clusters", [])):
+                regs = {v: Regressor.from_tensors(tensors, f"cluster.{c['key']}.{v}") for v in variants}
+                heads.append(
+                    ClusterHead(
+                        key=c["key"],
+                        layer=int(c["layer"]),
+                        centre=tensors["clusters.centres"][i],
+                        semantic_histogram=tensors["clusters.histograms"][i],
+                        served_centre=tensors["clusters.served_centres"][i],
+                        sent_centre=tensors["clusters.sent_centres"][i],
+                        regressors=regs,
+                        n_images=int(c.get("n_images", 0)),
+                        chroma_scale={k: float(v) for k, v in c.get("chroma_scale", {}).items()},
+                    )
+                )
+            fcn = None
+            fcn_config = config.get("fcn")
+            if fcn_config is not None:
+                from deepcolor.features.semantic import fcn_from_tensors
+
+                fcn_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("fcn.")}
+                fcn = fcn_from_tensors(fcn_tensors, fcn_config, source=path)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"{path}: incomplete colorizer model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        return cls(
+            global_regressors=global_regs,
+            clusters=heads,
+            fcn=fcn,
+            selection=dict(config.get("selection", {})),
+            global_scale={k: float(v) for k, v in config.get("global_scale", {}).items()},
+            card=dict(config.get("card", {})),
+            path=path,
+        )
+
+    # -- prediction ------------------------------------------------------
+    def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
+        """Chroma of a luma image, before refinement.
+
+        Parameters
+        ----------
+        luma : ndarray, shape (H, W), float32 in [0, 1]
+        semantic : bool, keyword-only, default True
+            The 92-d descriptor with FCN semantics (False: the 81-d variant).
+        clusters : bool, keyword-only, default True
+            Pick the MLP from the cluster hierarchy (False: the global MLP).
+        maps : FeatureMaps, keyword-only, optional
+            Precomputed feature maps of ``luma`` (evaluation reuses them across settings).
+
+        Returns
+        -------
+        ChromaPrediction
+            ``chroma`` (H, W, 2) float32 U, V; ``info["cluster"]`` the cluster
+            key or ``"global"``; timings of features, choice and regression.
+        """
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model: {', '.join(unknown)} (it takes semantic, clusters)")
+        semantic = bool(options.get("semantic", True))
+        clusters = bool(options.get("clusters", True))
+        maps = options.get("maps")
+        luma = np.ascontiguousarray(luma, dtype=np.float32)
+        self.variant(semantic)
+        t0 = time.perf_counter()
+        if maps is None:
+            maps = feature_maps(luma, fcn=self.fcn if semantic else None)
+        t1 = time.perf_counter()
+        if clusters and self.clusters:
+            gist, histogram = self.image_cues(luma, maps, semantic=semantic)
+        else:
+            gist = histogram = None
+        regressor, source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
+        t2 = time.perf_counter()
+        h, w = luma.shape
+        chroma = np.empty((h * w, 2), dtype=np.float32)
+        rows = max(1, ROW_CHUNK_PIXELS // w)
+        for start in range(0, h, rows):
+            stop = min(h, start + rows)
+            chroma[start * w : stop * w] = regressor.predict(descriptor_rows(maps, start, stop, semantic=semantic))
+        chroma = chroma.reshape(h, w, 2)
+        gain = self.chroma_scale(source, semantic)
+        if gain != 1.0:
+            chroma *= np.float32(gain)
+        t3 = time.perf_counter()
+        seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}
+        return ChromaPrediction(chroma=chroma, info={"cluster": source}, seconds=seconds)
+
+
+# --------------------------------------------------------------- cluster choice
+
+
+def clusters_to_arrays(clusters: list[Any]) -> dict[str, np.ndarray]:
+    """What :func:`choose_cluster_arrays` needs, as arrays in the order of ``clusters``.
+
+    Any objects with the fields used here will do (the model bundle's cluster heads too).
+
+    Returns
+    -------
+    arrays : dict
+        ``centres`` (K, D) float32, ``histograms`` (K, C) float32,
+        ``layers`` (K,) int64, ``served_centres`` (K, D) float32 and
+        ``sent_centres`` (K, D) float32 (NaN rows where the group is empty).
+    """
+    if not clusters:
+        raise ValueError("clusters is empty")
+    return {
+        "centres": np.stack([c.centre for c in clusters]).astype(np.float32),
+        "histograms": np.stack([c.semantic_histogram for c in clusters]).astype(np.float32),
+        "layers": np.array([c.layer for c in clusters], dtype=np.int64),
+        "served_centres": np.stack([c.served_centre for c in clusters]).astype(np.float32),
+        "sent_centres": np.stack([c.sent_centre for c in clusters]).astype(np.float32),
+    }
+
+
+def _choose_in_layer(descriptor, histogram, centres, histograms, candidates, top_k) -> int:
+    dist = np.linalg.norm(centres[candidates] - descriptor, axis=1)
+    order = candidates[np.argsort(dist, kind="stable")][:top_k]
+    h_norm = np.linalg.norm(histogram)
+    if h_norm == 0 or order.size == 1:
+        return int(order[0])
+    norms = np.linalg.norm(histograms[order], axis=1) * h_norm
+    # A cluster with an all-zero histogram can never win on semantics.
+    cosine = np.full(order.size, -np.inf)
+    ok = norms > 0
+    cosine[ok] = histograms[order[ok]] @ histogram / norms[ok]
+    # argmax returns the first maximum: ties go to the gist-nearer cluster.
+    return int(order[int(np.argmax(cosine))])
+
+
+def choose_cluster_arrays(
+    descriptor: np.ndarray,
+    semantic_histogram: np.ndarray,
+    centres: np.ndarray,
+    histograms: np.ndarray,
+    layers: np.ndarray,
+    served_centres: np.ndarray,
+    sent_centres: np.ndarray,
+    *,
+    top_k: int = 3,
+    descend: bool = True,
+) -> int:
+    """Cluster for a test image, from the arrays of :func:`clusters_to_arrays`.
+
+    Parameters
+    ----------
+    descriptor : ndarray, shape (D,)
+        Gist of the test image.
+    semantic_histogram : ndarray, shape (C,)
+        Semantic histogram of the test image.
+    centres, served_centres, sent_centres : ndarray, shape (K, D)
+    histograms : ndarray, shape (K, C)
+    layers : ndarray, shape (K,), int
+        Layer of each cluster; layer 0 must be present.
+    top_k : int
+        Candidates per layer by gist distance, >= 1 (clipped to the layer size).
+    descend : bool
+        Follow the hierarchy (module docstring); False stops at layer 0.
+
+    Returns
+    -------
+    index : int
+        Row of the chosen cluster.
+    """
+    centres = np.asarray(centres, dtype=np.float64)
+    histograms = np.asarray(histograms, dtype=np.float64)
+    layers = np.asarray(layers)
+    served_centres = np.asarray(served_centres, dtype=np.float64)
+    sent_centres = np.asarray(sent_centres, dtype=np.float64)
+    descriptor = np.asarray(descriptor, dtype=np.float64)
+    semantic_histogram = np.asarray(semantic_histogram, dtype=np.float64)
+    if centres.ndim != 2 or centres.shape[0] < 1:
+        raise ValueError(f"centres must have shape (K, D) with K >= 1, got {centres.shape}")
+    k, d = centres.shape
+    if served_centres.shape != (k, d) or sent_centres.shape != (k, d):
+        raise ValueError(f"served_centres and sent_centres must have shape {(k, d)}, got {served_centres.shape} and {sent_centres.shape}")
+    if histograms.ndim != 2 or histograms.shape[0] != k:
+        raise ValueError(f"histograms must have shape ({k}, C), got {histograms.shape}")
+    if layers.shape != (k,) or not np.issubdtype(layers.dtype, np.integer):
+        raise ValueError(f"layers must be an integer array of shape ({k},), got {layers.shape} {layers.dtype}")
+    if descriptor.shape != (d,) or not np.all(np.isfinite(descriptor)):
+        raise ValueError(f"descriptor must be a finite array of shape ({d},), got {descriptor.shape}")
+    if semantic_histogram.shape != (histograms.shape[1],) or not np.all(np.isfinite(semantic_histogram)):
+        raise ValueError(f"semantic_histogram must be a finite array of shape ({histograms.shape[1]},), got {semantic_histogram.shape}")
+    if int(top_k) != top_k or top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    if not np.any(layers == 0):
+        raise ValueError("layers contains no layer-0 cluster")
+
+    layer = 0
+    while True:
+        candidates = np.flatnonzero(layers == layer)
+        chosen = _choose_in_layer(descriptor, semantic_histogram, centres, histograms, candidates, int(top_k))
+        if not descend or not np.any(layers == layer + 1):
+            return chosen
+        sent = sent_centres[chosen]
+        served = served_centres[chosen]
+        if not np.all(np.isfinite(sent)):
+            return chosen
+        if np.all(np.isfinite(served)) and np.linalg.norm(descriptor - sent) >= np.linalg.norm(descriptor - served):
+            return chosen
+        layer += 1
