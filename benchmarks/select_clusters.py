@@ -1,8 +1,8 @@
 """The Cheng colorizer's selection sweep, on the selection split only.
 
 Every choice of the shipped fit is measured here on ``data/splits/select.txt``
-(never on a report set), from the sampled pixels the fit caches (2,000 a
-training image, 4,000 a selection image), semantic (92-d) variant, no
+(never on a report set), from the sampled pixels the fit caches (2,000 an
+image), semantic (92-d) variant, no
 refinement: a fast proxy for the full evaluation. Median per-image PSNR gain
 over gray, per source, and the colorfulness ratio (Hasler & Suesstrunk on the
 sampled pixels, median result / median original).
@@ -39,7 +39,7 @@ import numpy as np
 
 from _common import RESULTS, SPLITS, RowLog, write_atomic
 
-TRAIN_SAMPLES, SELECT_SAMPLES = 2000, 4000
+TRAIN_SAMPLES, SELECT_SAMPLES = 2000, 2000
 CLUSTER_SAMPLES = 300  # training samples per image of a cluster MLP
 # (name, hidden width, training samples per image, epochs); 3,429 images x 175 = 600k samples.
 GLOBAL_GRID = [
@@ -112,42 +112,74 @@ def _stack(samples, members, per_image, seed=0):
 
 
 def _fit(x, y, hidden, epochs):
-    import deepcolor.regressor as regressor
+    from deepcolor.regressor import fit_regressor
 
-    original = regressor.ChromaMLP  # TEMPORARY until fit_regressor takes hidden=
-    regressor.ChromaMLP = lambda d, h=None: original(d, h or hidden)
-    try:
-        return regressor.fit_regressor(x, y, epochs=epochs, batch_size=4096, lr=3e-3, seed=0)
-    finally:
-        regressor.ChromaMLP = original
+    return fit_regressor(x, y, epochs=epochs, batch_size=4096, lr=3e-3, seed=0, hidden=hidden)
 
 
-def _lsq_blend(pc, pg, y):
-    """Least-squares (a, b) of ``a pc + b pg ~ y`` over all pixels, clipped to [0, 2]."""
-    a = np.array([[np.sum(pc * pc), np.sum(pc * pg)], [np.sum(pc * pg), np.sum(pg * pg)]], np.float64)
-    b = np.array([np.sum(pc * y), np.sum(pg * y)], np.float64)
-    return np.clip(np.linalg.solve(a + 1e-9 * np.eye(2), b), 0.0, 2.0)
+def _lsq_blend(pc, pg, y, index, weighted=False):
+    """Least-squares (a, b) of ``a pc + b pg ~ y`` over the pixels of images ``index``, clipped to [0, 2].
+
+    ``weighted``: each image's pixels weigh 1 / its global-MLP chroma MSE, so every image counts by its
+    PSNR change (d PSNR = -10 / ln 10 * d MSE / MSE) rather than by its squared error.
+    """
+    gram, rhs = np.zeros((2, 2)), np.zeros(2)
+    for i in index:
+        c, g, t = (np.asarray(v[i], np.float64).ravel() for v in (pc, pg, y))
+        w = 1.0 / max(float(np.mean((g - t) ** 2)), 1e-6) if weighted else 1.0
+        gram += w * np.array([[c @ c, c @ g], [c @ g, g @ g]])
+        rhs += w * np.array([c @ t, g @ t])
+    return np.clip(np.linalg.lstsq(gram, rhs, rcond=None)[0], 0.0, 2.0)
+
+
+BLEND_GRID = [(a, b) for a in (0.0, 0.25, 0.5, 0.75, 1.0) for b in (0.0, 0.25, 0.5, 0.75, 1.0) if 0.5 <= a + b <= 1.25]
+
+
+def _grid_blend(scorer, pc, pg, index):
+    """The (a, b) of `BLEND_GRID` with the best mean per-image gain over images ``index``."""
+    index = np.asarray(index)
+    means = [float(np.mean(scorer.gains([a * pc[i] + b * pg[i] for i in index], index))) for a, b in BLEND_GRID]
+    return BLEND_GRID[int(np.argmax(means))]
 
 
 def _cross_fitted(scorer, held, route, pc, pg, fold):
-    """Fallback and least-squares blend rules, each fitted on one fold and applied to the other."""
-    fallback, blend, weights = [None] * len(held), [None] * len(held), [None] * len(held)
+    """Rules fitted on one fold of the selection split and applied to the other."""
+    truth = [s.chroma for s in held]
+    rules = {name: [None] * len(held) for name in ("fallback (cross-fitted)", "LS blend (cross-fitted)",
+                                                    "LS blend weights, gain 1 (cross-fitted)", "PSNR-weighted LS blend (cross-fitted)",
+                                                    "global MLP x LS gain (cross-fitted)", "global MLP x PSNR-weighted gain (cross-fitted)")}
+    zeros = [np.zeros_like(p) for p in pg]
+    rules["grid blend, best mean gain (cross-fitted)"] = [None] * len(held)
     for f in (0, 1):
         fit_idx, apply_idx = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-        pooled = _lsq_blend(*(np.concatenate([arr[i] for i in fit_idx]) for arr in (pc, pg, [s.chroma for s in held])))
+        pooled_grid = _grid_blend(scorer, pc, pg, fit_idx)
+        for c in np.unique(route[apply_idx]):
+            mine = fit_idx[route[fit_idx] == c]
+            a, b = _grid_blend(scorer, pc, pg, mine) if len(mine) >= 3 else pooled_grid
+            for i in apply_idx[route[apply_idx] == c]:
+                rules["grid blend, best mean gain (cross-fitted)"][i] = a * pc[i] + b * pg[i]
+        gain = _lsq_blend(zeros, pg, truth, fit_idx)[1]
+        gain_w = _lsq_blend(zeros, pg, truth, fit_idx, weighted=True)[1]
+        for i in apply_idx:
+            rules["global MLP x LS gain (cross-fitted)"][i] = gain * pg[i]
+            rules["global MLP x PSNR-weighted gain (cross-fitted)"][i] = gain_w * pg[i]
+        pooled = _lsq_blend(pc, pg, truth, fit_idx)
+        pooled_w = _lsq_blend(pc, pg, truth, fit_idx, weighted=True)
         g_cluster, g_global = scorer.gains([pc[i] for i in fit_idx], fit_idx), scorer.gains([pg[i] for i in fit_idx], fit_idx)
         for c in np.unique(route[apply_idx]):
             mine = route[fit_idx] == c
             if mine.sum() >= 3:
                 use = float(np.mean(g_cluster[mine])) > float(np.mean(g_global[mine]))
-                w = _lsq_blend(*(np.concatenate([arr[i] for i in fit_idx[mine]]) for arr in (pc, pg, [s.chroma for s in held])))
+                w = _lsq_blend(pc, pg, truth, fit_idx[mine])
+                ww = _lsq_blend(pc, pg, truth, fit_idx[mine], weighted=True)
             else:
-                use, w = False, pooled
+                use, w, ww = False, pooled, pooled_w
             for i in apply_idx[route[apply_idx] == c]:
-                fallback[i] = pc[i] if use else pg[i]
-                blend[i] = w[0] * pc[i] + w[1] * pg[i]
-                weights[i] = (w[0] * pc[i] + w[1] * pg[i]) / max(float(w.sum()), 1e-6)
-    return {"fallback (cross-fitted)": fallback, "LS blend (cross-fitted)": blend, "LS blend weights, gain 1 (cross-fitted)": weights}
+                rules["fallback (cross-fitted)"][i] = pc[i] if use else pg[i]
+                rules["LS blend (cross-fitted)"][i] = w[0] * pc[i] + w[1] * pg[i]
+                rules["LS blend weights, gain 1 (cross-fitted)"][i] = (w[0] * pc[i] + w[1] * pg[i]) / max(float(w.sum()), 1e-6)
+                rules["PSNR-weighted LS blend (cross-fitted)"][i] = ww[0] * pc[i] + ww[1] * pg[i]
+    return rules
 
 
 def main() -> int:
@@ -224,7 +256,7 @@ def main() -> int:
         rules = {"global MLP": pg, "hard routing (Cheng)": pc, "50/50 blend": [0.5 * a + 0.5 * b for a, b in zip(pc, pg)]}
         rules.update(_cross_fitted(scorer, held, route, pc, pg, fold))
         for sat in (1.15, 1.3, 1.5):
-            for name in ("global MLP", "LS blend (cross-fitted)", "LS blend weights, gain 1 (cross-fitted)"):
+            for name in ("global MLP", "50/50 blend", "LS blend (cross-fitted)", "grid blend, best mean gain (cross-fitted)"):
                 rules[f"{name} x{sat}"] = [p * sat for p in rules[name]]
         seconds = round(time.perf_counter() - t0)
         info = {"clusters": len(found), "layers": int(max(c.layer for c in found)) + 1, "routed_to": int(len(np.unique(route))), "seconds": seconds}
@@ -310,7 +342,7 @@ def _report(log) -> int:
         "# Selection sweep of the Cheng colorizer (`python benchmarks/select_clusters.py`)",
         "",
         "Selection split only (`data/splits/select.txt`: CamVid 0006R0 101, BSDS500 hold-out 18, photos 353), sampled",
-        "pixels (4,000 an image), 92-d variant, no refinement. Median per-image PSNR gain over gray (dB) per source;",
+        "pixels (2,000 an image), 92-d variant, no refinement. Median per-image PSNR gain over gray (dB) per source;",
         "colorfulness ratio = median colorfulness of the result / of the originals. Rules fitted on held-out images",
         "are cross-fitted on two halves of the selection split.",
         "",
