@@ -142,6 +142,21 @@ def _grid_blend(scorer, pc, pg, index):
     return BLEND_GRID[int(np.argmax(means))]
 
 
+def _candidate_blend(scorer, pc, pg, truth, index):
+    """Among global alone, 50/50 and cluster alone, each as is or times its least-squares gain: the best median gain."""
+    index = np.asarray(index)
+    zeros = [np.zeros_like(p) for p in pc]
+    best, best_median = (0.0, 1.0), -np.inf
+    for a, b in ((0.0, 1.0), (0.5, 0.5), (1.0, 0.0)):
+        mixed = [a * pc[i] + b * pg[i] if i in set(index) else zeros[i] for i in range(len(pc))]
+        gain = _lsq_blend(zeros, mixed, truth, index)[1]
+        for s in (1.0, gain):
+            median = float(np.median(scorer.gains([s * mixed[i] for i in index], index)))
+            if median > best_median:
+                best, best_median = (a * s, b * s), median
+    return best
+
+
 def _cross_fitted(scorer, held, route, pc, pg, fold):
     """Rules fitted on one fold of the selection split and applied to the other."""
     truth = [s.chroma for s in held]
@@ -150,6 +165,7 @@ def _cross_fitted(scorer, held, route, pc, pg, fold):
                                                     "global MLP x LS gain (cross-fitted)", "global MLP x PSNR-weighted gain (cross-fitted)")}
     zeros = [np.zeros_like(p) for p in pg]
     rules["grid blend, best mean gain (cross-fitted)"] = [None] * len(held)
+    rules["candidate blend, best median gain (cross-fitted)"] = [None] * len(held)
     for f in (0, 1):
         fit_idx, apply_idx = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
         pooled_grid = _grid_blend(scorer, pc, pg, fit_idx)
@@ -158,6 +174,9 @@ def _cross_fitted(scorer, held, route, pc, pg, fold):
             a, b = _grid_blend(scorer, pc, pg, mine) if len(mine) >= 3 else pooled_grid
             for i in apply_idx[route[apply_idx] == c]:
                 rules["grid blend, best mean gain (cross-fitted)"][i] = a * pc[i] + b * pg[i]
+            a, b = _candidate_blend(scorer, pc, pg, truth, mine) if len(mine) >= 3 else (0.5, 0.5)
+            for i in apply_idx[route[apply_idx] == c]:
+                rules["candidate blend, best median gain (cross-fitted)"][i] = a * pc[i] + b * pg[i]
         gain = _lsq_blend(zeros, pg, truth, fit_idx)[1]
         gain_w = _lsq_blend(zeros, pg, truth, fit_idx, weighted=True)[1]
         for i in apply_idx:

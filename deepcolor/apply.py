@@ -17,9 +17,11 @@ from deepcolor.cli import (
     OUTPUT_SUFFIX,
     CommandError,
     apply_parser,
+    load_method_model,
     model_options,
     passive_openmp,
     report_failures,
+    resolve_device_flag,
     run_command,
     setup_logging,
 )
@@ -39,11 +41,12 @@ def _apply(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from deepcolor import io
-    from deepcolor.pipeline import colorize_luma, load_model
+    from deepcolor.pipeline import colorize_luma
     from deepcolor.colorspace import rgb_to_luma
 
     if not args.saturation >= 0:
         raise CommandError(f"--saturation must be >= 0, got {args.saturation}")
+    device = resolve_device_flag(args)
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -73,9 +76,14 @@ def _apply(args: argparse.Namespace) -> int:
         for folder, group in by_folder.items():
             outputs.update(zip(group, io.output_paths(group, folder, ext=fmt, suffix=OUTPUT_SUFFIX)))
 
-    model = load_model(args.model)
+    model = load_method_model(args)
+    options = model_options(args)
     if hasattr(model, "variant"):
         model.variant(not args.no_semantic)  # fail before the first file on an unsupported ablation
+    if args.style:
+        if args.method != "global-prior":
+            raise CommandError("--style needs --method global-prior (Cheng's model has no global features to swap)")
+        options["style"] = _style_luma(Path(args.style), io)
     done = skipped = 0
     for path in tqdm(inputs, desc="colorize", unit="img", disable=args.quiet):
         out = outputs[path]
@@ -91,9 +99,9 @@ def _apply(args: argparse.Namespace) -> int:
                 luma = rgb_to_luma(image.pixels)
             else:
                 luma = image.pixels
-            result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, **model_options(args))
+            result = colorize_luma(luma, model, refine=not args.no_refine, saturation=args.saturation, device=device, **options)
             io.write_image(out, result.rgb(), alpha=image.alpha, bit_depth=image.bit_depth, overwrite=True)
-            if args.save_semantic and model.fcn is not None and not args.no_semantic:
+            if args.save_semantic and getattr(model, "fcn", None) is not None and not args.no_semantic:
                 from deepcolor.features.semantic import label_colours, semantic_features
 
                 labels = np.argmax(semantic_features(luma, model.fcn), axis=-1)
@@ -103,6 +111,17 @@ def _apply(args: argparse.Namespace) -> int:
             failed.append((path, str(exc).splitlines()[0]))
     logger.info("%d colorized, %d kept (already done; --overwrite to redo), %d failed", done, skipped, len(failed))
     return report_failures("deepcolor.apply", failed)
+
+
+def _style_luma(path: Path, io) -> np.ndarray:
+    """The luma of a style reference image (colour or gray), read before any work starts."""
+    from deepcolor.colorspace import rgb_to_luma
+
+    try:
+        image = io.read_image(path)
+    except (ValueError, OSError) as exc:
+        raise CommandError(f"--style: {str(exc).splitlines()[0]}") from None
+    return rgb_to_luma(image.pixels) if image.pixels.ndim == 3 else image.pixels
 
 
 if __name__ == "__main__":

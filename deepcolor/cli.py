@@ -67,20 +67,59 @@ def report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
     return EXIT_FAILED_ITEMS
 
 
+def _add_device_flag(p: argparse.ArgumentParser) -> None:
+    from deepcolor.kernels.device import DEVICES  # numpy only: no CuPy, numba.cuda or torch
+
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the per-pixel work runs: auto (the GPU when one works, else the CPU; "
+                   "one line says which), cpu, or cuda (an error without a usable GPU)")
+
+
+def resolve_device_flag(args: argparse.Namespace) -> str:
+    """The device ``--device`` asks for (``"cpu"`` or ``"cuda"``), said in one line on stderr unless ``-q``.
+
+    ``--device cuda`` without a usable GPU raises ValueError (one line: the command exits with it).
+    """
+    from deepcolor.kernels.device import device_notice, resolve_device
+
+    device = resolve_device(args.device)
+    if not args.quiet:
+        print(device_notice(device, args.device), file=sys.stderr)
+    return device
+
+
 def _model_flags() -> argparse.ArgumentParser:
     """The flags apply and evaluate share: which model, which of its options, how loud."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model)")
+    p.add_argument("--method", choices=("cheng", "global-prior"), default="cheng",
+                   help="colorizer: Cheng et al.'s per-pixel MLPs (default) or Iizuka et al.'s global-prior CNN")
+    p.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model of --method)")
     p.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
     p.add_argument("--no-semantic", action="store_true", help="the 81-d variant, without FCN semantics")
     p.add_argument("--no-clusters", action="store_true", help="the single global MLP, without the cluster hierarchy")
+    _add_device_flag(p)
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
 
 def model_options(args: argparse.Namespace) -> dict[str, bool]:
     """The model options (``deepcolor.colorize``'s ``**model_options``) the shared flags ask for."""
-    return {"semantic": not args.no_semantic, "clusters": not args.no_clusters}
+    if args.method == "cheng":
+        return {"semantic": not args.no_semantic, "clusters": not args.no_clusters}
+    asked = [flag for flag, on in (("--no-semantic", args.no_semantic), ("--no-clusters", args.no_clusters)) if on]
+    if asked:
+        raise CommandError(f"{' and '.join(asked)}: options of --method cheng, not {args.method}")
+    return {}
+
+
+def load_method_model(args: argparse.Namespace):
+    """The model of ``--model`` or the shipped one of ``--method``; a file of another method is an error."""
+    from deepcolor.pipeline import load_model
+
+    model = load_model(args.model, method=args.method)
+    if model.name != args.method:
+        raise CommandError(f"--model {args.model} holds a {model.name} model; pass --method {model.name}")
+    return model
 
 
 def apply_parser() -> argparse.ArgumentParser:
@@ -93,6 +132,7 @@ def apply_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma gain (default 1.0)")
+    parser.add_argument("--style", metavar="REF", help="global-prior only: take the global features (the scene) from this image")
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
@@ -120,7 +160,8 @@ def fit_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m deepcolor.fit",
         description="Train a colorization model on folders of colour photographs. "
-        "'python -m deepcolor.fit semantic --help' trains the FCN instead.",
+        "'python -m deepcolor.fit semantic --help' trains the FCN instead, "
+        "'python -m deepcolor.fit global-prior --help' the global-prior CNN.",
     )
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifest files (.txt)")
     parser.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="held-out folders or manifests: validation PSNR")
@@ -160,6 +201,7 @@ def fit_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
                         "thrash; 0 = torch's default)")
+    _add_device_flag(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -199,4 +241,29 @@ def fcn_parser() -> argparse.ArgumentParser:
         help="wall-clock budget: the learning rate anneals by the clock as well as by epoch, and training "
         "stops before the epoch that would overrun it (the run is then not bit-reproducible)",
     )
+    return p
+
+
+def global_prior_parser() -> argparse.ArgumentParser:
+    """``python -m deepcolor.fit global-prior``: the CNN of `deepcolor.train.global_prior`."""
+    p = argparse.ArgumentParser(prog="python -m deepcolor.fit global-prior",
+                                description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs.")
+    p.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifests (.txt)")
+    p.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="selection images: validation PSNR each epoch")
+    p.add_argument("--max-val-images", type=int, default=64, help="validate on this many, evenly spread over the list (0: all)")
+    p.add_argument("--out", required=True, metavar="MODEL", help="output model file (.safetensors)")
+    p.add_argument("--width", type=float, default=0.25, help="channel multiplier (1 = the paper; 0.25 trains on a CPU)")
+    p.add_argument("--labels", choices=("real", "gist", "none"), default="gist", help="scene labels of the classification head")
+    p.add_argument("--gist-classes", type=int, default=24, help="k of the gist k-means (--labels gist)")
+    p.add_argument("--alpha", type=float, default=1.0 / 300.0, help="weight of the classification loss")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=1000, help="at most this many epochs")
+    p.add_argument("--time-budget", type=float, default=55.0, help="minutes of training (decoding and validation not counted)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", metavar="CKPT", help="checkpoint file (default: MODEL.ckpt)")
+    p.add_argument("--cache", metavar="DIR", help="decoded-photo cache (default: MODEL.work)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("-q", "--quiet", action="store_true")
     return p

@@ -120,3 +120,21 @@ def quantize_luma(luma: np.ndarray) -> np.ndarray:
     training and by the evaluation protocol alike.
     """
     return np.floor(np.asarray(luma) * 255.0 + 0.5).astype(np.float32) / 255.0
+
+
+def check_luma(luma: np.ndarray, *, min_size: int = 1) -> np.ndarray:
+    """The one luma validator of the dense stages: (H, W) float, finite, each side >= ``min_size``.
+
+    Returns the luma as a C-contiguous float32 array (no copy when it already is
+    one); raises a ValueError that names what is wrong.
+    """
+    luma = np.asarray(luma)
+    if luma.ndim != 2 or luma.size == 0:
+        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
+    if min(luma.shape) < min_size:
+        raise ValueError(f"luma must be at least {min_size}x{min_size}, got {luma.shape}")
+    if not np.issubdtype(luma.dtype, np.floating):
+        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
+    if not np.all(np.isfinite(luma)):
+        raise ValueError("luma must be finite, got NaN or inf values")
+    return np.ascontiguousarray(luma, dtype=np.float32)

@@ -11,7 +11,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli import CommandError, evaluate_parser, model_options, passive_openmp, report_failures, run_command, setup_logging
+from deepcolor.cli import (
+    CommandError,
+    evaluate_parser,
+    load_method_model,
+    model_options,
+    passive_openmp,
+    report_failures,
+    resolve_device_flag,
+    run_command,
+    setup_logging,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,9 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from deepcolor.evaluation import evaluate_paths, summarize_rows, write_rows_csv
     from deepcolor.io.paths import expand_inputs
-    from deepcolor.pipeline import load_model
-
-    model = load_model(args.model)
+    device = resolve_device_flag(args)
+    model = load_method_model(args)
     paths = expand_inputs(args.images)
     if args.limit:
         paths = paths[: args.limit]
@@ -36,7 +45,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     settings = {"result": model_options(args)}
     if hasattr(model, "variant"):
         model.variant(not args.no_semantic)  # fail early on an unsupported ablation
-    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet)
+    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet, device=device)
     rows_ = rows["result"]
     if args.csv:
         write_rows_csv(Path(args.csv), rows_)

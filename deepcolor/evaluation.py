@@ -35,18 +35,25 @@ def gray_version(rgb8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gray : ndarray, shape (H, W, 3), uint8
         The same luma with zero chroma (R = G = B): the gray baseline.
     """
-    from deepcolor.metrics import to_uint8
-
     rgb8 = np.asarray(rgb8)
     if rgb8.ndim != 3 or rgb8.shape[2] != 3 or rgb8.dtype != np.uint8:
         raise ValueError(f"gray_version needs an (H, W, 3) uint8 image, got {rgb8.shape} {rgb8.dtype}")
     luma = quantize_luma(rgb_to_luma(rgb8.astype(np.float32) / 255.0))
-    gray = to_uint8(merge_luma_chroma(luma, np.zeros(luma.shape + (2,), np.float32)))
-    return luma, gray
+    return luma, result_rgb8(luma, np.zeros(luma.shape + (2,), np.float32))
+
+
+def result_rgb8(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """The protocol's result: (H, W) luma kept, (H, W, 2) chroma scaled into gamut, rounded to (H, W, 3) uint8 RGB."""
+    from deepcolor.metrics import to_uint8
+
+    return to_uint8(merge_luma_chroma(luma, chroma))
 
 
 def settings_grid(model) -> dict[str, dict[str, bool]]:
-    """The ablations a Cheng model supports, by name: ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``."""
+    """The ablations a model supports, by name: Cheng's ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``;
+    a model without ablations (the global prior) has one setting, its method name, with no options."""
+    if not hasattr(model, "global_regressors"):
+        return {model.name: {}}
     grid = {}
     semantics = [s for s in (True, False) if ("semantic" if s else "plain") in model.global_regressors and (not s or model.fcn is not None)]
     for semantic in semantics:
@@ -65,13 +72,15 @@ def evaluate_paths(
     progress: bool = True,
     on_image: Callable[[Path, dict[str, dict]], None] | None = None,
     skip: Callable[[Path], bool] | None = None,
+    device: str = "cpu",
 ) -> tuple[dict[str, list[dict]], list[tuple[Path, str]]]:
     """Per-image metrics of colour images colorized from their gray version, for each named setting.
 
     A setting maps ``refine`` (default: the ``refine`` argument) and the
     model's options (Cheng: ``semantic``, ``clusters``) to their values. ``on_image(path, {setting:
     row})`` is called after each image (benchmarks use it to checkpoint) and
-    images for which ``skip(path)`` is true are not processed.
+    images for which ``skip(path)`` is true are not processed. ``device``
+    as in `deepcolor.pipeline.colorize`.
 
     Returns ``({setting: [row, ...]}, failures)``; a row holds ``image``,
     ``psnr``, ``gray_psnr``, ``gain``, ``colorfulness``,
@@ -83,7 +92,8 @@ def evaluate_paths(
     from deepcolor.metrics import colorfulness, psnr, to_uint8
     from deepcolor.pipeline import colorize_luma
 
-    reuse_maps = hasattr(model, "fcn")  # Cheng's feature maps serve every setting of one image
+    # Cheng's (CPU) feature maps serve every setting of one image; on the GPU they are recomputed.
+    reuse_maps = hasattr(model, "fcn") and device == "cpu"
 
     rows: dict[str, list[dict]] = {name: [] for name in settings}
     failed: list[tuple[Path, str]] = []
@@ -114,8 +124,8 @@ def evaluate_paths(
 
                     maps_cache[semantic] = feature_maps(luma, fcn=model.fcn if semantic else None)
                 options["maps"] = maps_cache[semantic]
-            result = colorize_luma(luma, model, refine=s.get("refine", refine), **options)
-            out = to_uint8(result.rgb())
+            result = colorize_luma(luma, model, refine=s.get("refine", refine), device=device, **options)
+            out = result_rgb8(luma, result.chroma)
             value = psnr(out, original)
             this_image[name] = {
                     "image": str(path),

@@ -13,7 +13,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli import CommandError, fcn_parser, fit_parser, passive_openmp, report_failures, run_command, setup_logging
+from deepcolor.cli import (
+    CommandError,
+    fcn_parser,
+    fit_parser,
+    global_prior_parser,
+    passive_openmp,
+    report_failures,
+    resolve_device_flag,
+    run_command,
+    setup_logging,
+)
 
 logger = logging.getLogger("deepcolor")
 
@@ -24,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "semantic":
         return _semantic(argv[1:])
+    if argv and argv[0] == "global-prior":
+        return _global_prior(argv[1:])
     args = fit_parser().parse_args(argv)
     setup_logging(args.quiet)
     return run_command("deepcolor.fit", lambda: _fit(args, argv))
@@ -46,6 +58,18 @@ def _semantic(argv: list[str]) -> int:
     return run_command("deepcolor.fit semantic", body, resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
+def _global_prior(argv: list[str]) -> int:
+    args = global_prior_parser().parse_args(argv)
+    setup_logging(args.quiet)
+
+    def body() -> int:
+        from deepcolor.train.global_prior import fit_command
+
+        return fit_command(args, argv)
+
+    return run_command("deepcolor.fit global-prior", body, resume_hint="rerun with --resume to continue from the last checkpoint")
+
+
 def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import torch
 
@@ -53,6 +77,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from deepcolor.io.paths import expand_inputs
     from deepcolor.train.cheng import FitConfig, fit_model
 
+    device = resolve_device_flag(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     for name in ("samples_per_image", "global_samples", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
@@ -116,11 +141,12 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress=not args.quiet,
         card=card,
         calibration_paths=[] if args.no_calibrate else val_paths,
+        device=device,
     )
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_paths and not args.no_validation_report:
-        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet)
+        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet, device=device)
         card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
         for name, summary in card["validation"].items():
             logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])

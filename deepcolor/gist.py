@@ -55,6 +55,8 @@ import cv2
 import numpy as np
 import scipy.fft
 
+from deepcolor.colorspace import check_luma
+
 __all__ = [
     "IMAGE_SIZE",
     "BOUNDARY",
@@ -93,15 +95,7 @@ _FFT_WORKERS = 2
 def _check_luma(luma: np.ndarray) -> np.ndarray:
     if not isinstance(luma, np.ndarray):
         raise ValueError(f"luma must be a numpy array, got {type(luma).__name__}")
-    if luma.ndim != 2:
-        raise ValueError(f"luma must have shape (H, W), got {luma.shape}")
-    if luma.shape[0] < MIN_INPUT_SIZE or luma.shape[1] < MIN_INPUT_SIZE:
-        raise ValueError(f"luma must be at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got {luma.shape}")
-    if not (np.issubdtype(luma.dtype, np.floating) or np.issubdtype(luma.dtype, np.integer)):
-        raise ValueError(f"luma must be a real float array, got dtype {luma.dtype}")
-    y = luma.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(y)):
-        raise ValueError("luma contains NaN or infinite values")
+    y = check_luma(luma, min_size=MIN_INPUT_SIZE)
     lo, hi = float(y.min()), float(y.max())
     if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
         raise ValueError(f"luma must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (uint8 images: divide by 255)")

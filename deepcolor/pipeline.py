@@ -149,11 +149,20 @@ def _scale(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
 
 
-def colorize_luma(luma: np.ndarray, model: Any, *, refine: bool = True, saturation: float = 1.0, **model_options: Any) -> Colorization:
+def colorize_luma(
+    luma: np.ndarray, model: Any, *, refine: bool = True, saturation: float = 1.0, device: str = "cpu", **model_options: Any
+) -> Colorization:
     """Predict, refine and scale the chroma of a luma image (see `colorize` for the parameters)."""
     if not saturation >= 0:
         raise ValueError(f"saturation must be >= 0, got {saturation}")
     luma = np.ascontiguousarray(luma, dtype=np.float32)
+    if device != "cpu":
+        from deepcolor.kernels.device import resolve_device
+
+        if resolve_device(device) == "cuda":
+            from deepcolor.pipeline_cuda import colorize_luma_cuda
+
+            return colorize_luma_cuda(luma, model, refine=refine, saturation=saturation, **model_options)
     prediction = model.predict_chroma(luma, **model_options)
     chroma = prediction.chroma
     t0 = time.perf_counter()
@@ -174,6 +183,7 @@ def colorize(
     method: str = "cheng",
     refine: bool = True,
     saturation: float = 1.0,
+    device: str = "cpu",
     **model_options: Any,
 ) -> np.ndarray:
     """Colorize a grayscale image.
@@ -191,6 +201,10 @@ def colorize(
         Joint bilateral refinement of the chroma, guided by the gray image.
     saturation : float
         Chroma gain applied after refinement (1 = as predicted).
+    device : {"cpu", "cuda", "auto"}
+        Where the per-pixel work runs: ``cuda`` (raises ValueError without a
+        usable GPU), ``auto`` (the GPU when one works, else the CPU) or
+        ``cpu``, which never imports CuPy or numba.cuda.
     **model_options
         Passed to the model's ``predict_chroma``; Cheng's: ``semantic``
         (False: the 81-d descriptor without FCN semantics) and ``clusters``
@@ -206,7 +220,7 @@ def colorize(
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
     luma = to_luma(gray)
-    rgb = colorize_luma(luma, model, refine=refine, saturation=saturation, **model_options).rgb()
+    rgb = colorize_luma(luma, model, refine=refine, saturation=saturation, device=device, **model_options).rgb()
     dtype = np.asarray(gray).dtype
     if dtype == np.uint8:
         return np.clip(np.floor(rgb * 255.0 + 0.5), 0, 255).astype(np.uint8)

@@ -145,6 +145,7 @@ def fit_regressor(
     seed: int = 0,
     progress: bool = False,
     desc: str = "MLP",
+    device: str = "cpu",
 ) -> Regressor:
     """Train an MLP by least squares on (descriptor, chroma) pairs.
 
@@ -160,6 +161,9 @@ def fit_regressor(
         Seeds the weight init and the batch order: same inputs, same regressor.
     progress : bool
         Show a tqdm bar over epochs.
+    device : str
+        Torch device the training runs on (``"cuda"`` on a GPU); the returned
+        regressor's net is on the CPU either way.
 
     Returns
     -------
@@ -185,9 +189,9 @@ def fit_regressor(
 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    x = torch.from_numpy((features - mean) / std)
-    y = torch.from_numpy(chroma / target_scale)
-    net = ChromaMLP(features.shape[1], hidden)
+    x = torch.from_numpy((features - mean) / std).to(device)
+    y = torch.from_numpy(chroma / target_scale).to(device)
+    net = ChromaMLP(features.shape[1], hidden).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(x.shape[0] / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
@@ -201,7 +205,7 @@ def fit_regressor(
         order = torch.randperm(x.shape[0], generator=gen)
         total = 0.0
         for start in range(0, x.shape[0], batch_size):
-            idx = order[start : start + batch_size]
+            idx = order[start : start + batch_size].to(device)
             loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -210,7 +214,7 @@ def fit_regressor(
             total += float(loss.detach()) * idx.shape[0]
         loss_value = total / x.shape[0]
         bar.set_postfix(loss=f"{loss_value:.4f}")
-    net.eval()
+    net = net.cpu().eval()
     info = {"samples": int(x.shape[0]), "epochs": epochs, "train_mse": loss_value * target_scale**2, "seed": seed}
     logger.debug("trained %s: %s", desc, info)
     return Regressor(net, mean, std, target_scale, info)

@@ -44,3 +44,24 @@ def test_errors(tmp_path):
     save_file({"a": np.zeros(2, np.float32)}, str(tmp_path / "new.safetensors"),
               metadata={"format": "deepcolor", "version": str(FORMAT_VERSION + 1), "kind": "thing", "config": json.dumps({})})
     assert "version" in _one_line_error(tmp_path / "new.safetensors")
+
+
+def test_load_model_opens_a_file_by_its_kind(tmp_path):
+    """load_model reads a file's kind and picks its class; an unknown or uninstalled kind is one clear line."""
+    from deepcolor.models.cheng import ChengModel
+    from deepcolor.modelfile import default_weights_path, read_model_kind
+    from deepcolor.pipeline import MODEL_KINDS, load_model
+
+    assert read_model_kind(default_weights_path("colorizer")) == "colorizer"
+    assert isinstance(load_model(default_weights_path("colorizer")), ChengModel)
+    odd = save_model_file(tmp_path / "odd.safetensors", {"w": np.zeros(1, np.float32)}, kind="no_such_kind", config={})
+    with pytest.raises(ModelFileError, match="no model class for kind 'no_such_kind'"):
+        load_model(odd)
+    if "global_prior" in MODEL_KINDS:
+        prior = save_model_file(tmp_path / "gp.safetensors", {"w": np.zeros(1, np.float32)}, kind="global_prior", config={})
+        try:
+            import deepcolor.models.global_prior  # noqa: F401
+        except ModuleNotFoundError:
+            with pytest.raises(ModelFileError, match="needs deepcolor.models.global_prior") as exc:
+                load_model(prior)
+            assert "\n" not in str(exc.value)

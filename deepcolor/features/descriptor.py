@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepcolor.features.daisy import daisy_features
-from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, _gather_patches, pad_luma
+from deepcolor import kernels
+from deepcolor.colorspace import check_luma
+from deepcolor.features.daisy import DAISY_DIM, daisy_features
+from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
+from deepcolor.features.semantic import N_CLASSES as SEMANTIC_DIM  # the FCN's class probabilities
 
 __all__ = ["DAISY_DIM", "SEMANTIC_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim"]
-
-DAISY_DIM = 32
-SEMANTIC_DIM = 11
 
 
 def descriptor_dim(*, semantic: bool) -> int:
@@ -63,9 +63,7 @@ def feature_maps(luma: np.ndarray, *, fcn=None) -> FeatureMaps:
     fcn : SemanticFCN, optional
         The semantic network; without it the maps carry no semantics (81-d).
     """
-    luma = np.asarray(luma, dtype=np.float32)
-    if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
+    luma = check_luma(luma)
     semantic = None
     if fcn is not None:
         from deepcolor.features.semantic import semantic_features
@@ -96,7 +94,7 @@ def descriptor_at(maps: FeatureMaps, flat_index: np.ndarray, *, semantic: bool =
     if flat_index.size and (flat_index.min() < 0 or flat_index.max() >= h * w):
         raise ValueError(f"flat_index must lie in [0, {h * w}), got [{flat_index.min()}, {flat_index.max()}]")
     out = np.empty((flat_index.shape[0], descriptor_dim(semantic=semantic)), dtype=np.float32)
-    _gather_patches(maps.padded, w, flat_index, PATCH_SIZE, out, 0)
+    kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out)
     out[:, PATCH_DIM : PATCH_DIM + DAISY_DIM] = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
     if semantic:
         out[:, PATCH_DIM + DAISY_DIM :] = maps.semantic.reshape(-1, SEMANTIC_DIM)[flat_index]  # type: ignore[union-attr]

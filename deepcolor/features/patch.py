@@ -1,6 +1,6 @@
 """The gray-patch feature: the 7x7 luma neighbourhood of every pixel (49-d).
 
-The numba kernel `_gather_patches` writes patches for a list of flat pixel
+The kernel `deepcolor.kernels.gather_patches` writes patches for a list of flat pixel
 indices, so one kernel serves training (a random sample of pixels) and
 inference (contiguous runs of rows). Its reference is
 ``numpy.lib.stride_tricks.sliding_window_view`` over the reflect-padded luma,
@@ -9,8 +9,10 @@ used in ``tests/test_patch.py``.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from deepcolor import kernels
+from deepcolor.colorspace import check_luma
 
 __all__ = ["PATCH_SIZE", "PATCH_DIM", "pad_luma", "patch_features", "gather_patches"]
 
@@ -25,28 +27,6 @@ def pad_luma(luma: np.ndarray, half: int = _HALF) -> np.ndarray:
     numpy reflects repeatedly when ``half`` exceeds the image, so any size >= 1 works.
     """
     return np.ascontiguousarray(np.pad(np.asarray(luma, dtype=np.float32), half, mode="reflect"))
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _gather_patches(padded, width, flat_index, size, out, col0):  # pragma: no cover - compiled
-    # out[n, col0 + dy*size + dx] = padded[y + dy, x + dx]: each n is one pixel, no shared writes.
-    for n in numba.prange(flat_index.shape[0]):
-        y = flat_index[n] // width
-        x = flat_index[n] - y * width
-        k = col0
-        for dy in range(size):
-            for dx in range(size):
-                out[n, k] = padded[y + dy, x + dx]
-                k += 1
-
-
-def _check_luma(luma: np.ndarray) -> np.ndarray:
-    luma = np.asarray(luma)
-    if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
-    if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
-    return luma
 
 
 def gather_patches(luma: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
@@ -64,13 +44,11 @@ def gather_patches(luma: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
     patches : ndarray, shape (N, 49), float32
         Row-major 7x7 neighbourhoods, reflect-padded at the border.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     flat_index = np.ascontiguousarray(flat_index, dtype=np.int64)
     if flat_index.size and (flat_index.min() < 0 or flat_index.max() >= luma.size):
         raise ValueError(f"flat_index must lie in [0, {luma.size}), got [{flat_index.min()}, {flat_index.max()}]")
-    out = np.empty((flat_index.shape[0], PATCH_DIM), dtype=np.float32)
-    _gather_patches(pad_luma(luma), luma.shape[1], flat_index, PATCH_SIZE, out, 0)
-    return out
+    return kernels.gather_patches(pad_luma(luma), luma.shape[1], flat_index, size=PATCH_SIZE)
 
 
 def patch_features(luma: np.ndarray) -> np.ndarray:
@@ -87,6 +65,6 @@ def patch_features(luma: np.ndarray) -> np.ndarray:
         ``patches[y, x, 7 * dy + dx] = padded[y + dy, x + dx]`` with the luma
         reflect-padded by 3 pixels.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     h, w = luma.shape
     return gather_patches(luma, np.arange(h * w, dtype=np.int64)).reshape(h, w, PATCH_DIM)

@@ -7,8 +7,7 @@ edge-preserving domain-transform filter guided by the gray image, so class
 boundaries snap to luma edges (Cheng et al., Sec. 4.1). The smoothed maps are
 the 11-d semantic part of the per-pixel descriptor.
 
-Training lives in `deepcolor.train.fcn`; this module only runs
-the shipped network and imports nothing heavier than torch, numba and OpenCV.
+Training lives in `deepcolor.train.fcn`; this module only runs the network.
 """
 
 from __future__ import annotations
@@ -18,31 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepcolor import kernels
+from deepcolor.colorspace import check_luma
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file
 
 __all__ = [
-    "CAMVID_CLASSES",
-    "CAMVID_COLOURS",
-    "N_CLASSES",
-    "VOID",
-    "DEFAULT_ARCH",
-    "MAX_SIDE",
-    "SIGMA_SPATIAL",
-    "SIGMA_COLOR",
-    "SemanticFCN",
-    "fcn_from_tensors",
-    "load_fcn",
-    "semantic_probabilities",
-    "smooth_probabilities",
-    "semantic_features",
-    "semantic_histogram",
-    "label_colours",
+    "CAMVID_CLASSES", "CAMVID_COLOURS", "N_CLASSES", "VOID", "DEFAULT_ARCH", "MAX_SIDE", "SIGMA_SPATIAL", "SIGMA_COLOR",
+    "SemanticFCN", "fcn_from_tensors", "load_fcn",
+    "semantic_probabilities", "smooth_probabilities", "semantic_features", "semantic_histogram", "label_colours",
 ]
 
 logger = logging.getLogger(__name__)
@@ -274,21 +261,6 @@ def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, 
     return model.eval()
 
 
-def fcn_to_tensors(fcn: SemanticFCN) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `fcn_from_tensors`).
-
-    The config is the one it was loaded with (card included) when it came from
-    a file, else its architecture and normalization.
-    """
-    tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
-    config = getattr(fcn, "file_config", None) or {
-        "architecture": dict(fcn.config),
-        "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
-        "max_side": fcn.max_side,
-    }
-    return tensors, config
-
-
 def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     """Load a `SemanticFCN` from a deepcolor model file of kind ``"fcn"``.
 
@@ -313,15 +285,6 @@ def load_fcn(path: str | Path | None = None) -> SemanticFCN:
     return fcn_from_tensors(tensors, config, source=path)
 
 
-def _check_luma(luma: np.ndarray) -> np.ndarray:
-    luma = np.asarray(luma)
-    if luma.ndim != 2 or min(luma.shape) < 1:
-        raise ValueError(f"luma must have shape (H, W) with H, W >= 1, got {luma.shape}")
-    if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
-    return np.ascontiguousarray(luma, dtype=np.float32)
-
-
 def _check_probs(probs: np.ndarray, name: str = "probs") -> np.ndarray:
     probs = np.asarray(probs)
     if probs.ndim != 3 or probs.shape[-1] != N_CLASSES or min(probs.shape[:2]) < 1:
@@ -329,53 +292,19 @@ def _check_probs(probs: np.ndarray, name: str = "probs") -> np.ndarray:
     return np.ascontiguousarray(probs, dtype=np.float32)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _merge_normalize_kernel(g0, g1, g2, out):  # pragma: no cover - compiled
-    """out[i] = clip(concat(g0[i], g1[i], g2[i]), 0) / sum; uniform where the sum vanishes.
-
-    g0, g1, g2 : (N, c_k) float32 C-contiguous; out : (N, c0 + c1 + c2) float32.
-    """
-    n = out.shape[0]
-    c0, c1, c2 = g0.shape[1], g1.shape[1], g2.shape[1]
-    c = c0 + c1 + c2
-    for i in numba.prange(n):
-        total = 0.0
-        for k in range(c0):
-            v = max(g0[i, k], 0.0)
-            out[i, k] = v
-            total += v
-        for k in range(c1):
-            v = max(g1[i, k], 0.0)
-            out[i, c0 + k] = v
-            total += v
-        for k in range(c2):
-            v = max(g2[i, k], 0.0)
-            out[i, c0 + c1 + k] = v
-            total += v
-        if total > 1e-12:
-            inv = 1.0 / total
-            for k in range(c):
-                out[i, k] *= inv
-        else:
-            for k in range(c):
-                out[i, k] = 1.0 / c
-
-
 def _merge_groups(groups: list[np.ndarray]) -> np.ndarray:
     """Three (H, W, c_k) channel groups -> (H, W, 11) float32, clipped >= 0 and summing to 1."""
     h, w = groups[0].shape[:2]
     flat = [np.ascontiguousarray(g.reshape(h * w, -1), dtype=np.float32) for g in groups]
-    out = np.empty((h * w, N_CLASSES), dtype=np.float32)
-    _merge_normalize_kernel(flat[0], flat[1], flat[2], out)
-    return out.reshape(h, w, N_CLASSES)
+    return kernels.merge_normalize(flat[0], flat[1], flat[2]).reshape(h, w, N_CLASSES)
 
 
 def _split_groups(probs: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(probs[..., a:b]) for a, b in _GROUPS]
 
 
-def _small_probabilities(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None) -> np.ndarray:
-    """Validate, run the net on a copy with longest side <= max_side: (h, w, 11) float32 softmax."""
+def _fcn_input(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None) -> np.ndarray:
+    """Validate; what the net reads: the luma area-downscaled to longest side <= max_side, clipped to [0, 1]."""
     if not isinstance(fcn, SemanticFCN):
         raise ValueError(f"fcn must be a SemanticFCN, got {type(fcn).__name__}")
     if fcn.config["n_classes"] != N_CLASSES:
@@ -390,7 +319,12 @@ def _small_probabilities(luma: np.ndarray, fcn: SemanticFCN, max_side: int | Non
     if scale < 1.0:
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
         small = cv2.resize(luma, (sw, sh), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(np.clip(small, 0.0, 1.0))[None, None]
+    return np.clip(small, 0.0, 1.0)
+
+
+def _small_probabilities(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None) -> np.ndarray:
+    """Validate, run the net on a copy with longest side <= max_side: (h, w, 11) float32 softmax."""
+    x = torch.from_numpy(_fcn_input(luma, fcn, max_side))[None, None]
     was_training = fcn.training
     fcn.eval()
     try:
@@ -441,7 +375,7 @@ def semantic_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int 
     probs : ndarray, shape (H, W, 11), float32
         Softmax probabilities, non-negative, summing to 1 per pixel.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     small = _small_probabilities(luma, fcn, max_side)
     if small.shape[:2] == luma.shape:
         return np.ascontiguousarray(small, dtype=np.float32)
@@ -476,7 +410,7 @@ def smooth_probabilities(
         Clipped at 0 and renormalized to sum to 1 per pixel.
     """
     probs = _check_probs(probs)
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     if probs.shape[:2] != luma.shape:
         raise ValueError(f"probs {probs.shape[:2]} and luma {luma.shape} must have the same (H, W)")
     _check_sigmas(sigma_spatial, sigma_color)
@@ -509,7 +443,7 @@ def semantic_features(
     features : ndarray, shape (H, W, 11), float32
         Smoothed class probabilities, non-negative, summing to 1 per pixel.
     """
-    luma = _check_luma(luma)
+    luma = check_luma(luma)
     _check_sigmas(sigma_spatial, sigma_color)
     groups = _upsampled_groups(_small_probabilities(luma, fcn, max_side), *luma.shape)
     return _merge_groups(_dt_filter_groups(groups, luma, sigma_spatial, sigma_color))

@@ -198,9 +198,7 @@ class ChengModel:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         fcn_config = None
         if self.fcn is not None:
-            from deepcolor.features.semantic import fcn_to_tensors
-
-            fcn_tensors, fcn_config = fcn_to_tensors(self.fcn)
+            fcn_tensors, fcn_config = _fcn_file_parts(self.fcn)
             tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
         config = {
             "variants": sorted(self.global_regressors),
@@ -310,6 +308,32 @@ class ChengModel:
         t3 = time.perf_counter()
         seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}
         return ChromaPrediction(chroma=chroma, info={"cluster": source}, seconds=seconds)
+
+    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
+        there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
+        unknown = sorted(set(options) - {"semantic", "clusters"})
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        from deepcolor.models.cheng_cuda import predict_chroma_cuda
+
+        semantic, clusters = bool(options.get("semantic", True)), bool(options.get("clusters", True))
+        return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
+
+
+def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `deepcolor.features.semantic.fcn_from_tensors`).
+
+    The config is the one it was loaded with (card included) when it came from
+    a file, else its architecture and normalization.
+    """
+    tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
+    config = getattr(fcn, "file_config", None) or {
+        "architecture": dict(fcn.config),
+        "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
+        "max_side": fcn.max_side,
+    }
+    return tensors, config
 
 
 # --------------------------------------------------------------- cluster choice

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.models.cheng import ChengModel
-from deepcolor.train.cheng import ImageSamples, _columns, chroma_psnr
+from deepcolor.train.samples import ImageSamples, _columns, chroma_psnr
 
 __all__ = ["BLEND_MIN_IMAGES", "MAX_WEIGHT", "COLOUR_GAINS", "COLOUR_TOLERANCE_DB", "calibrate", "least_squares_blend"]
 

@@ -329,30 +329,13 @@ def adaptive_clustering(
     return clusters
 
 
-def choose_cluster(
-    descriptor: np.ndarray,
-    semantic_histogram: np.ndarray,
-    clusters: list[Cluster],
-    *,
-    top_k: int = 3,
-    descend: bool = True,
-) -> int:
-    """Index into ``clusters`` of the cluster for a test image (module docstring).
+def choose_cluster(descriptor: np.ndarray, semantic_histogram: np.ndarray, clusters: list[Cluster], **selection: Any) -> int:
+    """Index into ``clusters`` (as `adaptive_clustering` returns them) of the cluster for a test image.
 
-    Parameters
-    ----------
-    descriptor : ndarray, shape (D,)
-        Gist of the test image.
-    semantic_histogram : ndarray, shape (C,)
-        Its semantic histogram.
-    clusters : list of Cluster
-        As returned by :func:`adaptive_clustering`.
-    top_k : int
-        Gist candidates per layer among which semantics decides.
-    descend : bool
-        Follow the hierarchy; False chooses among layer 0 only.
+    `deepcolor.models.cheng.choose_cluster_arrays` on `clusters_to_arrays(clusters)`;
+    ``selection``: its ``top_k`` and ``descend``.
     """
-    return choose_cluster_arrays(descriptor, semantic_histogram, **clusters_to_arrays(clusters), top_k=top_k, descend=descend)
+    return choose_cluster_arrays(descriptor, semantic_histogram, **clusters_to_arrays(clusters), **selection)
 
 
 def assign_top_layer(descriptor: np.ndarray, clusters: list[Cluster]) -> int:

@@ -1,0 +1,439 @@
+"""Training of the global-prior CNN (`deepcolor.models.global_prior`).
+
+``python -m deepcolor.fit global-prior --images data/splits/train.txt --val-images data/splits/select.txt
+--out global_prior.safetensors --time-budget 55``
+
+Data: every training photo is decoded once, squashed to 240 x 240 (area
+averaging) and kept as 8-bit RGB in a cache file; a step takes random 224 x 224
+crops with random horizontal flips. At 224 x 224 the local and the global path
+see the same image, so the low-level features are computed once (as in the paper).
+
+Loss: MSE between the predicted and true chroma, both in the sigmoid's [0, 1]
+units, plus ``alpha`` (default 1/300, the paper's) times the cross-entropy of
+the scene head, masked where an image has no label. Scene labels (``--labels``):
+
+- ``real``: the SUN folder (8 scene categories), the ImageNet detection object
+  class (200 classes, about 4 training photos each; an ``imagenet_sample``
+  photo takes its class when a detection class has that name: one photo per
+  class alone cannot teach a class), the CamVid sequence; BSDS500 and other
+  ImageNet photos have none (masked). Classes with fewer than 2 training
+  photos are dropped.
+- ``gist``: k-means (``--gist-classes``) on the gist (`deepcolor.gist`) of the
+  training photos; every image has a pseudo-class, and any new image gets
+  one from the stored centres.
+- ``none``: no classification loss.
+
+Training stops after ``--epochs`` or ``--time-budget`` minutes, whichever
+comes first; the learning rate warms up, then follows a cosine to zero over
+the budget (by elapsed time, so a budget-limited run ends annealed).
+A checkpoint is written every epoch and every few minutes; ``--resume``
+continues from it exactly (the data order and crops derive from the seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepcolor.colorspace import rgb_to_yuv
+from deepcolor.models.global_prior import (
+    GLOBAL_SIZE,
+    KIND,
+    LUMA_MEAN,
+    LUMA_STD,
+    CHROMA_MAX,
+    GlobalPriorModel,
+    GlobalPriorNet,
+    chroma_to_unit,
+)
+
+__all__ = ["read_colour", "scene_label", "real_labels", "gist_labels", "load_training_images", "train", "fit_command"]
+
+logger = logging.getLogger("deepcolor")
+
+STORE_SIZE = 240  # training photos are kept at this square size; crops of GLOBAL_SIZE are taken from it
+IGNORE = -100  # CrossEntropy's ignore index: an image without a scene label
+CHECKPOINT_SECONDS = 180.0
+WARMUP_FRACTION = 0.03
+
+
+# ------------------------------------------------------------------ labels
+def scene_label(path: str | Path) -> str | None:
+    """The scene or object label a photo's path carries, or None.
+
+    ``photos/sun8/<category>/x.jpg`` -> ``sun8/<category>``;
+    ``photos/imagenet_det/nID_NUM_<class>.jpg`` -> ``object/<class>``;
+    ``photos/imagenet_sample/nID_<class>.jpg`` -> ``object/<class>`` (kept only
+    if a detection class of that name exists, see `real_labels`);
+    ``camvid/.../<SEQ>_<frame>.png`` -> ``camvid/<SEQ>``; anything else None.
+    """
+    p = Path(path)
+    parts = p.parts
+    if "sun8" in parts:
+        i = parts.index("sun8")
+        if i + 2 < len(parts):
+            return f"sun8/{parts[i + 1]}"
+    stem = p.stem
+    if "imagenet_det" in parts:
+        bits = stem.split("_", 2)
+        return f"object/{bits[2]}" if len(bits) == 3 else None
+    if "imagenet_sample" in parts:
+        bits = stem.split("_", 1)
+        return f"object/{bits[1]}" if len(bits) == 2 else None
+    if "camvid" in parts and "_" in stem:
+        return f"camvid/{stem.split('_', 1)[0]}"
+    return None
+
+
+def real_labels(paths: Sequence[Path], *, min_count: int = 2) -> tuple[np.ndarray, list[str]]:
+    """Class index per training path (`IGNORE` where none) and the class names.
+
+    A class needs ``min_count`` training photos; a name only ``imagenet_sample``
+    carries is one photo of a class, which is memorised, not learned, so it is dropped.
+    """
+    names = [scene_label(p) for p in paths]
+    counts: dict[str, int] = {}
+    for n in names:
+        if n is not None:
+            counts[n] = counts.get(n, 0) + 1
+    classes = sorted(c for c, k in counts.items() if k >= min_count)
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index.get(n, IGNORE) if n else IGNORE for n in names], dtype=np.int64), classes
+
+
+def gist_labels(lumas: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Pseudo-classes: k-means on the gist of the training lumas.
+
+    Returns ``(labels (N,) int64, class names, centres (k, 512) float32)``.
+    """
+    from sklearn.cluster import KMeans
+
+    from deepcolor.gist import gist_descriptors
+
+    gists = gist_descriptors(list(lumas))
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(gists)
+    return km.labels_.astype(np.int64), [f"gist{i:02d}" for i in range(k)], km.cluster_centers_.astype(np.float32)
+
+
+# -------------------------------------------------------------------- data
+def load_training_images(paths: Sequence[Path], cache: Path | None, *, progress: bool = True) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+    """Decode photos into an (N, 240, 240, 3) uint8 array (squashed, area-averaged), cached.
+
+    Gray or unreadable photos are skipped and returned as failures.
+    """
+    from tqdm.auto import tqdm
+
+    key = hashlib.sha1("\n".join(str(p.resolve()) for p in paths).encode()).hexdigest()[:12]
+    if cache is not None:
+        npz = cache / f"images_{STORE_SIZE}_{key}.npz"
+        if npz.is_file():
+            data = np.load(npz, allow_pickle=False)
+            kept = [Path(p) for p in data["paths"]]
+            failed = [(Path(p), str(r)) for p, r in zip(data["failed_paths"], data["failed_reasons"])]
+            return data["images"], kept, failed
+    images, kept, failed = [], [], []
+    for path in tqdm(paths, desc="decode", unit="img", disable=not progress):
+        try:
+            original = read_colour(path)
+        except (ValueError, OSError) as exc:
+            failed.append((path, str(exc).splitlines()[0]))
+            continue
+        images.append(cv2.resize(original, (STORE_SIZE, STORE_SIZE), interpolation=cv2.INTER_AREA))
+        kept.append(path)
+    array = np.stack(images) if images else np.zeros((0, STORE_SIZE, STORE_SIZE, 3), np.uint8)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f".images_{key}.tmp.npz"
+        np.savez(tmp, images=array, paths=np.array([str(p) for p in kept]),
+                 failed_paths=np.array([str(p) for p, _ in failed]), failed_reasons=np.array([r for _, r in failed]))
+        tmp.replace(npz)
+    return array, kept, failed
+
+
+def _batch(images: np.ndarray, index: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random 224 crops with flips -> (normalized luma (B,1,224,224), unit chroma (B,2,224,224))."""
+    span = STORE_SIZE - GLOBAL_SIZE
+    crops = []
+    for i in index:
+        y, x = rng.integers(0, span + 1, size=2)
+        crop = images[i, y : y + GLOBAL_SIZE, x : x + GLOBAL_SIZE]
+        crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+    yuv = rgb_to_yuv(np.stack(crops).astype(np.float32) / 255.0)
+    luma = torch.from_numpy((yuv[..., 0] - np.float32(LUMA_MEAN)) / np.float32(LUMA_STD))[:, None]
+    unit = chroma_to_unit(torch.from_numpy(np.ascontiguousarray(yuv[..., 1:])).permute(0, 3, 1, 2))
+    return luma.contiguous(), unit.contiguous()
+
+
+def _loss(net: GlobalPriorNet, luma: torch.Tensor, unit: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, float, float]:
+    pred, logits = net(luma)
+    target = F.avg_pool2d(unit, 2)  # the net predicts at half resolution
+    mse = F.mse_loss(pred, target)
+    ce = torch.zeros(())
+    if alpha > 0 and bool((labels != IGNORE).any()):
+        ce = F.cross_entropy(logits, labels, ignore_index=IGNORE)
+    return mse + alpha * ce, float(mse.detach()), float(ce.detach())
+
+
+# -------------------------------------------------------------- validation
+def read_colour(path: Path) -> np.ndarray:
+    """A colour photo as (H, W, 3) uint8 RGB (the protocol's original); ValueError for a gray one."""
+    from deepcolor.io import read_image
+    from deepcolor.metrics import to_uint8
+
+    image = read_image(path)
+    if image.pixels.ndim != 3:
+        raise ValueError(f"{path}: gray image, no colour to learn from or compare with")
+    return to_uint8(image.pixels)
+
+
+def _load_validation(paths: Sequence[Path]) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    from deepcolor.evaluation import gray_version
+
+    out = []
+    for p in paths:
+        try:
+            original = read_colour(p)
+        except (ValueError, OSError) as exc:
+            logger.warning("validation image skipped: %s", str(exc).splitlines()[0])
+            continue
+        out.append((p, original, gray_version(original)[0]))
+    return out
+
+
+def validate(model: GlobalPriorModel, val: Sequence[tuple[Path, np.ndarray, np.ndarray]], labels: dict[str, int] | None = None) -> dict:
+    """Median PSNR / gain over gray (evaluation protocol, no refinement) and scene accuracy."""
+    from deepcolor.evaluation import result_rgb8
+    from deepcolor.metrics import colorfulness, psnr
+
+    psnrs, gains, colour, colour_orig, hits = [], [], [], [], []
+    for path, original, luma in val:
+        pred = model.predict_chroma(luma)
+        out = result_rgb8(luma, pred.chroma)
+        value = psnr(out, original)
+        psnrs.append(value)
+        gains.append(value - psnr(result_rgb8(luma, np.zeros_like(pred.chroma)), original))
+        colour.append(colorfulness(out))
+        colour_orig.append(colorfulness(original))
+        if labels is not None and str(path) in labels:
+            hits.append(model.classes[labels[str(path)]] == pred.info["scene"])
+    return {
+        "n": len(psnrs),
+        "psnr_median": float(np.median(psnrs)) if psnrs else float("nan"),
+        "gain_median": float(np.median(gains)) if gains else float("nan"),
+        "colorfulness_ratio": float(np.median(colour) / max(np.median(colour_orig), 1e-9)) if colour else float("nan"),
+        "scene_accuracy": float(np.mean(hits)) if hits else None,
+        "scene_n": len(hits),
+    }
+
+
+# ---------------------------------------------------------------- training
+def _lr_factor(fraction: float) -> float:
+    if fraction < WARMUP_FRACTION:
+        return max(fraction / WARMUP_FRACTION, 0.05)
+    f = (fraction - WARMUP_FRACTION) / (1.0 - WARMUP_FRACTION)
+    return 0.5 * (1.0 + math.cos(math.pi * min(f, 1.0)))
+
+
+def train(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    *,
+    width: float = 0.25,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    alpha: float = 1.0 / 300.0,
+    epochs: int = 1000,
+    time_budget: float = 55.0,
+    seed: int = 0,
+    val: Sequence[tuple[Path, np.ndarray, np.ndarray]] = (),
+    val_labels: dict[str, int] | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    base_config: dict | None = None,
+) -> tuple[GlobalPriorModel, dict]:
+    """Fit the network on ``images`` (N, 240, 240, 3) uint8 with scene ``labels`` (N,) (`IGNORE` = none).
+
+    Returns the model (eval mode) and a training record (epochs, steps, seconds, per-epoch validation).
+    """
+    from tqdm.auto import tqdm
+
+    n = len(images)
+    if n < batch_size:
+        raise ValueError(f"need at least batch-size ({batch_size}) training photos, got {n}")
+    torch.manual_seed(seed)
+    net = GlobalPriorNet(width=width, n_classes=max(1, len(classes)))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    budget_s = time_budget * 60.0
+    state = {"epoch": 0, "step": 0, "elapsed": 0.0, "history": [], "total_steps": 0}
+    if resume and checkpoint is not None and checkpoint.is_file():
+        ck = torch.load(checkpoint, weights_only=True)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        state = json.loads(ck["state"])
+        logger.info("resumed from %s: epoch %d, step %d, %.1f min done", checkpoint, state["epoch"] + 1, state["step"], state["elapsed"] / 60)
+
+    def save_checkpoint() -> None:
+        if checkpoint is None:
+            return
+        tmp = checkpoint.with_name(checkpoint.name + ".partial")
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "state": json.dumps(state)}, tmp)
+        tmp.replace(checkpoint)
+
+    config = dict(base_config or {}, classes=list(classes) if classes else ["none"])
+    steps_per_epoch = n // batch_size
+    labels_t = torch.from_numpy(labels)
+    last_save = time.perf_counter()
+    out_of_time = state["elapsed"] >= budget_s
+    while state["epoch"] < epochs and not out_of_time:
+        epoch = state["epoch"]
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        net.train()
+        bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}", unit="step", disable=not progress, leave=False)
+        sums = np.zeros(2)
+        count = 0
+        while state["step"] < steps_per_epoch:
+            t0 = time.perf_counter()
+            step = state["step"]
+            index = order[step * batch_size : (step + 1) * batch_size]
+            luma, unit = _batch(images, index, np.random.default_rng([seed, epoch, step]))
+            for group in opt.param_groups:
+                group["lr"] = lr * _lr_factor(state["elapsed"] / budget_s)
+            loss, mse, ce = _loss(net, luma, unit, labels_t[index], alpha)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += (mse, ce)
+            count += 1
+            state["step"] += 1
+            state["total_steps"] += 1
+            state["elapsed"] += time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix(mse=f"{sums[0] / count:.5f}", ce=f"{sums[1] / count:.3f}", min=f"{state['elapsed'] / 60:.1f}")
+            if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
+                save_checkpoint()
+                last_save = time.perf_counter()
+            if state["elapsed"] >= budget_s:
+                out_of_time = True
+                break
+        bar.close()
+        record = {"epoch": epoch + 1, "steps": count, "mse": sums[0] / max(count, 1), "ce": sums[1] / max(count, 1),
+                  "minutes": round(state["elapsed"] / 60, 2)}
+        if val:
+            t0 = time.perf_counter()
+            record["validation"] = validate(GlobalPriorModel(net.eval(), config), val, val_labels)
+            v = record["validation"]
+            logger.info("epoch %d (%.1f min): train mse %.5f ce %.3f | validation n=%d median PSNR %.2f dB, gain %+.2f dB, "
+                        "colorfulness %.2f, scene acc %s", epoch + 1, state["elapsed"] / 60, record["mse"], record["ce"], v["n"],
+                        v["psnr_median"], v["gain_median"], v["colorfulness_ratio"],
+                        "-" if v["scene_accuracy"] is None else f"{v['scene_accuracy']:.2f}")
+            record["validation_seconds"] = round(time.perf_counter() - t0, 1)
+        state["history"].append(record)
+        if not out_of_time:
+            state["epoch"] += 1
+            state["step"] = 0
+        save_checkpoint()
+        last_save = time.perf_counter()
+    net.eval()
+    record = {"epochs": len(state["history"]), "steps": state["total_steps"], "train_seconds": round(state["elapsed"], 1),
+              "history": state["history"]}
+    return GlobalPriorModel(net, config), record
+
+
+# --------------------------------------------------------------------- CLI
+def _spread(paths: list[Path], k: int) -> list[Path]:
+    if k <= 0 or k >= len(paths):
+        return paths
+    return [paths[i] for i in np.linspace(0, len(paths) - 1, k).round().astype(int)]
+
+
+def fit_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``python -m deepcolor.fit global-prior`` (parser: `deepcolor.cli.global_prior_parser`); returns the exit status."""
+    from deepcolor.cli import CommandError, report_failures
+    from deepcolor.io.paths import expand_inputs as expand
+    from deepcolor.modelfile import save_model_file
+
+    for name in ("batch_size", "epochs", "gist_classes"):
+        if getattr(args, name) < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not (0 < args.width <= 4):
+        raise CommandError(f"--width must lie in (0, 4], got {args.width}")
+    if args.time_budget <= 0 or args.lr <= 0 or args.alpha < 0:
+        raise CommandError("--time-budget and --lr must be > 0, --alpha >= 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CommandError(f"output folder {out.parent} does not exist")
+    checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+    if checkpoint.is_file() and not args.resume:
+        raise CommandError(f"checkpoint {checkpoint} exists: pass --resume to continue it, or delete it to start over")
+    cache = Path(args.cache) if args.cache else out.with_name(out.name + ".work")
+    paths = expand(args.images)
+    val_paths = _spread(expand(args.val_images), args.max_val_images)
+    overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
+    if overlap:
+        raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
+    if not paths:
+        raise CommandError("no training images found")
+    t_start = time.perf_counter()
+    images, kept, failed = load_training_images(paths, cache, progress=not args.quiet)
+    extra: dict = {}
+    val_labels = None
+    if args.labels == "real":
+        labels, classes = real_labels(kept)
+        index = {c: i for i, c in enumerate(classes)}
+        val_labels = {str(p): index[scene_label(p)] for p in val_paths if scene_label(p) in index}
+    elif args.labels == "gist":
+        lumas = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
+        labels, classes, centres = gist_labels(lumas, args.gist_classes, args.seed)
+        extra["labels.gist_centres"] = centres
+    else:
+        labels, classes = np.full(len(kept), IGNORE, np.int64), []
+    logger.info("%d training photos (%d with a scene label, %d classes, labels=%s), %d validation photos",
+                len(kept), int((labels != IGNORE).sum()), len(classes), args.labels, len(val_paths))
+    val = _load_validation(val_paths)
+    if args.labels == "gist" and val:
+        from deepcolor.gist import gist_descriptors
+
+        g = gist_descriptors([luma for _, _, luma in val])
+        nearest = ((g[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+        val_labels = {str(p): int(c) for (p, _, _), c in zip(val, nearest)}
+    base_config = {
+        "architecture": "iizuka2016",
+        "width": args.width,
+        "global_size": GLOBAL_SIZE,
+        "normalization": {"luma_mean": LUMA_MEAN, "luma_std": LUMA_STD, "chroma_max": CHROMA_MAX.tolist(), "chroma_output": "sigmoid"},
+        "labels": args.labels,
+        "weights_dtype": "float16",
+    }
+    model, record = train(images, labels, classes, width=args.width, batch_size=args.batch_size, lr=args.lr, alpha=args.alpha,
+                          epochs=args.epochs, time_budget=args.time_budget, seed=args.seed, val=val, val_labels=val_labels,
+                          checkpoint=checkpoint, resume=args.resume, progress=not args.quiet, base_config=base_config)
+    n_params = sum(p.numel() for p in model.net.parameters())
+    model.config["training"] = {
+        "command": "python -m deepcolor.fit global-prior " + " ".join(argv),
+        "images": len(kept),
+        "labelled_images": int((labels != IGNORE).sum()),
+        "parameters": n_params,
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        **record,
+    }
+    tensors = model.tensors()
+    tensors.update({k: v.astype(np.float16) for k, v in extra.items()})
+    save_model_file(out, tensors, kind=KIND, config=model.config)
+    logger.info("wrote %s (%d parameters, %.1f MB) after %.1f min", out, n_params, out.stat().st_size / 1e6,
+                (time.perf_counter() - t_start) / 60)
+    return report_failures("deepcolor.fit global-prior", failed)
