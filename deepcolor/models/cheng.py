@@ -130,25 +130,33 @@ class ChengModel:
             self._arrays = clusters_to_arrays(self.clusters)
         return self._arrays
 
-    def predict_rows(self, descriptors: np.ndarray, source: str, *, semantic: bool) -> np.ndarray:
-        """Chroma (N, 2) float32 of descriptor rows (N, D) for an image routed to ``source`` (a `choose` result).
+    def combination(self, source: str, *, semantic: bool) -> list[tuple[Regressor, float]]:
+        """The MLPs whose weighted sum is the chroma of an image routed to ``source`` (a `choose` result).
 
         ``"global"``: the global MLP times its gain; a cluster key: the
-        cluster's blend of its MLP and the global MLP. Both then times the
-        model's colour gain.
+        cluster's blend of its MLP and the global MLP. Every weight includes
+        the model's colour gain. The CPU and CUDA paths both sum these.
         """
         name = self.variant(semantic)
-        reg = self.global_regressors[name]
+        colour = float(self.colour_gain.get(name, 1.0))
         if source == "global":
-            chroma = reg.predict(descriptors) * np.float32(self.global_scale.get(name, 1.0))
-        else:
-            head = next(c for c in self.clusters if c.key == source)
-            a, b = head.blend.get(name, (1.0, 0.0))
-            chroma = head.regressors[name].predict(descriptors) * np.float32(a)
-            if b != 0.0:
-                chroma += reg.predict(descriptors) * np.float32(b)
-        gain = self.colour_gain.get(name, 1.0)
-        return chroma * np.float32(gain) if gain != 1.0 else chroma
+            return [(self.global_regressors[name], float(self.global_scale.get(name, 1.0)) * colour)]
+        head = next(c for c in self.clusters if c.key == source)
+        a, b = head.blend.get(name, (1.0, 0.0))
+        terms = [(head.regressors[name], float(a) * colour)]
+        if b != 0.0:
+            terms.append((self.global_regressors[name], float(b) * colour))
+        return terms
+
+    def predict_rows(self, descriptors: np.ndarray, source: str, *, semantic: bool) -> np.ndarray:
+        """Chroma (N, 2) float32 of descriptor rows (N, D) of an image routed to ``source`` (see `combination`)."""
+        (reg, weight), *rest = self.combination(source, semantic=semantic)
+        chroma = reg.predict(descriptors)
+        if weight != 1.0:
+            chroma *= np.float32(weight)
+        for reg, weight in rest:
+            chroma += reg.predict(descriptors) * np.float32(weight)
+        return chroma
 
     def image_cues(self, luma: np.ndarray, maps: FeatureMaps, *, semantic: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None."""

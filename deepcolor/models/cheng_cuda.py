@@ -65,22 +65,21 @@ def predict_chroma_cuda(model: Any, luma: np.ndarray, luma_device: Any, *, seman
     t1 = time.perf_counter()
     if gist is not None and semantic:
         histogram = semantic_histogram_cuda(maps.semantic)
-    regressor, source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
+    source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
     t2 = time.perf_counter()
     import torch
 
-    net = module_on(regressor._inference_net(), device)
+    # The chosen cluster's blend with the global MLP (or the global MLP alone), as on the CPU.
+    terms = [(module_on(reg._inference_net(), device), weight) for reg, weight in model.combination(source, semantic=semantic)]
     h, w = luma.shape
     chroma = xp.empty((h, w, 2), dtype=xp.float32)
     rows = max(1, ROW_CHUNK_PIXELS // w)
     with torch.inference_mode():
         for start in range(0, h, rows):
             stop = min(h, start + rows)
-            out = net(to_torch(descriptor_rows_cuda(maps, start, stop, semantic=semantic)))
+            x = to_torch(descriptor_rows_cuda(maps, start, stop, semantic=semantic))
+            out = sum(net(x) * weight for net, weight in terms)
             chroma[start:stop] = from_torch(out, xp).reshape(stop - start, w, 2)
-    gain = model.chroma_scale(source, semantic)
-    if gain != 1.0:
-        chroma *= xp.float32(gain)
     synchronize(xp)
     t3 = time.perf_counter()
     seconds = {"features": t1 - t0, "choice": t2 - t1, "regression": t3 - t2}

@@ -1,18 +1,22 @@
 """Fitting how a `ChengModel`'s MLPs combine, on held-out images.
 
-Three fits, all on the sampled pixels of held-out images (never training ones):
+Two fits, both on the sampled pixels of held-out images (never training ones);
+the rules are the ones that won on the selection split
+(`benchmarks/select_clusters.py`, ``benchmarks/results/select_clusters.md``):
 
-1. The global MLP's chroma gain ``g``, by least squares.
-2. Per cluster, the blend ``a * cluster + b * global`` of its MLP with the
-   global MLP, by least squares over the pixels of the held-out images routed
-   to it. The fallback rule: a cluster keeps its MLP only if this blend beats
-   the global MLP (times ``g``) on those images, in mean per-image PSNR, with
-   a weight ``a > 0``; else it is dropped and its images get the global MLP. A cluster that receives
-   fewer than `BLEND_MIN_IMAGES` held-out images takes the blend pooled over
-   all held-out images routed to kept clusters (the evidence it has is too
-   thin for weights of its own).
-3. The colour gain (anti-sepia): least squares on chroma predicts the mean
-   of the plausible colours, which is dull. Scaling every prediction by
+1. The cluster ensemble: an image routed to a cluster gets the 50/50 blend of
+   the cluster's MLP and the global MLP. The fallback rule: a cluster keeps
+   its MLP only if this blend beats the global MLP on the held-out images
+   routed to it (mean per-image PSNR, at least `BLEND_MIN_IMAGES` of them);
+   else it is dropped and its images get the global MLP. A cluster with fewer
+   held-out images keeps the blend (it never was worse on the selection
+   split: a cluster's images are rarely all unlike its training images).
+   Blend weights fitted per cluster by least squares, by best median or mean
+   gain, and a per-cluster chroma gain all generalized worse on held-out
+   photos than the fixed blend: a cluster has too few held-out images to fit
+   more than one yes/no.
+2. The colour gain (anti-sepia): least squares on chroma predicts the mean of
+   the plausible colours, which is dull. Scaling every prediction by
    ``s >= 1`` adds colour; the fitted ``s`` is the largest on a grid whose
    median per-image PSNR gain over gray on the held-out images stays within
    ``colour_tolerance`` dB of the unscaled one ("less sepia at the same
@@ -30,41 +34,13 @@ import numpy as np
 from deepcolor.models.cheng import ChengModel
 from deepcolor.train.samples import ImageSamples, _columns, chroma_psnr
 
-__all__ = ["BLEND_MIN_IMAGES", "MAX_WEIGHT", "COLOUR_GAINS", "COLOUR_TOLERANCE_DB", "calibrate", "least_squares_blend"]
+__all__ = ["BLEND", "BLEND_MIN_IMAGES", "COLOUR_GAINS", "COLOUR_TOLERANCE_DB", "calibrate"]
 
-BLEND_MIN_IMAGES = 3  # below this many held-out images a cluster takes the pooled blend
-MAX_WEIGHT = 2.0
+BLEND = (0.5, 0.5)  # (cluster weight, global weight)
+BLEND_MIN_IMAGES = 3  # a cluster is dropped only on evidence from at least this many held-out images
 COLOUR_GAINS = tuple(round(1.0 + 0.05 * i, 2) for i in range(21))  # 1.0 ... 2.0
 COLOUR_TOLERANCE_DB = 0.05
 PSNR_CAP = 100.0  # dB: an exact colorization (infinite PSNR) counts as this in a mean
-
-
-def least_squares_blend(cluster: Sequence[np.ndarray], global_: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> tuple[float, float]:
-    """Weights ``(a, b)`` minimizing ``sum |a cluster + b global - truth|^2`` over all pixels.
-
-    Parameters
-    ----------
-    cluster, global_, truth : sequences of ndarray, shape (N_i, 2), float
-        Per image: the cluster MLP's chroma, the global MLP's, the true chroma.
-
-    Returns
-    -------
-    (a, b) : floats, each clipped to [0, `MAX_WEIGHT`]
-        A singular system (e.g. identical predictions) takes the minimum-norm solution.
-    """
-    c = np.concatenate([np.asarray(x, np.float64).ravel() for x in cluster])
-    g = np.concatenate([np.asarray(x, np.float64).ravel() for x in global_])
-    y = np.concatenate([np.asarray(x, np.float64).ravel() for x in truth])
-    gram = np.array([[c @ c, c @ g], [c @ g, g @ g]])
-    solution = np.linalg.lstsq(gram, np.array([c @ y, g @ y]), rcond=None)[0]
-    a, b = np.clip(solution, 0.0, MAX_WEIGHT)
-    return round(float(a), 4), round(float(b), 4)
-
-
-def _gain(pred: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
-    num = sum(float(np.sum(p.astype(np.float64) * t)) for p, t in zip(pred, truth))
-    den = sum(float(np.sum(p.astype(np.float64) ** 2)) for p in pred)
-    return round(float(np.clip(num / den, 0.0, MAX_WEIGHT)), 4) if den > 0 else 1.0
 
 
 def _copy(model: ChengModel) -> ChengModel:
@@ -79,10 +55,14 @@ def _copy(model: ChengModel) -> ChengModel:
     return model
 
 
+def _mean_psnr(samples: Sequence[ImageSamples], chroma: Sequence[np.ndarray]) -> float:
+    return float(np.mean([min(chroma_psnr(s, c), PSNR_CAP) for s, c in zip(samples, chroma)]))
+
+
 def calibrate(
     model: ChengModel, samples: Sequence[ImageSamples], *, colour_tolerance: float | None = COLOUR_TOLERANCE_DB
 ) -> tuple[ChengModel, dict[str, Any]]:
-    """Fit the global gain, each cluster's blend (or drop it) and the colour gain on held-out images.
+    """Blend each cluster with the global MLP or drop it, and fit the colour gain, on held-out images.
 
     Parameters
     ----------
@@ -96,53 +76,41 @@ def calibrate(
     Returns
     -------
     (model, report)
-        The report holds, per variant, the global gain, the colour gain with
-        its held-out median gains, and per cluster its held-out images, blend
-        and whether it was dropped.
+        The report holds, per variant, the colour gain with its held-out
+        median gains, and per cluster its held-out images, the mean PSNR of
+        its blend minus the global MLP's on them, and whether it was dropped.
     """
     model = _copy(model)
     report: dict[str, Any] = {}
     if not samples:
         return model, report
-    truth = [s.chroma for s in samples]
     for variant in model.global_regressors:
         semantic = variant == "semantic"
         columns = [_columns(s.descriptors, semantic) for s in samples]
-        pg = [model.global_regressors[variant].predict(x) for x in columns]
-        model.global_scale[variant] = g = _gain(pg, truth)
+        model.global_scale[variant] = 1.0
         model.colour_gain[variant] = 1.0
-        heads = [model.route(s.gist, s.histogram if semantic else None) for s in samples] if model.clusters else []
-        per_head: dict[str, list[int]] = {}
-        for i, head in enumerate(heads):
-            if head.uses_own_mlp(variant):
-                per_head.setdefault(head.key, []).append(i)
-        pc = {i: h.regressors[variant].predict(columns[i]) for i, h in enumerate(heads) if h.uses_own_mlp(variant)}
+        routed: dict[str, list[int]] = {}
+        for i, s in enumerate(samples):
+            if model.clusters:
+                routed.setdefault(model.route(s.gist, s.histogram if semantic else None).key, []).append(i)
         clusters_report = {}
-        kept: list[int] = []
         for head in model.clusters:
             if not head.uses_own_mlp(variant):
                 continue
-            members = per_head.get(head.key, [])
-            if len(members) < BLEND_MIN_IMAGES:
-                clusters_report[head.key] = {"images": len(members), "blend": "pooled"}
-                continue
-            a, b = least_squares_blend([pc[i] for i in members], [pg[i] for i in members], [truth[i] for i in members])
-            blended = np.mean([min(chroma_psnr(samples[i], a * pc[i] + b * pg[i]), PSNR_CAP) for i in members])
-            alone = np.mean([min(chroma_psnr(samples[i], g * pg[i]), PSNR_CAP) for i in members])
-            dropped = a == 0.0 or not blended > alone  # a == 0: the blend is the global MLP alone
-            clusters_report[head.key] = {"images": len(members), "blend": [a, b], "dropped": dropped,
-                                         "held_out_psnr_gain": round(float(blended - alone), 3)}
-            if dropped:
-                del head.regressors[variant]
-                head.blend.pop(variant, None)
-            else:
-                head.blend[variant] = (a, b)
-                kept += members
-        pooled = least_squares_blend([pc[i] for i in kept], [pg[i] for i in kept], [truth[i] for i in kept]) if kept else (0.0, g)
-        for head in model.clusters:
-            if head.uses_own_mlp(variant) and clusters_report.get(head.key, {}).get("blend") == "pooled":
-                head.blend[variant] = pooled
-        report[variant] = {"global_gain": g, "pooled_blend": list(pooled), "clusters": clusters_report}
+            head.blend[variant] = BLEND
+            members = routed.get(head.key, [])
+            entry: dict[str, Any] = {"images": len(members), "dropped": False}
+            if len(members) >= BLEND_MIN_IMAGES:
+                mine = [samples[i] for i in members]
+                blended = _mean_psnr(mine, [model.predict_rows(columns[i], head.key, semantic=semantic) for i in members])
+                alone = _mean_psnr(mine, [model.predict_rows(columns[i], "global", semantic=semantic) for i in members])
+                entry.update(blend_minus_global_db=round(blended - alone, 3), dropped=not blended > alone)
+                if entry["dropped"]:
+                    del head.regressors[variant]
+                    del head.blend[variant]
+            clusters_report[head.key] = entry
+        report[variant] = {"blend": list(BLEND), "clusters": clusters_report,
+                           "dropped": sorted(k for k, v in clusters_report.items() if v["dropped"])}
         if colour_tolerance is not None:
             report[variant]["colour"] = _fit_colour_gain(model, samples, columns, variant, colour_tolerance)
     return model, report
@@ -157,11 +125,11 @@ def _fit_colour_gain(model: ChengModel, samples, columns, variant: str, toleranc
         for s, x in zip(samples, columns)
     ]
     gray = np.array([chroma_psnr(s, np.zeros_like(s.chroma)) for s in samples])
-    medians = {s: float(np.median([chroma_psnr(x, s * p) for x, p in zip(samples, preds)] - gray)) for s in COLOUR_GAINS}
+    medians = {g: float(np.median(np.array([chroma_psnr(s, g * p) for s, p in zip(samples, preds)]) - gray)) for g in COLOUR_GAINS}
     chosen = 1.0
-    for s in COLOUR_GAINS:  # ascending: stop at the first gain that costs more than the tolerance
-        if medians[s] < medians[1.0] - tolerance:
+    for g in COLOUR_GAINS:  # ascending: stop at the first gain that costs more than the tolerance
+        if medians[g] < medians[1.0] - tolerance:
             break
-        chosen = s
+        chosen = g
     model.colour_gain[variant] = chosen
     return {"gain": chosen, "tolerance_db": tolerance, "median_gain_db": {str(k): round(v, 3) for k, v in medians.items()}}
