@@ -251,6 +251,12 @@ def fit_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-semantic", action="store_true", help="train only the 81-d variant, without the FCN")
     parser.add_argument("--no-clusters", action="store_true", help="train only the global MLP (no Algorithm 3)")
     parser.add_argument("--samples-per-image", type=int, default=1000, help="pixels sampled from each training image")
+    parser.add_argument("--global-samples", type=int, default=600_000, help="at most this many samples train one MLP (a random subset)")
+    parser.add_argument("--cluster-samples-per-image", type=int, default=0,
+                        help="a cluster MLP trains on this many samples of each of its images (0: all --samples-per-image)")
+    parser.add_argument("--hidden", type=int, default=0, help="hidden units of each MLP layer (0: half the descriptor, Cheng's D/2)")
+    parser.add_argument("--no-plain-clusters", action="store_true",
+                        help="train the 81-d variant (--no-semantic) for the global MLP only; its images then skip the clusters")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -267,7 +273,12 @@ def fit_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-descend", action="store_true", help="test-time choice among top-layer clusters only")
     parser.add_argument("--work", metavar="DIR", help="cache of samples and trained MLPs (default: MODEL.work)")
     parser.add_argument("--max-val-images", type=count_or_all, default=0, help="validate on at most this many images (0: all)")
-    parser.add_argument("--no-calibrate", action="store_true", help="do not fit each MLP's chroma gain on the validation images")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="do not fit the global gain, the cluster blends (and fallbacks) and the colour gain on the validation images")
+    parser.add_argument("--colour-tolerance", type=float, default=0.05,
+                        help="dB of median validation gain the fitted colour gain may cost (negative: no colour gain)")
+    parser.add_argument("--no-validation-report", action="store_true",
+                        help="skip the full-resolution evaluation of the validation images for the model card (they still calibrate)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
                         "thrash; 0 = torch's default)")

@@ -80,9 +80,12 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name in ("samples_per_image", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
+    for name in ("samples_per_image", "global_samples", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in ("cluster_samples_per_image", "hidden"):
+        if getattr(args, name) < 0:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.mu <= 0:
         raise CommandError(f"--mu must be > 0, got {args.mu}")
     engine = engine_options(args)
@@ -126,6 +129,11 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         top_k=args.top_k,
         descend=not args.no_descend,
         semantic=not args.no_semantic,
+        max_global_samples=args.global_samples,
+        cluster_samples_per_image=args.cluster_samples_per_image or None,
+        hidden=args.hidden or None,
+        plain_clusters=not args.no_plain_clusters,
+        colour_tolerance=args.colour_tolerance if args.colour_tolerance >= 0 else None,
     )
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")
     logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
@@ -146,7 +154,7 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     failed = missing + failed
     card = model.card
     card["fit_seconds"] = round(time.perf_counter() - t0, 1)
-    if val_paths:
+    if val_paths and not args.no_validation_report:
         rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet, device=device)
         card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
         for name, summary in card["validation"].items():

@@ -141,6 +141,7 @@ def fit_regressor(
     batch_size: int = 1024,
     lr: float = 2e-3,
     weight_decay: float = 1e-5,
+    hidden: int | None = None,
     seed: int = 0,
     progress: bool = False,
     desc: str = "MLP",
@@ -154,6 +155,8 @@ def fit_regressor(
     chroma : ndarray, shape (N, 2), float32
         Target YUV U, V.
     epochs, batch_size, lr, weight_decay : training schedule (Adam, cosine decay).
+    hidden : int, optional
+        Units of each hidden layer (default ``D // 2``, Cheng's choice).
     seed : int
         Seeds the weight init and the batch order: same inputs, same regressor.
     progress : bool
@@ -172,6 +175,8 @@ def fit_regressor(
         raise ValueError(f"features must be a non-empty (N, D) array, got shape {features.shape}")
     if chroma.shape != (features.shape[0], 2):
         raise ValueError(f"chroma must have shape ({features.shape[0]}, 2), got {chroma.shape}")
+    if hidden is not None and hidden < 1:
+        raise ValueError(f"hidden must be >= 1, got {hidden}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     if not (np.isfinite(features).all() and np.isfinite(chroma).all()):
@@ -186,7 +191,7 @@ def fit_regressor(
     torch.manual_seed(seed)
     x = torch.from_numpy((features - mean) / std).to(device)
     y = torch.from_numpy(chroma / target_scale).to(device)
-    net = ChromaMLP(features.shape[1]).to(device)
+    net = ChromaMLP(features.shape[1], hidden).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(x.shape[0] / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)

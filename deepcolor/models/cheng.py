@@ -3,10 +3,26 @@
 A `ChengModel` is one file (see `deepcolor.modelfile`, kind ``"colorizer"``)
 that holds every part a prediction needs: the FCN for the semantic feature, a
 global MLP trained on all images (``clusters=False``), and the cluster
-hierarchy of Algorithm 3 with one MLP per cluster. Each MLP exists in two
+hierarchy of Algorithm 3 with one MLP per cluster. The global MLP exists in two
 variants: on the 92-d descriptor (``"semantic"``) and on the 81-d one without
 semantics (``"plain"``, ``semantic=False``), so the ablations run from the CLI
-on the shipped model. Training lives in `deepcolor.train.cheng`.
+on the shipped model; a cluster may hold either or both. Training lives in
+`deepcolor.train.cheng`.
+
+How a cluster's MLP and the global one combine
+----------------------------------------------
+A cluster's MLP knows its scene type well and everything else less than the
+global MLP, which saw every training image. So the chosen cluster's chroma is a
+blend ``a * cluster + b * global`` with weights ``(a, b)`` per cluster and
+variant, fitted on held-out images routed to that cluster
+(`deepcolor.train.calibrate`). A cluster whose MLP did not beat the global MLP
+on its held-out images is *dropped*: it keeps its place in the hierarchy (so
+the choice among the others is unchanged) but carries no MLP, and an image
+routed to it gets the global MLP. The same fallback serves a variant a cluster
+was not trained for. The global MLP's chroma is scaled by its own fitted gain,
+and every prediction by the model's colour gain (fitted on held-out images to
+add colour where that costs no PSNR: least squares on chroma drifts to sepia).
+Files written before blends existed (one gain per MLP) load as ``(gain, 0)``.
 
 Data flows one way: luma -> feature maps -> cluster choice -> MLP -> chroma.
 
@@ -74,9 +90,13 @@ class ClusterHead:
     semantic_histogram: np.ndarray  # (11,) mean semantic histogram of its images
     served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
     sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
-    regressors: dict[str, Regressor]
+    regressors: dict[str, Regressor]  # per variant; empty: a dropped cluster (the global MLP serves its images)
     n_images: int = 0
-    chroma_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
+    blend: dict[str, tuple[float, float]] = field(default_factory=dict)  # per variant: (cluster weight, global weight)
+
+    def uses_own_mlp(self, variant: str) -> bool:
+        """Whether images routed here get this cluster's MLP (else the global one) for ``variant``."""
+        return variant in self.regressors
 
 
 @dataclass
@@ -91,6 +111,7 @@ class ChengModel:
     fcn: Any = None  # SemanticFCN or None
     selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
     global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
+    colour_gain: dict[str, float] = field(default_factory=dict)  # per variant, anti-sepia gain fitted on held-out images
     card: dict[str, Any] = field(default_factory=dict)  # how it was trained, validation figures
     path: Path | None = None
     _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -110,13 +131,27 @@ class ChengModel:
             self._arrays = clusters_to_arrays(self.clusters)
         return self._arrays
 
-    def chroma_scale(self, source: str, semantic: bool) -> float:
-        """The calibrated chroma gain of a regressor (1 where none was calibrated)."""
-        name = "semantic" if semantic else "plain"
+    def combination(self, source: str, *, semantic: bool) -> list[tuple[Regressor, float]]:
+        """The MLPs whose weighted sum is the chroma of an image routed to ``source`` (a `choose` result).
+
+        ``"global"``: the global MLP times its gain; a cluster key: the
+        cluster's blend of its MLP and the global MLP. Every weight includes
+        the model's colour gain. The CPU and CUDA paths both sum these.
+        """
+        name = self.variant(semantic)
+        colour = float(self.colour_gain.get(name, 1.0))
         if source == "global":
-            return float(self.global_scale.get(name, 1.0))
+            return [(self.global_regressors[name], float(self.global_scale.get(name, 1.0)) * colour)]
         head = next(c for c in self.clusters if c.key == source)
-        return float(head.chroma_scale.get(name, 1.0))
+        a, b = head.blend.get(name, (1.0, 0.0))
+        terms = [(head.regressors[name], float(a) * colour)]
+        if b != 0.0:
+            terms.append((self.global_regressors[name], float(b) * colour))
+        return terms
+
+    def predict_rows(self, descriptors: np.ndarray, source: str, *, semantic: bool) -> np.ndarray:
+        """Chroma (N, 2) float32 of descriptor rows (N, D) of an image routed to ``source`` (see `combination`)."""
+        return _weighted_sum(self.combination(source, semantic=semantic), descriptors)
 
     def image_cues(self, luma: np.ndarray, small: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None.
@@ -136,18 +171,26 @@ class ChengModel:
             hist = semantic_histogram(small)
         return descriptor, hist
 
-    def choose(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> tuple[Regressor, str]:
-        """The regressor for an image with these `image_cues`, and its cluster key (or ``"global"``)."""
-        name = self.variant(semantic)
-        if not clusters or not self.clusters:
-            return self.global_regressors[name], "global"
+    def route(self, gist: np.ndarray | None, histogram: np.ndarray | None) -> ClusterHead:
+        """The cluster an image with these `image_cues` falls in (dropped or not); needs clusters."""
         arrays = self.cluster_arrays()
         selection = dict(self.selection)
         if histogram is None:  # no semantics to break gist ties: nearest centre per layer
             histogram = np.full(arrays["histograms"].shape[1], 1.0, np.float32)
             selection["top_k"] = 1
-        head = self.clusters[choose_cluster_arrays(gist, histogram, **arrays, **selection)]
-        return head.regressors[name], head.key
+        return self.clusters[choose_cluster_arrays(gist, histogram, **arrays, **selection)]
+
+    def choose(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> str:
+        """Where an image with these `image_cues` gets its chroma: a cluster key, or ``"global"``.
+
+        ``"global"`` without clusters, and for an image routed to a dropped
+        cluster (or one without this variant): never a dropped cluster's key.
+        """
+        name = self.variant(semantic)
+        if not clusters or not self.clusters:
+            return "global"
+        head = self.route(gist, histogram)
+        return head.key if head.uses_own_mlp(name) else "global"
 
     # -- files -----------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -158,7 +201,8 @@ class ChengModel:
         for head in self.clusters:
             for name, reg in head.regressors.items():
                 tensors.update(reg.to_tensors(f"cluster.{head.key}.{name}"))
-            cluster_cfg.append({"key": head.key, "layer": head.layer, "n_images": head.n_images, "chroma_scale": head.chroma_scale})
+            cluster_cfg.append({"key": head.key, "layer": head.layer, "n_images": head.n_images, "variants": sorted(head.regressors),
+                                "blend": {k: list(v) for k, v in head.blend.items()}})
         if self.clusters:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         fcn_config = None
@@ -170,6 +214,7 @@ class ChengModel:
             "clusters": cluster_cfg,
             "selection": self.selection,
             "global_scale": self.global_scale,
+            "colour_gain": self.colour_gain,
             "fcn": fcn_config,
             "card": self.card,
         }
@@ -184,7 +229,11 @@ class ChengModel:
             global_regs = {v: Regressor.from_tensors(tensors, f"global.{v}") for v in variants}
             heads = []
             for i, c in enumerate(config.get("clusters", [])):
-                regs = {v: Regressor.from_tensors(tensors, f"cluster.{c['key']}.{v}") for v in variants}
+                regs = {v: Regressor.from_tensors(tensors, f"cluster.{c['key']}.{v}") for v in c.get("variants", variants)}
+                if "blend" in c:
+                    blend = {k: (float(v[0]), float(v[1])) for k, v in c["blend"].items()}
+                else:  # written before blends: one calibrated gain per MLP
+                    blend = {k: (float(v), 0.0) for k, v in c.get("chroma_scale", {}).items()}
                 heads.append(
                     ClusterHead(
                         key=c["key"],
@@ -195,7 +244,7 @@ class ChengModel:
                         sent_centre=tensors["clusters.sent_centres"][i],
                         regressors=regs,
                         n_images=int(c.get("n_images", 0)),
-                        chroma_scale={k: float(v) for k, v in c.get("chroma_scale", {}).items()},
+                        blend=blend,
                     )
                 )
             fcn = None
@@ -215,6 +264,7 @@ class ChengModel:
             fcn=fcn,
             selection=dict(config.get("selection", {})),
             global_scale={k: float(v) for k, v in config.get("global_scale", {}).items()},
+            colour_gain={k: float(v) for k, v in config.get("colour_gain", {}).items()},
             card=dict(config.get("card", {})),
             path=path,
         )
@@ -239,9 +289,9 @@ class ChengModel:
         gist = histogram = None
         if clusters and self.clusters:
             gist, histogram = self.image_cues(luma, small)
-        regressor, source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
+        source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
         seconds = {"choice": time.perf_counter() - t0}
-        return ChengImage(luma, small, semantic, regressor, source, self.chroma_scale(source, semantic), seconds)
+        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds)
 
     def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
         """Chroma of a luma image, before refinement.
@@ -260,7 +310,8 @@ class ChengModel:
         -------
         ChromaPrediction
             ``chroma`` (H, W, 2) float32 U, V; ``info["cluster"]`` the cluster
-            key or ``"global"``; timings of choice (with the FCN), features and regression.
+            key or ``"global"`` (no clusters, or a dropped cluster); timings of choice (with the FCN),
+            features and regression.
         """
         maps = options.pop("maps", None)
         image = self.prepare(luma, **options)
@@ -296,9 +347,8 @@ class ChengImage:
     luma: np.ndarray  # (H, W) float32, the whole image
     small: np.ndarray | None  # the FCN's probabilities of the whole image, (h, w, 11), or None without semantics
     semantic: bool
-    regressor: Regressor
+    terms: list[tuple[Regressor, float]]  # the MLPs and weights summed (`ChengModel.combination`)
     source: str  # cluster key or "global"
-    gain: float  # calibrated chroma gain of the regressor
     seconds: dict[str, float]
 
     def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None) -> np.ndarray:
@@ -328,12 +378,21 @@ class ChengImage:
         for start in range(0, len(ys), rows):
             stop = min(len(ys), start + rows)
             index = (np.arange(ys[start], ys[stop - 1] + 1, dtype=np.int64)[:, None] * w + xs[None, :]).ravel()
-            chroma[start:stop] = self.regressor.predict(descriptor_at(maps, index, semantic=self.semantic)).reshape(stop - start, xs.size, 2)
-        if self.gain != 1.0:
-            chroma *= np.float32(self.gain)
+            chroma[start:stop] = _weighted_sum(self.terms, descriptor_at(maps, index, semantic=self.semantic)).reshape(stop - start, xs.size, 2)
         self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
         self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1
         return chroma
+
+
+def _weighted_sum(terms: list[tuple[Regressor, float]], descriptors: np.ndarray) -> np.ndarray:
+    """Chroma (N, 2) float32: the sum of each MLP's prediction on ``descriptors`` (N, D) times its weight."""
+    (reg, weight), *rest = terms
+    chroma = reg.predict(descriptors)
+    if weight != 1.0:
+        chroma *= np.float32(weight)
+    for reg, weight in rest:
+        chroma += reg.predict(descriptors) * np.float32(weight)
+    return chroma
 
 
 def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

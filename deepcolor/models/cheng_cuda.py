@@ -52,9 +52,10 @@ def prepare_cuda(model: Any, luma: np.ndarray, xp, *, semantic: bool = True, clu
         gist, _ = model.image_cues(luma, None)  # gist only, on the host: the histogram comes from the device
         if small is not None:
             histogram = semantic_histogram_cuda(small)
-    regressor, source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
+    source = model.choose(gist, histogram, semantic=semantic, clusters=clusters)
     seconds = {"choice": time.perf_counter() - t0}
-    return ChengImageCuda(luma, xp, small if semantic else None, semantic, regressor, source, model.chroma_scale(source, semantic), seconds)
+    terms = model.combination(source, semantic=semantic)
+    return ChengImageCuda(luma, xp, small if semantic else None, semantic, terms, source, seconds)
 
 
 @dataclass
@@ -65,9 +66,8 @@ class ChengImageCuda:
     xp: Any  # the device's array module
     small: Any  # the FCN's probabilities of the whole image on the device, (h, w, 11), or None
     semantic: bool
-    regressor: Any
+    terms: list[tuple[Any, float]]  # the MLPs and weights summed, as on the CPU (`ChengModel.combination`)
     source: str  # cluster key or "global"
-    gain: float
     seconds: dict[str, float]
 
     def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None):
@@ -87,7 +87,7 @@ class ChengImageCuda:
         cols = xp.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=xp.int64)
         chroma = xp.empty((len(rows), cols.size, 2), dtype=xp.float32)
         step = max(1, ROW_CHUNK_PIXELS // max(1, cols.size))
-        net = module_on(self.regressor._inference_net(), device)
+        nets = [(module_on(reg._inference_net(), device), weight) for reg, weight in self.terms]
         synchronize(xp)
         t1 = time.perf_counter()
         import torch
@@ -96,10 +96,9 @@ class ChengImageCuda:
             for start in range(0, len(rows), step):
                 stop = min(len(rows), start + step)
                 index = (xp.arange(rows[start], rows[stop - 1] + 1, dtype=xp.int64)[:, None] * w + cols[None, :]).ravel()
-                out = net(to_torch(descriptor_at_cuda(maps, index, semantic=self.semantic)))
+                x = to_torch(descriptor_at_cuda(maps, index, semantic=self.semantic))
+                out = sum(net(x) * weight for net, weight in nets)
                 chroma[start:stop] = from_torch(out, xp).reshape(stop - start, cols.size, 2)
-        if self.gain != 1.0:
-            chroma *= xp.float32(self.gain)
         synchronize(xp)
         self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
         self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1

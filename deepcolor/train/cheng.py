@@ -68,12 +68,19 @@ class FitConfig:
     top_k: int = 3
     descend: bool = True
     semantic: bool = True
-    plain_variant: bool = True  # also train the 81-d MLPs (for --no-semantic)
+    plain_variant: bool = True  # also train the 81-d global MLP (for --no-semantic)
+    plain_clusters: bool = True  # and the 81-d cluster MLPs (else --no-semantic images get the 81-d global MLP)
+    hidden: int | None = None  # hidden units of every MLP (None: Cheng's D // 2)
+    cluster_samples_per_image: int | None = None  # training samples of each image for a cluster MLP (None: all)
+    colour_tolerance: float | None = 0.05  # dB of held-out median gain the colour gain may cost (None: no colour gain)
 
 
-def _stack(samples: Sequence[ImageSamples], members: np.ndarray, semantic: bool, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate([_columns(samples[i].descriptors, semantic) for i in members])
-    y = np.concatenate([samples[i].chroma for i in members])
+def _stack(
+    samples: Sequence[ImageSamples], members: np.ndarray, semantic: bool, cap: int, seed: int, per_image: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    # A cached image's samples are in random order, so its first `per_image` are a random subset.
+    x = np.concatenate([_columns(samples[i].descriptors[:per_image], semantic) for i in members])
+    y = np.concatenate([samples[i].chroma[:per_image] for i in members])
     if x.shape[0] > cap:
         keep = np.random.default_rng(seed).choice(x.shape[0], size=cap, replace=False)
         x, y = x[keep], y[keep]
@@ -123,11 +130,12 @@ def fit_model(
 ) -> tuple[ChengModel, list[tuple[Path, str]]]:
     """Fit the whole bundle on colour images; returns (model, images that failed).
 
-    With ``calibration_paths`` (held-out colour images), each regressor's
-    chroma gain is then fitted on them (`calibrate`). ``device="cuda"``
-    computes the features and trains the MLPs on the GPU. ``workers``,
-    ``scheduler`` and ``fcn_path`` (the FCN's file) run the feature
-    extraction on Dask (see `collect_samples`).
+    With ``calibration_paths`` (held-out colour images), the global MLP's
+    gain, each cluster's blend with the global MLP (or its fallback to it) and
+    the colour gain are then fitted on them (`deepcolor.train.calibrate`).
+    ``device="cuda"`` computes the features and trains the MLPs on the GPU.
+    ``workers``, ``scheduler`` and ``fcn_path`` (the FCN's file) run the
+    feature extraction on Dask (see `collect_samples`).
     """
     from tqdm.auto import tqdm
 
@@ -138,24 +146,27 @@ def fit_model(
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
     # The features (through the FCN) and the schedule decide what an MLP learns: both key the cache.
-    schedule = json.dumps(
-        [SAMPLES_VERSION, fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed, config.max_global_samples]
-    )
+    schedule_fields = [SAMPLES_VERSION, fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed,
+                       config.max_global_samples]
+    if config.hidden is not None:  # appended only when set, so caches of earlier fits stay valid
+        schedule_fields.append({"hidden": config.hidden})
+    schedule = json.dumps(schedule_fields)
     cache = RegressorCache(work / "regressors", schedule)
     everyone = np.arange(len(samples))
 
-    def train(name: str, members: np.ndarray, variant: str) -> Regressor:
+    def train(name: str, members: np.ndarray, variant: str, per_image: int | None = None) -> Regressor:
         semantic = variant == "semantic"
 
         def run() -> Regressor:
-            x, y = _stack(samples, members, semantic, config.max_global_samples, config.seed)
+            x, y = _stack(samples, members, semantic, config.max_global_samples, config.seed, per_image)
             return fit_regressor(
-                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress, desc=name,
-                device=device,
+                x, y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, hidden=config.hidden, seed=config.seed,
+                progress=progress, desc=name, device=device,
             )
 
         # Keyed by the images' paths, not their indices: a changed image list never reuses a stale MLP.
-        return cache.get_or_train(f"{name}.{variant}", [samples[i].path for i in members], run)
+        tag = f".{per_image}px" if per_image else ""
+        return cache.get_or_train(f"{name}.{variant}{tag}", [samples[i].path for i in members], run)
 
     global_regs = {v: train("global", everyone, v) for v in tqdm(variants, desc="global MLP", disable=not progress)}
 
@@ -173,7 +184,7 @@ def fit_model(
         main_variant = variants[0]
 
         def train_cluster(key: str, members: np.ndarray) -> Regressor:
-            return train(f"cluster.{key}", members, main_variant)
+            return train(f"cluster.{key}", members, main_variant, config.cluster_samples_per_image)
 
         def image_errors(key: str, reg: Regressor, members: np.ndarray) -> np.ndarray:
             return np.array([-samples_psnr(reg, samples[i], semantic=main_variant == "semantic") for i in members], np.float32)
@@ -194,8 +205,8 @@ def fit_model(
         )
         for c in tqdm(found, desc="cluster variants", disable=not progress):
             regs = {main_variant: c.model}
-            for v in variants[1:]:
-                regs[v] = train(f"cluster.{c.key}", c.members, v)
+            for v in variants[1:] if config.plain_clusters else []:
+                regs[v] = train(f"cluster.{c.key}", c.members, v, config.cluster_samples_per_image)
             heads.append(
                 ClusterHead(
                     c.key, c.layer, c.centre, c.semantic_histogram, c.served_centre, c.sent_centre, regs, n_images=len(c.members)
@@ -217,6 +228,6 @@ def fit_model(
             calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine
         )
         failed += held_failed
-        model, report = calibrate(model, held_out)
+        model, report = calibrate(model, held_out, colour_tolerance=config.colour_tolerance)
         card["calibration"] = {"n_images": len(held_out), **report}
     return model, failed

@@ -23,7 +23,7 @@ from deepcolor.io import atomic_open, read_image
 from deepcolor.metrics import psnr, to_uint8
 from deepcolor.regressor import Regressor
 
-__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "extract_samples", "collect_samples", "samples_psnr"]
+__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "extract_samples", "collect_samples", "samples_psnr", "chroma_psnr"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,12 @@ def collect_samples(
 
 def samples_psnr(regressor: Regressor, samples: ImageSamples, *, semantic: bool) -> float:
     """PSNR (dB, 8-bit RGB) of an image's sampled pixels colorized by ``regressor``."""
-    chroma = regressor.predict(_columns(samples.descriptors, semantic))
+    return chroma_psnr(samples, regressor.predict(_columns(samples.descriptors, semantic)))
+
+
+def chroma_psnr(samples: ImageSamples, chroma: np.ndarray) -> float:
+    """PSNR (dB, 8-bit RGB) of an image's sampled pixels with this chroma (N, 2) and their true luma."""
+    chroma = np.asarray(chroma, np.float32)
     rgb = to_uint8(merge_luma_chroma(samples.luma[None, :], chroma[None, :, :]))  # (1, N, 3): a one-row image
     return psnr(rgb, samples.rgb[None, :, :])
 
