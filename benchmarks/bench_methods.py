@@ -43,29 +43,31 @@ def _file_hash(path: Path) -> str:
 class _Methods:
     """The two models and how each turns a luma into protocol 8-bit RGB."""
 
-    def __init__(self, cheng_path: str | None, gp_path: str | None) -> None:
+    def __init__(self, cheng_path: Path, gp_path: Path) -> None:
         from deepcolor.pipeline import load_model
 
         self.cheng = load_model(cheng_path, method="cheng")
         self.gp = load_model(gp_path, method="global-prior")
-        centres = self.gp.label_tensors.get("labels.gist_centres")
-        self.gist_centres = centres
+        self.gist_centres = self.gp.label_tensors.get("labels.gist_centres")
+        # A row is tagged by the file that produced it, so each method's rows resume on their own.
+        self.tags = {"cheng": _file_hash(cheng_path), "global-prior": _file_hash(gp_path)}
 
-    def run(self, luma: np.ndarray) -> dict[str, tuple[np.ndarray, float, str | None]]:
+    def run(self, luma: np.ndarray, method: str) -> dict[str, tuple[np.ndarray, float, str | None]]:
+        """``{variant: (rgb uint8, seconds, cluster or scene)}`` for "cheng" or "global-prior" (with and without refinement)."""
         from deepcolor.evaluation import result_rgb8
         from deepcolor.pipeline import colorize_luma
 
-        out = {}
         t0 = time.perf_counter()
-        result = colorize_luma(luma, self.cheng)
-        out["cheng"] = (result_rgb8(luma, result.chroma), time.perf_counter() - t0, result.info.get("cluster"))
-        t0 = time.perf_counter()
+        if method == "cheng":
+            result = colorize_luma(luma, self.cheng)
+            return {"cheng": (result_rgb8(luma, result.chroma), time.perf_counter() - t0, result.info.get("cluster"))}
         raw = colorize_luma(luma, self.gp, refine=False)
-        out["global-prior, no refine"] = (result_rgb8(luma, raw.chroma), time.perf_counter() - t0, raw.info["scene"])
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         refined = colorize_luma(luma, self.gp)
-        out["global-prior"] = (result_rgb8(luma, refined.chroma), time.perf_counter() - t0, refined.info["scene"])
-        return out
+        t2 = time.perf_counter()
+        scene = refined.info["scene"]
+        return {"global-prior, no refine": (result_rgb8(luma, raw.chroma), t1 - t0, scene),
+                "global-prior": (result_rgb8(luma, refined.chroma), t2 - t1, scene)}
 
     def true_scene(self, path: Path, luma: np.ndarray) -> str | None:
         """The class the CNN should name: the path's real label, or the gist pseudo-class."""
@@ -82,7 +84,8 @@ class _Methods:
         return None
 
 
-def _evaluate_set(name: str, paths: list[Path], methods: _Methods, log: RowLog, tag: str) -> list[dict]:
+def _evaluate_set(name: str, paths: list[Path], methods: _Methods, log: RowLog, which: list[str]) -> list[dict]:
+    """Per image: gray PSNR, colorfulness and each method's PSNR, gain, colorfulness, time, cluster/scene."""
     from tqdm.auto import tqdm
 
     from deepcolor.evaluation import gray_version
@@ -91,8 +94,9 @@ def _evaluate_set(name: str, paths: list[Path], methods: _Methods, log: RowLog, 
 
     rows = []
     for path in tqdm(paths, desc=name, unit="img"):
-        key = f"{tag}:{path}"
-        if key not in log:
+        keys = {m: f"{m}:{methods.tags[m]}:{name}:{path.name}" for m in which}
+        todo = [m for m in which if keys[m] not in log]
+        if todo:
             try:
                 original = read_colour(path)
             except (ValueError, OSError) as exc:
@@ -100,14 +104,19 @@ def _evaluate_set(name: str, paths: list[Path], methods: _Methods, log: RowLog, 
                 continue
             luma, gray = gray_version(original)
             gray_psnr = psnr(gray, original)
-            row = {"set": name, "image": str(path), "gray_psnr": gray_psnr, "colorfulness_original": colorfulness(original),
-                   "true_scene": methods.true_scene(path, luma)}
-            for method, (rgb, seconds, source) in methods.run(luma).items():
-                value = psnr(rgb, original)
-                row[method] = {"psnr": value, "gain": value - gray_psnr, "colorfulness": colorfulness(rgb),
-                               "seconds": seconds, "source": source}
-            log.add(key, row)
-        rows.append(log.rows[key])
+            for m in todo:
+                row = {"set": name, "image": str(path), "gray_psnr": gray_psnr, "colorfulness_original": colorfulness(original)}
+                if m == "global-prior":
+                    row["true_scene"] = methods.true_scene(path, luma)
+                for variant, (rgb, seconds, source) in methods.run(luma, m).items():
+                    value = psnr(rgb, original)
+                    row[variant] = {"psnr": value, "gain": value - gray_psnr, "colorfulness": colorfulness(rgb),
+                                    "seconds": seconds, "source": source}
+                log.add(keys[m], row)
+        merged: dict = {}
+        for m in which:
+            merged.update(log.rows[keys[m]])
+        rows.append(merged)
     return rows
 
 
@@ -137,15 +146,15 @@ def _timing(methods: _Methods, sizes: list[int], repeats: int) -> dict[int, dict
 
     source = sorted((SPLITS.parent.parent.parent / "shared" / "data" / "bsds500" / "images" / "val").glob("*.jpg"))[0]
     base = gray_version(read_colour(source))[0]
-    methods.run(cv2.resize(base, (64, 64)))  # compile and warm up
+    for m in ("cheng", "global-prior"):
+        methods.run(cv2.resize(base, (64, 64)), m)  # compile and warm up
     out = {}
     for size in sizes:
         luma = np.clip(cv2.resize(base, (size, size), interpolation=cv2.INTER_CUBIC), 0, 1)
         times = {m: [] for m in ("cheng", "global-prior")}
         for _ in range(repeats):
-            res = methods.run(luma)
             for m in times:
-                times[m].append(res[m][1])
+                times[m].append(methods.run(luma, m)[m][1])
         out[size] = {m: float(np.median(v)) for m, v in times.items()}
     return out
 
@@ -194,7 +203,7 @@ def _gallery(per_set: dict[str, list[dict]], methods: _Methods, path: Path) -> N
     for row_axes, row in zip(axes, picks):
         original = read_colour(Path(row["image"]))
         luma, gray = gray_version(original)
-        results = methods.run(luma)
+        results = {**methods.run(luma, "cheng"), **methods.run(luma, "global-prior")}
         panels = [(gray, f"gray {psnr(gray, original):.1f} dB"), (results["cheng"][0], f"Cheng {psnr(results['cheng'][0], original):.1f} dB"),
                   (results["global-prior"][0], f"global prior {psnr(results['global-prior'][0], original):.1f} dB ({results['global-prior'][2]})"),
                   (original, Path(row["image"]).name[:28])]
@@ -247,24 +256,32 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="Cheng model file (default: shipped)")
     parser.add_argument("--global-prior", default=None, help="global-prior model file (default: shipped)")
+    parser.add_argument("--methods", nargs="+", choices=("cheng", "global-prior"), default=["cheng", "global-prior"],
+                        help="compute only these methods' rows (the report needs both; rows resume per method)")
     parser.add_argument("--limit", type=int, default=0, help="images per set (0: all)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "methods"))
     args = parser.parse_args()
     need_shared()
+    import torch
+
+    torch.set_num_threads(args.threads)
     gp_path = Path(args.global_prior) if args.global_prior else default_weights_path("global_prior")
     cheng_path = Path(args.model) if args.model else default_weights_path("colorizer")
-    methods = _Methods(args.model, str(gp_path))
-    tag = f"{_file_hash(cheng_path)}+{_file_hash(gp_path)}"
+    methods = _Methods(cheng_path, gp_path)
     log = RowLog(RESULTS / "methods_rows.jsonl", fresh=args.fresh)
     per_set = {}
     for name, manifest in SETS.items():
         paths = expand_inputs([str(SPLITS / manifest)])
         if args.limit:
             paths = paths[: args.limit]
-        per_set[name] = _evaluate_set(name, paths, methods, log, tag)
+        per_set[name] = _evaluate_set(name, paths, methods, log, args.methods)
+    if set(args.methods) != {"cheng", "global-prior"}:
+        print(f"rows of {', '.join(args.methods)} logged; run with both methods for the report")
+        return 0
     summaries = {name: _summary(rows) for name, rows in per_set.items()}
     timing = _timing(methods, args.sizes, args.repeats)
     out = Path(args.out)
