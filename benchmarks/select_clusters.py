@@ -268,7 +268,7 @@ def main() -> int:
     pg = [glob.predict(s.descriptors) for s in held]
     if args.stage == "head":
         return _head(log, train, held, scorer, pg, args.global_name)
-    from deepcolor.models.cheng import choose_cluster_arrays, clusters_to_arrays
+    from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
     from deepcolor.train.hierarchy import adaptive_clustering
 
     _, hidden, per, epochs = next(g for g in GLOBAL_GRID if g[0] == args.global_name)

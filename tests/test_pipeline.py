@@ -142,3 +142,18 @@ def test_model_options_are_checked(model):
     """An option the model does not take is a ValueError naming it, not silently ignored."""
     with pytest.raises(ValueError, match="style"):
         deepcolor.colorize(np.zeros((16, 16), np.uint8), model=model, style=None)
+
+
+def test_inference_imports_no_training_code():
+    """colorize() loads neither scikit-learn nor deepcolor.train; tqdm only as far as `import torch` itself does (torch.hub)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, json; import torch; torch_only = set(sys.modules); "
+        "import deepcolor, numpy as np; deepcolor.colorize(np.zeros((64, 64), np.uint8)); "
+        "print(json.dumps(sorted(m for m in sys.modules if (m.split('.')[0] in ('sklearn', 'tqdm') or '.train' in m) and m not in torch_only)))"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"

@@ -25,7 +25,7 @@ depend only on the inputs and the seed: a caller may cache trained regressors
 by key and resume an interrupted run.
 
 The test-time choice that reads this hierarchy lives with the model, in
-`deepcolor.models.cheng` (`choose_cluster_arrays`); `choose_cluster` here
+`deepcolor.models.cluster_choice` (`choose_cluster_arrays`); `choose_cluster` here
 applies it to a list of `Cluster`.
 """
 
@@ -40,7 +40,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from tqdm.auto import tqdm
 
-from deepcolor.models.cheng import choose_cluster_arrays, clusters_to_arrays
+from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
 
 __all__ = [
     "DEFAULT_EPSILON",
@@ -332,7 +332,7 @@ def adaptive_clustering(
 def choose_cluster(descriptor: np.ndarray, semantic_histogram: np.ndarray, clusters: list[Cluster], **selection: Any) -> int:
     """Index into ``clusters`` (as `adaptive_clustering` returns them) of the cluster for a test image.
 
-    `deepcolor.models.cheng.choose_cluster_arrays` on `clusters_to_arrays(clusters)`;
+    `deepcolor.models.cluster_choice.choose_cluster_arrays` on `clusters_to_arrays(clusters)`;
     ``selection``: its ``top_k`` and ``descend``.
     """
     return choose_cluster_arrays(descriptor, semantic_histogram, **clusters_to_arrays(clusters), **selection)
