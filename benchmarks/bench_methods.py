@@ -226,7 +226,7 @@ def _table(summaries: dict[str, dict], timing: dict[int, dict[str, float]], gp_c
         "",
         "Written by `python benchmarks/bench_methods.py`. README protocol: 8-bit rounded BT.601 luma as input, result rounded to",
         "8-bit RGB with the luma kept; gains are medians of per-image gains over gray; colorfulness ratio = median colorfulness of",
-        "the results / median of the originals. Cheng = the shipped v1 model with refinement; global prior = the shipped CNN",
+        "the results / median of the originals. Cheng = the shipped model with refinement; global prior = the shipped CNN",
         f"(width {gp_config.get('width')}, labels {gp_config.get('labels')}), with the same joint bilateral refinement unless 'no refine'.",
         "",
         "| set | n | gray PSNR | Cheng PSNR | Cheng gain [q1, q3] | GP PSNR | GP gain [q1, q3] | GP no refine gain | colorfulness Cheng / GP | GP beats Cheng on | scene acc. |",

@@ -302,7 +302,7 @@ def fcn_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-labels", required=True, metavar="DIR")
     p.add_argument("--test-images", metavar="DIR", help="optional test set, scored once at the end")
     p.add_argument("--test-labels", metavar="DIR")
-    p.add_argument("--out", required=True, metavar="FCN", help="output model file (.safetensors)")
+    p.add_argument("--out", required=True, metavar="FCN", type=new_file, help="output model file (.safetensors)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -327,21 +327,21 @@ def fcn_parser() -> argparse.ArgumentParser:
 
 def global_prior_parser() -> argparse.ArgumentParser:
     """``python -m deepcolor.fit global-prior``: the CNN of `deepcolor.train.global_prior`."""
-    p = argparse.ArgumentParser(prog="python -m deepcolor.fit global-prior",
-                                description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs.")
+    p = _Parser(prog="python -m deepcolor.fit global-prior",
+                description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs.")
     p.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifests (.txt)")
     p.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="selection images: validation PSNR each epoch")
-    p.add_argument("--max-val-images", type=int, default=64, help="validate on this many, evenly spread over the list (0: all)")
-    p.add_argument("--out", required=True, metavar="MODEL", help="output model file (.safetensors)")
+    p.add_argument("--max-val-images", type=count_or_all, default=64, help="validate on this many, evenly spread over the list (0: all)")
+    p.add_argument("--out", required=True, metavar="MODEL", type=new_file, help="output model file (.safetensors)")
     p.add_argument("--width", type=float, default=0.25, help="channel multiplier (1 = the paper; 0.25 trains on a CPU)")
     p.add_argument("--labels", choices=("real", "gist", "none"), default="gist", help="scene labels of the classification head")
-    p.add_argument("--gist-classes", type=int, default=24, help="k of the gist k-means (--labels gist)")
+    p.add_argument("--gist-classes", type=positive_int, default=24, help="k of the gist k-means (--labels gist)")
     p.add_argument("--alpha", type=float, default=1.0 / 300.0, help="weight of the classification loss")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--epochs", type=int, default=1000, help="at most this many epochs")
+    p.add_argument("--epochs", type=positive_int, default=1000, help="at most this many epochs")
     p.add_argument("--time-budget", type=float, default=55.0, help="minutes of training (decoding and validation not counted)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=count_or_all, default=2, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", metavar="CKPT", help="checkpoint file (default: MODEL.ckpt)")
     p.add_argument("--cache", metavar="DIR", help="decoded-photo cache (default: MODEL.work)")

@@ -256,3 +256,26 @@ def test_cli_method_errors(tmp_path, capsys, monkeypatch, extra, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--out", "no/such/dir/m.safetensors"], "--out: folder no/such/dir does not exist"),
+        (["--out", "m.safetensors", "--max-val-images", "-1"], "--max-val-images"),
+        (["--out", "m.safetensors", "--batch-size", "0"], "--batch-size"),
+        (["--out", "m.safetensors", "--labels", "sun"], "--labels"),
+    ],
+)
+def test_fit_global_prior_argument_errors_are_one_line(tmp_path, capsys, monkeypatch, extra, message):
+    """`fit global-prior` with a bad argument: one line (no usage block), exit 2, nothing written."""
+    from deepcolor.fit import main as fit_main
+
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        fit_main(["global-prior", "--images", str(tmp_path), *extra])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
