@@ -254,6 +254,31 @@ def test_local_cluster_mirrors_the_tree_loading_the_resource_once_per_worker(cli
     assert len(loads) == len(set(loads)) == len(ran_in) == 2  # both workers worked, each loaded once
 
 
+@needs_dask
+def test_batch_on_a_client_that_is_not_the_default_one(client, tmp_path):
+    """A second Client in the process (now the default) must not stall a batch run on the first one."""
+    from distributed import Client
+
+    from deepcolor.batch.cluster import local_cluster
+
+    src, out, log = tmp_path / "in", tmp_path / "out", tmp_path / "log"
+    _tree(src, 40)
+    out.mkdir()
+    resource = Resource(("test", str(log)), functools.partial(counted_resource, str(log)))
+    reports = []
+    with local_cluster(1) as other_cluster, Client(other_cluster) as other:
+        other.wait_for_workers(1, timeout=60)
+        jobs = _plan(src, out, None)[0]
+        runner = threading.Thread(
+            target=lambda: reports.append(run_batch(jobs, _task(log, 0.02), resource=resource, client=client, progress=False)),
+            daemon=True,
+        )
+        runner.start()
+        runner.join(timeout=90)
+    assert not runner.is_alive(), "run_batch on the first client never finished"
+    assert reports[0].done == 40 and not reports[0].failed
+
+
 def _kill_a_busy_worker(log: Path, after: int, killed: list[int], stop: threading.Event) -> None:
     """Once ``after`` files are done, SIGKILL a worker that has been inside a task for >= 0.1 s."""
     while not stop.is_set():

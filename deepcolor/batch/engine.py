@@ -264,7 +264,11 @@ def _run_dask(client, jobs: Sequence[Job], task, resource, journal, report: Batc
 
     # with_results: results are fetched in the background as tasks finish, so a worker that
     # dies later loses nothing already done; raise_errors=False hands us the exception instead.
-    running = as_completed([submit(j) for j in itertools.islice(pending, window)], with_results=True, raise_errors=False)
+    # loop=client.loop: as_completed otherwise waits on the *default* client's loop, and with two
+    # clients in one process (the newest is the default) the futures of the other never arrive.
+    running = as_completed(
+        [submit(j) for j in itertools.islice(pending, window)], loop=client.loop, with_results=True, raise_errors=False
+    )
     with bar:
         for batch in running.batches():
             for future, result in batch:
