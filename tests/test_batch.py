@@ -255,6 +255,7 @@ def test_local_cluster_mirrors_the_tree_loading_the_resource_once_per_worker(cli
 
 
 @needs_dask
+@pytest.mark.filterwarnings("ignore:Port .* is already in use")  # the second cluster's dashboard port
 def test_batch_on_a_client_that_is_not_the_default_one(client, tmp_path):
     """A second Client in the process (now the default) must not stall a batch run on the first one."""
     from distributed import Client
