@@ -56,18 +56,20 @@ class _Methods:
         """``{variant: (rgb uint8, seconds, cluster or scene)}`` for "cheng" or "global-prior" (with and without refinement)."""
         from deepcolor.evaluation import result_rgb8
         from deepcolor.pipeline import colorize_luma
+        from deepcolor.refine import refine_chroma
 
         t0 = time.perf_counter()
         if method == "cheng":
             result = colorize_luma(luma, self.cheng)
             return {"cheng": (result_rgb8(luma, result.chroma), time.perf_counter() - t0, result.info.get("cluster"))}
+        # The CNN runs whole (no tiles), so its refined result is the raw one refined: one forward pass for both.
         raw = colorize_luma(luma, self.gp, refine=False)
         t1 = time.perf_counter()
-        refined = colorize_luma(luma, self.gp)
+        refined = refine_chroma(luma, raw.chroma)
         t2 = time.perf_counter()
-        scene = refined.info["scene"]
+        scene = raw.info["scene"]
         return {"global-prior, no refine": (result_rgb8(luma, raw.chroma), t1 - t0, scene),
-                "global-prior": (result_rgb8(luma, refined.chroma), t2 - t1, scene)}
+                "global-prior": (result_rgb8(luma, refined), t2 - t0, scene)}
 
     def true_scene(self, path: Path, luma: np.ndarray) -> str | None:
         """The class the CNN should name: the path's real label, or the gist pseudo-class."""

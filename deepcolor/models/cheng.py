@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 VARIANTS = ("semantic", "plain")
 ROW_CHUNK_PIXELS = 1 << 16  # descriptor rows are built and regressed this many pixels at a time
 _OPTIONS = frozenset({"semantic", "clusters", "maps"})
+_GPU_OPTIONS = frozenset({"semantic", "clusters"})
 
 
 @dataclass
@@ -254,11 +255,7 @@ class ChengModel:
         of any region of ``luma`` (`ChengImage.chroma`), so an image can be
         colorized in tiles with the same MLP as whole.
         """
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model: {', '.join(unknown)} (it takes semantic, clusters)")
-        semantic = bool(options.get("semantic", True))
-        clusters = bool(options.get("clusters", True))
+        semantic, clusters = self._switches(options, _OPTIONS)
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
@@ -298,22 +295,24 @@ class ChengModel:
 
     def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> Any:
         """`prepare` on the GPU (`deepcolor.models.cheng_cuda.prepare_cuda`): ``xp`` is the device's array module."""
-        unknown = sorted(set(options) - {"semantic", "clusters"})
-        if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
         from deepcolor.models.cheng_cuda import prepare_cuda
 
-        return prepare_cuda(self, luma, xp, semantic=bool(options.get("semantic", True)), clusters=bool(options.get("clusters", True)))
+        return prepare_cuda(self, luma, xp, semantic=semantic, clusters=clusters)
+
+    def _switches(self, options: dict[str, Any], allowed: frozenset, where: str = "") -> tuple[bool, bool]:
+        """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is a ValueError."""
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
+        return bool(options.get("semantic", True)), bool(options.get("clusters", True))
 
     def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
         """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
         there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
-        unknown = sorted(set(options) - {"semantic", "clusters"})
-        if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model on the GPU: {', '.join(unknown)} (it takes semantic, clusters)")
+        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
         from deepcolor.models.cheng_cuda import predict_chroma_cuda
 
-        semantic, clusters = bool(options.get("semantic", True)), bool(options.get("clusters", True))
         return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
 
 
