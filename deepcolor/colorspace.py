@@ -6,7 +6,11 @@ All functions work on float arrays with RGB in [0, 1]. Luma ``Y`` lies in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from deepcolor.kernels.cuda_host import array_module
 
 __all__ = [
     "RGB_TO_YUV",
@@ -16,6 +20,9 @@ __all__ = [
     "rgb_to_luma",
     "split_luma_chroma",
     "merge_luma_chroma",
+    "quantize_rgb",
+    "quantize_luma",
+    "check_luma",
 ]
 
 # BT.601 luma weights; U = 0.492 (B - Y), V = 0.877 (R - Y).
@@ -113,28 +120,40 @@ def merge_luma_chroma(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
+def quantize_rgb(rgb: np.ndarray, dtype: Any) -> np.ndarray:
+    """The one float-to-integer quantizer: RGB in [0, 1] -> uint8 or uint16, ``floor(top * x + 0.5)``
+    (rounded half up) clipped to [0, top], computed in the input's float precision; float32 passes through."""
+    if dtype == np.uint8:
+        return np.clip(np.floor(rgb * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.clip(np.floor(rgb * 65535.0 + 0.5), 0, 65535).astype(np.uint16)
+    return rgb
+
+
 def quantize_luma(luma: np.ndarray) -> np.ndarray:
     """The luma an 8-bit gray photograph holds: ``floor(255 Y + 0.5) / 255`` as float32.
 
     The one rounding rule for "the gray version of a colour photo", used by
     training and by the evaluation protocol alike.
     """
-    return np.floor(np.asarray(luma) * 255.0 + 0.5).astype(np.float32) / 255.0
+    return np.floor(np.asarray(luma) * 255.0 + 0.5).astype(np.float32) / 255.0  # quantize_rgb's rule, kept as float
 
 
 def check_luma(luma: np.ndarray, *, min_size: int = 1) -> np.ndarray:
     """The one luma validator of the dense stages: (H, W) float, finite, each side >= ``min_size``.
 
-    Returns the luma as a C-contiguous float32 array (no copy when it already is
-    one); raises a ValueError that names what is wrong.
+    Returns the luma as a C-contiguous float32 array of its own array module
+    (numpy, or CuPy for a CuPy luma; no copy when it already is one); raises a
+    ValueError that names what is wrong.
     """
-    luma = np.asarray(luma)
+    xp = array_module(luma)
+    luma = xp.asarray(luma)
     if luma.ndim != 2 or luma.size == 0:
         raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
     if min(luma.shape) < min_size:
         raise ValueError(f"luma must be at least {min_size}x{min_size}, got {luma.shape}")
     if not np.issubdtype(luma.dtype, np.floating):
         raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
-    if not np.all(np.isfinite(luma)):
+    if not bool(xp.all(xp.isfinite(luma))):
         raise ValueError("luma must be finite, got NaN or inf values")
-    return np.ascontiguousarray(luma, dtype=np.float32)
+    return xp.ascontiguousarray(luma, dtype=xp.float32)

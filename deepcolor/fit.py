@@ -64,9 +64,30 @@ def _global_prior(argv: list[str]) -> int:
     setup_logging(args.quiet)
 
     def body() -> int:
-        from deepcolor.train.global_prior import fit_command
+        import torch
 
-        return fit_command(args, argv)
+        from deepcolor.io.paths import expand_inputs
+        from deepcolor.train.global_prior import GlobalPriorConfig, spread, train
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        out = Path(args.out)
+        if not out.parent.is_dir():
+            raise CommandError(f"output folder {out.parent} does not exist")
+        config = GlobalPriorConfig(
+            images=expand_inputs(args.images), val_images=spread(expand_inputs(args.val_images), args.max_val_images),
+            width=args.width, labels=args.labels, gist_classes=args.gist_classes, alpha=args.alpha, batch_size=args.batch_size,
+            lr=args.lr, epochs=args.epochs, time_budget=args.time_budget, seed=args.seed,
+            checkpoint=Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt"), resume=args.resume,
+            cache=Path(args.cache) if args.cache else out.with_name(out.name + ".work"), progress=not args.quiet,
+            command="python -m deepcolor.fit global-prior " + " ".join(argv),
+        )
+        t_start = time.perf_counter()
+        model, report = train(config)
+        model.save(out)
+        logger.info("wrote %s (%d parameters, %.1f MB) after %.1f min", out, model.config["training"]["parameters"],
+                    out.stat().st_size / 1e6, (time.perf_counter() - t_start) / 60)
+        return report_failures("deepcolor.fit global-prior", report["failed"])
 
     return run_command("deepcolor.fit global-prior", body, resume_hint="rerun with --resume to continue from the last checkpoint")
 
@@ -75,45 +96,50 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import torch
 
     from deepcolor.evaluation import evaluate_paths, settings_grid, summarize_rows
-    from deepcolor.io.paths import expand_inputs
-    from deepcolor.train.cheng import FitConfig, fit_model
+    from deepcolor.train.cheng import fit_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name in ("samples_per_image", "global_samples", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("cluster_samples_per_image", "hidden"):
-        if getattr(args, name) < 0:
-            raise CommandError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    if args.mu <= 0:
-        raise CommandError(f"--mu must be > 0, got {args.mu}")
+    config = _fit_config(args)  # validated: a bad value is one line, before any work
     engine = engine_options(args)
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CommandError(f"output folder {out.parent} does not exist")
-    missing: list[tuple[Path, str]] = []  # listed but unusable (missing, link loops): skipped and reported
-    paths = expand_inputs(args.images, problems=missing)
-    if not paths:
-        report_failures("deepcolor.fit", missing)
-        raise CommandError("no training images found")
-    val_paths = expand_inputs(args.val_images, problems=missing)
-    if args.max_val_images:
-        val_paths = val_paths[: args.max_val_images]
-    overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
-    if overlap:
-        raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
+    paths, val_paths, missing = _fit_inputs(args)
     device = resolve_device_flag(args)  # after the argument checks: a bad argument is the only line
-
     fcn = fcn_path = None
-    if not args.no_semantic:
+    if config.semantic:
         from deepcolor.features.semantic import load_fcn
         from deepcolor.modelfile import default_weights_path
 
         fcn_path = Path(args.fcn) if args.fcn else default_weights_path("fcn")  # Dask workers load it from here
         fcn = load_fcn(fcn_path)
+    work = Path(args.work) if args.work else out.with_name(out.name + ".work")
+    logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
+    t0 = time.perf_counter()
+    model, failed = fit_model(
+        paths, fcn=fcn, config=config, work=work, progress=not args.quiet, card={"command": "python -m deepcolor.fit " + " ".join(argv)},
+        calibration_paths=[] if args.no_calibrate else val_paths, device=device, fcn_path=fcn_path, **engine,
+    )
+    failed = missing + failed
+    card = model.card
+    card["fit_seconds"] = round(time.perf_counter() - t0, 1)
+    if val_paths and not args.no_validation_report:
+        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet, device=device)
+        card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
+        for name, summary in card["validation"].items():
+            logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])
+        failed += val_failed
+    model.save(out)
+    logger.info("wrote %s (%d clusters) in %.0f s", out, len(model.clusters), card["fit_seconds"])
+    return report_failures("deepcolor.fit", failed)
 
-    config = FitConfig(
+
+def _fit_config(args: argparse.Namespace):
+    """The `FitConfig` of ``fit``'s flags (0 means "all samples" / "Cheng's width" for the two optional sizes)."""
+    from deepcolor.train.cheng import FitConfig
+
+    return FitConfig(
         samples_per_image=args.samples_per_image,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -135,34 +161,24 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
         plain_clusters=not args.no_plain_clusters,
         colour_tolerance=args.colour_tolerance if args.colour_tolerance >= 0 else None,
     )
-    work = Path(args.work) if args.work else out.with_name(out.name + ".work")
-    logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
-    card = {"command": "python -m deepcolor.fit " + " ".join(argv)}
-    t0 = time.perf_counter()
-    model, failed = fit_model(
-        paths,
-        fcn=fcn,
-        config=config,
-        work=work,
-        progress=not args.quiet,
-        card=card,
-        calibration_paths=[] if args.no_calibrate else val_paths,
-        device=device,
-        fcn_path=fcn_path,
-        **engine,
-    )
-    failed = missing + failed
-    card = model.card
-    card["fit_seconds"] = round(time.perf_counter() - t0, 1)
-    if val_paths and not args.no_validation_report:
-        rows, val_failed = evaluate_paths(val_paths, model, settings=settings_grid(model), progress=not args.quiet, device=device)
-        card["validation"] = {name: summarize_rows(r) for name, r in rows.items()}
-        for name, summary in card["validation"].items():
-            logger.info("validation %-22s n=%d median PSNR %.2f dB, median gain %+.2f dB", name, summary["n"], summary["psnr_median"], summary["gain_median"])
-        failed += val_failed
-    model.save(out)
-    logger.info("wrote %s (%d clusters) in %.0f s", out, len(model.clusters), card["fit_seconds"])
-    return report_failures("deepcolor.fit", failed)
+
+
+def _fit_inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """``(training images, validation images, listed but unusable inputs)``; CommandError without training images or with overlap."""
+    from deepcolor.io.paths import expand_inputs
+
+    missing: list[tuple[Path, str]] = []  # listed but unusable (missing, link loops): skipped and reported
+    paths = expand_inputs(args.images, problems=missing)
+    if not paths:
+        report_failures("deepcolor.fit", missing)
+        raise CommandError("no training images found")
+    val_paths = expand_inputs(args.val_images, problems=missing)
+    if args.max_val_images:
+        val_paths = val_paths[: args.max_val_images]
+    overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
+    if overlap:
+        raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
+    return paths, val_paths, missing
 
 
 if __name__ == "__main__":

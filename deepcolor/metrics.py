@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepcolor.colorspace import quantize_rgb
+
 __all__ = ["psnr", "colorfulness", "to_uint8", "summarize"]
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Float RGB in [0, 1] -> uint8, rounding half up (not truncating)."""
-    return np.clip(np.floor(np.asarray(rgb, dtype=np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    """Float RGB in [0, 1] -> uint8, rounding half up (not truncating), in float64: `colorspace.quantize_rgb`."""
+    return quantize_rgb(np.asarray(rgb, dtype=np.float64), np.uint8)
 
 
 def psnr(result: np.ndarray, reference: np.ndarray) -> float:

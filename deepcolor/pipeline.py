@@ -21,8 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
+from deepcolor.colorspace import merge_luma_chroma, quantize_rgb, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
+from deepcolor.kernels.device import array_module_for, resolve_device, to_host
+from deepcolor.refine import refine_chroma
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
 from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
 
@@ -37,11 +39,13 @@ __all__ = [
     "colorize",
     "colorize_luma",
     "colorize_tiles",
+    "colorize_tiles_on",
     "quantize_rgb",
     "to_luma",
 ]
 
 logger = logging.getLogger("deepcolor")
+_CPU_ONLY_WARNED: set[str] = set()  # model names already said to predict on the CPU
 
 # A model file's kind -> "module:Class", imported lazily.
 MODEL_KINDS = {
@@ -215,51 +219,104 @@ def colorize_tiles(
     tile : int, keyword-only
         Core side of a tile in pixels.
     device : {"cpu", "cuda", "auto"}, keyword-only
-        See `colorize`. On the GPU the same tiles run on the device
-        (`deepcolor.pipeline_cuda.colorize_tiles_cuda`).
+        See `colorize`. On the GPU the same tiles run on the device: each
+        tile's luma goes there, its features, MLP and refinement run there
+        (the model's ``prepare_cuda``, or ``predict_chroma_cuda`` for a whole
+        image; a model without them predicts on the CPU, with a one-line
+        notice), and only its core's chroma comes back. Under numba's CUDA
+        simulator ``"cuda"`` runs this same path on numpy arrays (tests).
 
     Returns
     -------
     info, seconds : dict
         The model's account of its choice and per-stage timings.
     """
+    device = resolve_device(device)
+    return colorize_tiles_on(
+        luma, model, emit, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile, **model_options
+    )
+
+
+def colorize_tiles_on(
+    luma: np.ndarray,
+    model: Any,
+    emit: Callable[[Tile, np.ndarray], None],
+    *,
+    device: str,
+    refine: bool = True,
+    saturation: float = 1.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    tile: int = DEFAULT_TILE,
+    **model_options: Any,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """`colorize_tiles` on a device already resolved (`deepcolor.kernels.device.resolve_device`): ``"cpu"`` or ``"cuda"``.
+
+    Under numba's CUDA simulator (which `resolve_device` never picks)
+    ``"cuda"`` runs the GPU path on numpy arrays: the tests' way in.
+    """
     _check_saturation(saturation)
     luma = np.ascontiguousarray(luma, dtype=np.float32)
     _check_pixels(luma.shape, max_pixels)
-    if device != "cpu":
-        from deepcolor.kernels.device import resolve_device
-
-        if resolve_device(device) == "cuda":
-            from deepcolor.pipeline_cuda import colorize_tiles_cuda
-
-            return colorize_tiles_cuda(luma, model, emit, refine=refine, saturation=saturation, tile=tile, **model_options)
-    from deepcolor.refine import refine_chroma
-
+    prepare = _prepare_method(model, device)
+    if not needs_tiles(luma.shape, tile=tile) or prepare is None:
+        return _colorize_whole(luma, model, emit, device, refine=refine, saturation=saturation, options=model_options)
+    xp = array_module_for(device)
+    image = prepare(luma, **model_options)
     refine_s = 0.0
-    if not needs_tiles(luma.shape, tile=tile) or not hasattr(model, "prepare"):
-        prediction = model.predict_chroma(luma, **model_options)
-        chroma, info, seconds = prediction.chroma, dict(prediction.info), dict(prediction.seconds)
-        t0 = time.perf_counter()
-        if refine:
-            chroma = refine_chroma(luma, chroma)
-        if saturation != 1.0:
-            chroma = chroma * np.float32(saturation)
-        refine_s = time.perf_counter() - t0
-        whole = tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0]
-        emit(whole, chroma)
-        return info, dict(seconds, refinement=refine_s)
-    image = model.prepare(luma, **model_options)
     for t, want, core_in_want in tile_windows(luma.shape, tile=tile, refine=refine):
         chroma = image.chroma(t.outer, want)
         t0 = time.perf_counter()
         if refine:
-            chroma = refine_chroma(luma[want], chroma)
+            chroma = refine_chroma(xp.asarray(np.ascontiguousarray(luma[want])), chroma, backend=device)
         core = chroma[core_in_want]
         if saturation != 1.0:
-            core = core * np.float32(saturation)
+            core = core * xp.float32(saturation)
+        core = np.ascontiguousarray(to_host(core))  # the tile's one device -> host copy
         refine_s += time.perf_counter() - t0
-        emit(t, np.ascontiguousarray(core))
+        emit(t, core)
     return {"cluster": image.source}, dict(image.seconds, refinement=refine_s)
+
+
+def _prepare_method(model: Any, device: str) -> Callable[..., Any] | None:
+    """``prepare(luma, **options)`` of ``model`` on ``device`` (its ``prepare`` or ``prepare_cuda``), or None: it runs whole."""
+    if device == "cpu":
+        return getattr(model, "prepare", None)
+    if not hasattr(model, "prepare_cuda"):
+        return None
+    xp = array_module_for(device)
+    return lambda luma, **options: model.prepare_cuda(luma, xp, **options)
+
+
+def _predict_whole(luma: np.ndarray, model: Any, device: str, options: dict[str, Any]) -> ChromaPrediction:
+    """The model's prediction of the whole image, its chroma on ``device``."""
+    if device == "cpu":
+        return model.predict_chroma(luma, **options)
+    if hasattr(model, "predict_chroma_cuda"):
+        return model.predict_chroma_cuda(luma, **options)
+    if model.name not in _CPU_ONLY_WARNED:
+        _CPU_ONLY_WARNED.add(model.name)
+        logger.warning("the %s model has no GPU path: it predicts on the CPU, the refinement runs on the GPU", model.name)
+    prediction = model.predict_chroma(luma, **options)
+    return ChromaPrediction(array_module_for(device).asarray(prediction.chroma), prediction.info, prediction.seconds)
+
+
+def _colorize_whole(
+    luma: np.ndarray, model: Any, emit: Callable[[Tile, np.ndarray], None], device: str, *, refine: bool, saturation: float,
+    options: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """`colorize_tiles` of an image that is one tile: the model's whole-image prediction, refined on ``device``."""
+    xp = array_module_for(device)
+    prediction = _predict_whole(luma, model, device, options)
+    chroma = prediction.chroma
+    t0 = time.perf_counter()
+    if refine:
+        chroma = refine_chroma(xp.asarray(luma), chroma, backend=device)
+    if saturation != 1.0:
+        chroma = chroma * xp.float32(saturation)
+    chroma = to_host(chroma)  # the one device -> host copy: (H, W, 2)
+    refine_s = time.perf_counter() - t0
+    emit(tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0], chroma)
+    return dict(prediction.info), dict(prediction.seconds, refinement=refine_s)
 
 
 def colorize_luma(
@@ -285,15 +342,6 @@ def colorize_luma(
         luma, model, keep, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile, device=device, **model_options
     )
     return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
-
-
-def quantize_rgb(rgb: np.ndarray, dtype: Any) -> np.ndarray:
-    """Float RGB in [0, 1] -> uint8 or uint16, rounded half up (float32 passes through)."""
-    if dtype == np.uint8:
-        return np.clip(np.floor(rgb * 255.0 + 0.5), 0, 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.clip(np.floor(rgb * 65535.0 + 0.5), 0, 65535).astype(np.uint16)
-    return rgb
 
 
 def colorize(

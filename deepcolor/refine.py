@@ -32,11 +32,18 @@ them to 1e-5.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from deepcolor import kernels
+from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.params import (
+    BILATERAL_DIAMETER,
+    BILATERAL_SIGMA_COLOR,
+    BILATERAL_SIGMA_SPACE,
+    check_bilateral_params,
+    inverse_sigma,
+    spatial_kernel,
+)
 
 __all__ = [
     "DEFAULT_DIAMETER",
@@ -47,47 +54,19 @@ __all__ = [
     "refine_chroma",
 ]
 
-# Refinement defaults for luma in [0, 1]: a 9-pixel disc (radius 4); luma steps over
-# ~0.1 (2 sigma, about 25 grey levels) cut a neighbour's weight below e^-2 = 0.14,
-# so chroma stays on its side of object boundaries, while the spatial sigma of 3 px
-# keeps the disc's outer ring (weight e^(-16/18) = 0.41) contributing.
-DEFAULT_DIAMETER = 9
-DEFAULT_SIGMA_COLOR = 0.05
-DEFAULT_SIGMA_SPACE = 3.0
+DEFAULT_DIAMETER = BILATERAL_DIAMETER
+DEFAULT_SIGMA_COLOR = BILATERAL_SIGMA_COLOR
+DEFAULT_SIGMA_SPACE = BILATERAL_SIGMA_SPACE
 
 
-
-def _spatial_kernel(radius: int, sigma_space: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offsets ``(dy, dx)`` of the disc ``dy^2 + dx^2 <= radius^2`` (OpenCV's row-major order) and their weights."""
-    dy, dx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    keep = (dy * dy + dx * dx) <= radius * radius
-    dy, dx = dy[keep].astype(np.int64), dx[keep].astype(np.int64)
-    # (distance / sigma)^2 rather than distance^2 / sigma^2: no 0 / 0 for a denormal-small sigma.
-    with np.errstate(over="ignore"):
-        weights = np.exp(-0.5 * (np.sqrt(dy * dy + dx * dx) / sigma_space) ** 2).astype(np.float32)
-    return dy, dx, weights
-
-
-def _inverse_sigma(sigma_color: float) -> np.float32:
-    # Clamped so a denormal-small sigma cannot turn 0 * (1 / sigma) into 0 * inf = NaN.
-    return np.float32(min(1.0 / float(sigma_color), float(np.finfo(np.float32).max)))
-
-
-def _check_params(diameter: int, sigma_color: float, sigma_space: float) -> None:
-    if isinstance(diameter, bool) or not isinstance(diameter, (int, np.integer)) or diameter < 1 or diameter % 2 == 0:
-        raise ValueError(f"diameter must be an odd integer >= 1, got {diameter!r}")
-    for name, value in (("sigma_color", sigma_color), ("sigma_space", sigma_space)):
-        if not (isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _check_float_image(image: np.ndarray, name: str) -> np.ndarray:
-    image = np.asarray(image)
+def _check_float_image(image, name: str):
+    xp = array_module(image)
+    image = xp.asarray(image)
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"{name} must be a float array, got dtype {image.dtype}")
     if image.size == 0:
         raise ValueError(f"{name} must be non-empty, got shape {image.shape}")
-    if not np.all(np.isfinite(image)):
+    if not bool(xp.all(xp.isfinite(image))):
         raise ValueError(f"{name} must be finite, got NaN or inf values")
     return image
 
@@ -99,6 +78,7 @@ def joint_bilateral(
     diameter: int = DEFAULT_DIAMETER,
     sigma_color: float,
     sigma_space: float,
+    backend: str = "cpu",
 ) -> np.ndarray:
     """Joint (cross) bilateral filter of ``source`` steered by ``guide``.
 
@@ -126,6 +106,10 @@ def joint_bilateral(
         Gaussian width of the guide difference, in guide units (> 0).
     sigma_space : float
         Gaussian width of the distance, in pixels (> 0).
+    backend : {"cpu", "cuda"}, keyword-only
+        Where the kernel runs (`deepcolor.kernels.joint_bilateral`): ``"cuda"``
+        takes CuPy arrays (numpy under numba's CUDA simulator) and returns
+        one of their module.
 
     Returns
     -------
@@ -137,7 +121,8 @@ def joint_bilateral(
         On a shape mismatch, non-float or non-finite input, an even or
         non-positive ``diameter`` or a non-positive sigma.
     """
-    _check_params(diameter, sigma_color, sigma_space)
+    check_bilateral_params(diameter, sigma_color, sigma_space)
+    xp = array_module(source)
     source = _check_float_image(source, "source")
     guide = _check_float_image(guide, "guide")
     if guide.ndim != 2:
@@ -147,13 +132,13 @@ def joint_bilateral(
         raise ValueError(f"source must have shape ({h}, {w}) or ({h}, {w}, C) to match the guide, got {source.shape}")
     planes = source[..., None] if source.ndim == 2 else source
     radius = int(diameter) // 2
-    dy, dx, space = _spatial_kernel(radius, float(sigma_space))
-    guide_pad = np.ascontiguousarray(np.pad(guide.astype(np.float32, copy=False), radius, mode="reflect"))
+    dy, dx, space = spatial_kernel(radius, float(sigma_space))
+    guide_pad = xp.ascontiguousarray(xp.pad(guide.astype(xp.float32, copy=False), radius, mode="reflect"))
     # Channel-first planes so the kernel's row loops are contiguous.
-    chw = np.moveaxis(planes.astype(np.float32, copy=False), -1, 0)
-    planes_pad = np.ascontiguousarray(np.pad(chw, ((0, 0), (radius, radius), (radius, radius)), mode="reflect"))
-    out = np.empty(planes.shape, dtype=np.float32)
-    kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, _inverse_sigma(sigma_color), radius, out=out)
+    chw = xp.moveaxis(planes.astype(xp.float32, copy=False), -1, 0)
+    planes_pad = xp.ascontiguousarray(xp.pad(chw, ((0, 0), (radius, radius), (radius, radius)), mode="reflect"))
+    out = xp.empty(planes.shape, dtype=xp.float32)
+    kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, inverse_sigma(sigma_color), radius, out=out, backend=backend)
     return out.reshape(source.shape)
 
 
@@ -187,6 +172,7 @@ def refine_chroma(
     diameter: int = DEFAULT_DIAMETER,
     sigma_color: float = DEFAULT_SIGMA_COLOR,
     sigma_space: float = DEFAULT_SIGMA_SPACE,
+    backend: str = "cpu",
 ) -> np.ndarray:
     """Smooth predicted chroma within luma regions, keeping it apart across luma edges.
 
@@ -203,17 +189,19 @@ def refine_chroma(
         neighbour across a luma step of 0.1 keeps under 14 % of its weight.
     sigma_space : float
         Distance width in pixels, default 3.
+    backend : {"cpu", "cuda"}
+        See `joint_bilateral`; with ``"cuda"`` luma and chroma are device arrays.
 
     Returns
     -------
     chroma : ndarray, shape (H, W, 2), float32
         Refined (U, V); a weighted mean, so it stays within the range of the input.
     """
-    luma = np.asarray(luma)
-    chroma = np.asarray(chroma)
+    xp = array_module(chroma)
+    luma, chroma = xp.asarray(luma), xp.asarray(chroma)
     if luma.ndim != 2:
         raise ValueError(f"luma must have shape (H, W), got {luma.shape}")
     h, w = luma.shape
     if chroma.shape != (h, w, 2):
         raise ValueError(f"chroma must have shape ({h}, {w}, 2) to match the luma, got {chroma.shape}")
-    return joint_bilateral(chroma, luma, diameter=diameter, sigma_color=sigma_color, sigma_space=sigma_space)
+    return joint_bilateral(chroma, luma, diameter=diameter, sigma_color=sigma_color, sigma_space=sigma_space, backend=backend)

@@ -17,6 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.device import from_torch, module_on, to_torch
+
 __all__ = ["ChromaMLP", "Regressor", "fit_regressor"]
 
 logger = logging.getLogger(__name__)
@@ -73,8 +76,9 @@ class Regressor:
     def in_features(self) -> int:
         return self.net.in_features
 
-    def _inference_net(self) -> nn.Module:
-        # Fold standardization and target scale into the first and last layers: no extra pass over the data.
+    def inference_net(self) -> nn.Module:
+        """The net with the standardization and target scale folded into its first and last layers
+        (no extra pass over the data), on the CPU in eval mode; built once."""
         if self._folded is None:
             folded = ChromaMLP(self.net.in_features, self.net.hidden)
             folded.load_state_dict(self.net.state_dict())
@@ -88,27 +92,33 @@ class Regressor:
             self._folded = folded.eval()
         return self._folded
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Chroma of each descriptor.
+    def predict(self, features: Any) -> Any:
+        """Chroma of each descriptor, on the descriptors' device.
 
         Parameters
         ----------
         features : ndarray, shape (N, D), float32
+            numpy, or a CuPy array: then the net's CUDA copy (made once,
+            `module_on`) reads it through DLPack, in one pass, without a host copy.
 
         Returns
         -------
         chroma : ndarray, shape (N, 2), float32
-            YUV U, V.
+            YUV U, V, of the features' array module.
         """
-        features = np.asarray(features, dtype=np.float32)
+        xp = array_module(features)
+        features = xp.asarray(features, dtype=xp.float32)
         if features.ndim != 2 or features.shape[1] != self.in_features:
             raise ValueError(f"features must have shape (N, {self.in_features}), got {features.shape}")
-        net = self._inference_net()
-        out = np.empty((features.shape[0], 2), dtype=np.float32)
+        net = self.inference_net()
+        chunk = PREDICT_CHUNK
+        if xp is not np:
+            net, chunk = module_on(net, "cuda"), max(1, features.shape[0])
+        out = xp.empty((features.shape[0], 2), dtype=xp.float32)
         with torch.inference_mode():
-            for start in range(0, features.shape[0], PREDICT_CHUNK):
-                chunk = torch.from_numpy(np.ascontiguousarray(features[start : start + PREDICT_CHUNK]))
-                out[start : start + PREDICT_CHUNK] = net(chunk).numpy()
+            for start in range(0, features.shape[0], chunk):
+                rows = to_torch(xp.ascontiguousarray(features[start : start + chunk]))
+                out[start : start + chunk] = from_torch(net(rows), xp)
         return out
 
     def to_tensors(self, prefix: str) -> dict[str, np.ndarray]:
@@ -131,6 +141,36 @@ class Regressor:
             return cls(net.eval(), mean, tensors[f"{prefix}.std"], float(tensors[f"{prefix}.target_scale"][0]), dict(info or {}))
         except (KeyError, RuntimeError) as exc:
             raise ValueError(f"regressor {prefix!r} is incomplete or malformed: {str(exc).splitlines()[0]}") from None
+
+
+def _train_epochs(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, epochs: int, batch_size: int, lr: float,
+    weight_decay: float, progress: bool, desc: str, device: str,
+) -> float:
+    """Adam with a one-cycle schedule on mini-batches drawn by ``gen``; the last epoch's mean squared error."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    loss_value = float("nan")
+    net.train()
+    for _ in bar:
+        order = torch.randperm(x.shape[0], generator=gen)
+        total = 0.0
+        for start in range(0, x.shape[0], batch_size):
+            idx = order[start : start + batch_size].to(device)
+            loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * idx.shape[0]
+        loss_value = total / x.shape[0]
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+    return loss_value
 
 
 def fit_regressor(
@@ -192,28 +232,8 @@ def fit_regressor(
     x = torch.from_numpy((features - mean) / std).to(device)
     y = torch.from_numpy(chroma / target_scale).to(device)
     net = ChromaMLP(features.shape[1], hidden).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
-    loss_value = float("nan")
-    net.train()
-    for _ in bar:
-        order = torch.randperm(x.shape[0], generator=gen)
-        total = 0.0
-        for start in range(0, x.shape[0], batch_size):
-            idx = order[start : start + batch_size].to(device)
-            loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * idx.shape[0]
-        loss_value = total / x.shape[0]
-        bar.set_postfix(loss=f"{loss_value:.4f}")
+    loss_value = _train_epochs(net, x, y, gen, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                               progress=progress, desc=desc, device=device)
     net = net.cpu().eval()
     info = {"samples": int(x.shape[0]), "epochs": epochs, "train_mse": loss_value * target_scale**2, "seed": seed}
     logger.debug("trained %s: %s", desc, info)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 KERNELS = ("patch", "daisy", "bilateral", "domain_transform", "upsample", "semantic")
 # Where each kernel's PARITY_ATOL lives.
-MODULES = {k: f"deepcolor.kernels.{k}_cuda" for k in KERNELS[:5]} | {"semantic": "deepcolor.features.semantic_cuda"}
+MODULES = {k: f"deepcolor.kernels.{k}_cuda" for k in KERNELS[:5]} | {"semantic": "deepcolor.features.semantic"}
 
 
 def _images() -> dict[str, np.ndarray]:
@@ -67,13 +67,14 @@ def _patch(images):
 
 def _daisy(images):
     from deepcolor import kernels
-    from deepcolor.features.daisy import _COS, _KAPPA, _SIN, _TAPS, DAISY_RADIUS, DAISY_RING_OFFSETS, daisy_features
+    from deepcolor.features.daisy import daisy_features
+    from deepcolor.kernels.params import DAISY_COS, DAISY_KAPPA, DAISY_RADIUS, DAISY_RING_OFFSETS, DAISY_SIN, DAISY_TAPS
     from deepcolor.kernels.daisy_cuda import daisy_features_cuda
 
     out = {name: (daisy_features_cuda(img), daisy_features(img)) for name, img in images.items()}
     img = images["step_9x11"]
     padded = np.ascontiguousarray(np.pad(img, DAISY_RADIUS, mode="reflect"))
-    args = dict(taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA, ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS)
+    args = dict(taps=DAISY_TAPS, cos=DAISY_COS, sin=DAISY_SIN, kappa=DAISY_KAPPA, ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS)
     got, ref = (kernels.dense_daisy(padded, *img.shape, **args, backend=b) for b in ("cuda", "cpu"))
     out["seam_dense_daisy"] = (got, ref)
     return out
@@ -95,13 +96,13 @@ def _bilateral(images):
     out["identity_d1"] = (joint_bilateral_cuda(plain, plain, **args), joint_bilateral(plain, plain, **args))
     # The seam's joint_bilateral with backend="cuda" against "cpu", on the CPU's prepared (padded, channel-first) inputs.
     from deepcolor import kernels
-    from deepcolor.refine import _inverse_sigma, _spatial_kernel
+    from deepcolor.kernels.params import inverse_sigma, spatial_kernel
 
     chroma = rng.normal(0.0, 0.2, (2,) + plain.shape).astype(np.float32)
-    dy, dx, space = _spatial_kernel(4, 3.0)
+    dy, dx, space = spatial_kernel(4, 3.0)
     guide_pad = np.ascontiguousarray(np.pad(plain, 4, mode="reflect"))
     planes_pad = np.ascontiguousarray(np.pad(chroma, ((0, 0), (4, 4), (4, 4)), mode="reflect"))
-    got, ref = (kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, _inverse_sigma(0.05), 4, backend=b) for b in ("cuda", "cpu"))
+    got, ref = (kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, inverse_sigma(0.05), 4, backend=b) for b in ("cuda", "cpu"))
     out["seam_joint_bilateral"] = (got, ref)
     return out
 
@@ -154,10 +155,8 @@ def _domain_transform(images):
 
 def _semantic(images):
     # The GPU semantic stage against the CPU one: smoothing of given maps (PARITY_ATOL), and the
-    # whole stage with the shipped FCN as the model runs it on the CPU (region_maps of the whole image).
-    from deepcolor.features.region import region_maps
-    from deepcolor.features.semantic import _small_probabilities, load_fcn, smooth_probabilities
-    from deepcolor.features.semantic_cuda import FEATURES_ATOL, semantic_features_cuda, smooth_probabilities_cuda
+    # whole stage with the shipped FCN as the model runs it on the CPU (the whole image as a region).
+    from deepcolor.features.semantic import FEATURES_ATOL, load_fcn, semantic_features, small_probabilities, smooth_probabilities
 
     rng = np.random.default_rng(4)
     out = {}
@@ -166,14 +165,14 @@ def _semantic(images):
         logits = rng.normal(0.0, 2.0, guide.shape + (11,))
         maps = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32)
         maps[0, 0] = -0.1  # all negative: the uniform fallback
-        out[f"smooth_{name}"] = (smooth_probabilities_cuda(maps, guide), smooth_probabilities(maps, guide))
+        out[f"smooth_{name}"] = (smooth_probabilities(maps, guide, backend="cuda"), smooth_probabilities(maps, guide))
     fcn = load_fcn()
     yy, xx = np.mgrid[0:37, 0:45]
     smooth = (0.5 + 0.3 * np.sin(xx / 6.0) * np.cos(yy / 5.0) + 0.2 * (xx > 25)).astype(np.float32)
     for name, luma, max_side in (("fcn_37x45", smooth, None), ("fcn_37x45_upsampled", smooth, 16), ("fcn_step_9x11", images["step_9x11"], None)):
-        got = semantic_features_cuda(luma, luma, fcn, max_side=max_side)
+        got = semantic_features(luma, fcn, max_side=max_side, device="cuda")
         whole = (slice(0, luma.shape[0]), slice(0, luma.shape[1]))
-        ref = region_maps(luma, whole, small=_small_probabilities(luma, fcn, max_side)).semantic
+        ref = semantic_features(luma, small=small_probabilities(luma, fcn, max_side=max_side), region=whole)
         out[f"features_{name}"] = (got, ref, FEATURES_ATOL)
     return out
 

@@ -40,21 +40,18 @@ def _luma() -> np.ndarray:
 def main() -> dict:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         raise SystemExit("cudasim_pipeline.py: set NUMBA_ENABLE_CUDASIM=1 (before numba.cuda is imported)")
-    import deepcolor.models.cheng_cuda as cheng_cuda
+    from deepcolor.models.cheng import ChengModel
     from deepcolor.pipeline import colorize_luma, load_model
-    from deepcolor.pipeline_cuda import colorize_luma_cuda
 
     # Count the model's GPU predictions: a silent fallback to the CPU prediction must not pass.
-    calls = []
-    gpu_predict = cheng_cuda.predict_chroma_cuda
-    cheng_cuda.predict_chroma_cuda = lambda *a, **k: calls.append(1) or gpu_predict(*a, **k)
+    calls = _count_calls(ChengModel, "predict_chroma_cuda")
     model = load_model()
     luma = _luma()
     report = {}
     for name, options in SETTINGS.items():
         cpu = colorize_luma(luma, model, **options)
         before = len(calls)
-        gpu = colorize_luma_cuda(luma, model, **options)
+        gpu = _gpu_colorize(luma, model, **options)
         report[name] = {
             "cluster_cpu": cpu.info["cluster"],
             "cluster_gpu": gpu.info["cluster"],
@@ -70,14 +67,39 @@ def main() -> dict:
     return report
 
 
+def _gpu_colorize(luma: np.ndarray, model, **options):
+    """`colorize_luma` on the simulated device: ``resolve_device`` refuses the simulator, so go one step below it."""
+    from deepcolor.pipeline import Colorization, colorize_tiles_on
+
+    chroma = np.full(luma.shape + (2,), np.nan, np.float32)
+
+    def keep(t, core):
+        assert isinstance(core, np.ndarray)
+        chroma[t.core] = core
+
+    info, seconds = colorize_tiles_on(luma, model, keep, device="cuda", **options)
+    return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
+
+
+def _count_calls(cls, method: str) -> list:
+    """Wrap ``cls.method`` so that each call appends to the returned list."""
+    calls = []
+    original = getattr(cls, method)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    setattr(cls, method, counted)
+    return calls
+
+
 def _global_prior(luma: np.ndarray) -> dict:
     # A tiny random global-prior net (no weights are shipped for it), BatchNorm statistics moved off (0, 1).
     import torch
 
-    import deepcolor.models.global_prior_cuda as gp_cuda
     from deepcolor.models.global_prior import GlobalPriorModel, GlobalPriorNet
     from deepcolor.pipeline import colorize_luma
-    from deepcolor.pipeline_cuda import colorize_luma_cuda
 
     torch.manual_seed(0)
     net = GlobalPriorNet(width=0.0625, n_classes=3)
@@ -87,12 +109,10 @@ def _global_prior(luma: np.ndarray) -> dict:
             m.running_var.uniform_(0.5, 2.0)
     config = {"architecture": "iizuka2016", "width": 0.0625, "classes": ["a", "b", "c"], "normalization": {"luma_mean": 0.45, "luma_std": 0.25}}
     model = GlobalPriorModel(net.eval(), config)
-    calls = []
-    gpu_predict = gp_cuda.predict_chroma_cuda
-    gp_cuda.predict_chroma_cuda = lambda *a, **k: calls.append(1) or gpu_predict(*a, **k)
+    calls = _count_calls(GlobalPriorModel, "predict_chroma_cuda")
     style = luma[::-1].copy()
     cpu = colorize_luma(luma, model, style=style)
-    gpu = colorize_luma_cuda(luma, model, style=style)
+    gpu = _gpu_colorize(luma, model, style=style)
     return {
         "max_abs_chroma": float(np.abs(gpu.chroma.astype(np.float64) - cpu.chroma).max()),
         "same_info": gpu.info == cpu.info,
@@ -105,8 +125,7 @@ def _tiled(model, luma: np.ndarray) -> dict:
     # halo is cut to 6 pixels (both paths read it from deepcolor.pipeline) so that tiles are real
     # crops of the image: region features, offsets and stitching are exercised, not the whole image 4 times.
     import deepcolor.pipeline as pipeline
-    from deepcolor.pipeline import colorize_luma
-    from deepcolor.pipeline_cuda import colorize_tiles_cuda
+    from deepcolor.pipeline import colorize_luma, colorize_tiles_on
 
     pipeline.HALO = 6
     cpu = colorize_luma(luma, model, tile=16)
@@ -117,7 +136,7 @@ def _tiled(model, luma: np.ndarray) -> dict:
         tiles.append(t)
         chroma[t.core] = core
 
-    info, _ = colorize_tiles_cuda(luma, model, keep, refine=True, saturation=1.0, tile=16)
+    info, _ = colorize_tiles_on(luma, model, keep, refine=True, saturation=1.0, tile=16, device="cuda")
     return {
         "tiles": len(tiles),
         "same_info": info == cpu.info,

@@ -79,12 +79,12 @@ def _layout(top_bright: bool, h: int = 224, w: int = 224, seed: int = 0) -> np.n
 @pytest.fixture(scope="module")
 def layout_model() -> GlobalPriorModel:
     """A tiny net taught: bright-on-top images are bluish (U > 0), bright-below ones yellowish (U < 0)."""
-    from deepcolor.models.global_prior import _normalize
+    from deepcolor.models.global_prior import normalize_luma
 
     torch.manual_seed(0)
     net = GlobalPriorNet(width=WIDTH, n_classes=2).train()
     tops = [True, False] * 4
-    luma = torch.cat([_normalize(_layout(t, seed=i)) for i, t in enumerate(tops)])
+    luma = torch.cat([normalize_luma(_layout(t, seed=i)) for i, t in enumerate(tops)])
     unit = torch.stack([torch.full((2, 224, 224), 0.8 if t else 0.2) for t in tops])
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for _ in range(30):
@@ -125,7 +125,7 @@ def test_bad_inputs_and_options():
 
 def test_classification_head_learns():
     """On a tiny synthetic set (class = brightness pattern), the scene loss falls within a few steps."""
-    from deepcolor.train.global_prior import _loss
+    from deepcolor.train.global_prior import prior_loss
 
     torch.manual_seed(0)
     net = GlobalPriorNet(width=WIDTH, n_classes=2).train()
@@ -137,7 +137,7 @@ def test_classification_head_learns():
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     ces = []
     for _ in range(10):
-        loss, _, ce = _loss(net, luma, unit, labels, alpha=1.0)
+        loss, _, ce = prior_loss(net, luma, unit, labels, alpha=1.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -147,11 +147,11 @@ def test_classification_head_learns():
 
 def test_masked_labels_give_no_scene_loss():
     """Images without a label (-100) add no cross-entropy."""
-    from deepcolor.train.global_prior import IGNORE, _loss
+    from deepcolor.train.global_prior import IGNORE, prior_loss
 
     net = GlobalPriorNet(width=WIDTH, n_classes=2).train()
     luma, unit = torch.zeros(2, 1, 224, 224), torch.full((2, 2, 224, 224), 0.5)
-    _, _, ce = _loss(net, luma, unit, torch.tensor([IGNORE, IGNORE]), alpha=1.0)
+    _, _, ce = prior_loss(net, luma, unit, torch.tensor([IGNORE, IGNORE]), alpha=1.0)
     assert ce == 0.0
 
 

@@ -89,11 +89,10 @@ def test_needs_tiles():
 
 def test_halos_match_the_stages_they_cover():
     """The documented halo widths follow from the constants of the stages they protect."""
-    from deepcolor.features import daisy
-    from deepcolor.features.patch import PATCH_SIZE
+    from deepcolor.kernels.params import DAISY_GAUSS_RADIUS, DAISY_RADIUS, PATCH_SIZE
     from deepcolor.refine import DEFAULT_DIAMETER
 
     assert tiling.PATCH_HALO == PATCH_SIZE // 2
-    assert tiling.DAISY_HALO == daisy.DAISY_RADIUS + daisy._GAUSS_RADIUS + 1
+    assert tiling.DAISY_HALO == DAISY_RADIUS + DAISY_GAUSS_RADIUS + 1
     assert tiling.REFINE_HALO == DEFAULT_DIAMETER // 2
     assert tiling.HALO == tiling.REFINE_HALO + max(tiling.PATCH_HALO, tiling.DAISY_HALO, tiling.SEMANTIC_HALO)

@@ -20,12 +20,23 @@ descriptors in per-thread scratch, so no full-image intermediate is stored.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from deepcolor import kernels
 from deepcolor.colorspace import check_luma
+from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.params import (
+    DAISY_COS,
+    DAISY_DIM,
+    DAISY_HISTOGRAMS,
+    DAISY_KAPPA,
+    DAISY_ORIENTATIONS,
+    DAISY_RADIUS,
+    DAISY_RING_OFFSETS,
+    DAISY_SIGMA,
+    DAISY_SIN,
+    DAISY_TAPS,
+)
 
 __all__ = [
     "DAISY_RADIUS",
@@ -37,47 +48,7 @@ __all__ = [
     "daisy_features",
 ]
 
-DAISY_RADIUS = 7
-DAISY_HISTOGRAMS = 3
-DAISY_ORIENTATIONS = 8
-DAISY_DIM = DAISY_ORIENTATIONS * (1 + DAISY_HISTOGRAMS)
-# skimage: sigma = radius / (2 * rings), the same for the centre and the single ring.
-DAISY_SIGMA = DAISY_RADIUS / 2.0
-# scipy.ndimage.gaussian_filter's default truncate (what skimage.filters.gaussian passes).
-_TRUNCATE = 4.0
-_GAUSS_RADIUS = int(_TRUNCATE * DAISY_SIGMA + 0.5)
-
-# (dy, dx) of the ring histograms at 0, 120, 240 degrees, rounded exactly as skimage does
-# it: in floating point 7 cos(120 deg) = -3.4999... -> -3 but 7 cos(240 deg) = -3.5000...03 -> -4,
-# so the ring is not mirror-symmetric: (0, 7), (6, -3), (-6, -4).
-DAISY_RING_OFFSETS = np.array(
-    [
-        (
-            int(round(DAISY_RADIUS * math.sin(2 * math.pi * j / DAISY_HISTOGRAMS))),
-            int(round(DAISY_RADIUS * math.cos(2 * math.pi * j / DAISY_HISTOGRAMS))),
-        )
-        for j in range(DAISY_HISTOGRAMS)
-    ],
-    dtype=np.int64,
-)
-
-
-def _gaussian_taps(sigma: float, radius: int) -> np.ndarray:
-    """Normalised taps ``w[0..radius]`` (centre first) of scipy.ndimage's Gaussian kernel."""
-    x = np.arange(radius + 1, dtype=np.float64)
-    phi = np.exp(-0.5 / sigma**2 * x**2)
-    return (phi / (2.0 * phi.sum() - phi[0])).astype(np.float32)
-
-
-_TAPS = _gaussian_taps(DAISY_SIGMA, _GAUSS_RADIUS)
-# Orientation bin centres a_o = 2 pi o / 8 - pi; bins o and o + 4 point in opposite directions.
-_ANGLES = 2.0 * np.pi * np.arange(DAISY_ORIENTATIONS) / DAISY_ORIENTATIONS - np.pi
-_COS = np.cos(_ANGLES[: DAISY_ORIENTATIONS // 2]).astype(np.float32)
-_SIN = np.sin(_ANGLES[: DAISY_ORIENTATIONS // 2]).astype(np.float32)
-_KAPPA = np.float32(DAISY_ORIENTATIONS / np.pi)
-
-
-def daisy_features(luma: np.ndarray) -> np.ndarray:
+def daisy_features(luma: np.ndarray, *, backend: str = "cpu") -> np.ndarray:
     """Dense DAISY descriptor of every pixel.
 
     Parameters
@@ -86,7 +57,11 @@ def daisy_features(luma: np.ndarray) -> np.ndarray:
         Luma in [0, 1], any float dtype (computed in float32). Any size >= 1x1:
         the image is padded by 7 pixels with numpy's ``reflect`` mode
         (``d c b | a b c d``), which numpy repeats for images narrower than
-        the pad, so even a 1x1 image has a (constant) descriptor.
+        the pad, so even a 1x1 image has a (constant) descriptor. A CuPy
+        luma (``backend="cuda"``) is computed on its device.
+    backend : {"cpu", "cuda"}, keyword-only
+        Which twin of the kernel runs (`deepcolor.kernels.dense_daisy`); the
+        CUDA twin matches the CPU's within 1e-6.
 
     Returns
     -------
@@ -109,9 +84,11 @@ def daisy_features(luma: np.ndarray) -> np.ndarray:
         If ``luma`` is not a non-empty 2-D float array of finite values.
     """
     luma = check_luma(luma)
+    xp = array_module(luma)
     h, w = luma.shape
-    padded = np.ascontiguousarray(np.pad(luma.astype(np.float32, copy=False), DAISY_RADIUS, mode="reflect"))
+    padded = xp.ascontiguousarray(xp.pad(luma, DAISY_RADIUS, mode="reflect"))
     out = kernels.dense_daisy(
-        padded, h, w, taps=_TAPS, cos=_COS, sin=_SIN, kappa=_KAPPA, ring_offsets=DAISY_RING_OFFSETS, margin=DAISY_RADIUS
+        padded, h, w, taps=DAISY_TAPS, cos=DAISY_COS, sin=DAISY_SIN, kappa=DAISY_KAPPA, ring_offsets=DAISY_RING_OFFSETS,
+        margin=DAISY_RADIUS, backend=backend,
     )
     return out.reshape(h, w, DAISY_DIM)

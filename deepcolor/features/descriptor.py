@@ -1,19 +1,25 @@
-"""The per-pixel descriptor: gray patch (49) + DAISY (32) + semantics (11) = 92-d.
+"""The per-pixel descriptor: gray patch (49) + DAISY (32) + semantics (11) = 92-d, on any device.
 
-Dense maps are computed once per image (`feature_maps`); the descriptor of any
-set of pixels is then gathered from them (`descriptor_at`), so training samples
-a few thousand pixels per image and inference walks the image in row chunks
-without ever holding the full (H, W, 92) array.
+Dense maps are computed once per image, or per region of it for a tile
+(`feature_maps`); the descriptor of any set of pixels is then gathered from
+them (`descriptor_at`), so training samples a few thousand pixels per image
+and inference walks the image in row chunks without ever holding the full
+(H, W, 92) array.
 
 Column layout: ``[0:49]`` the 7x7 patch (row-major), ``[49:81]`` DAISY (centre
 histogram then the three ring histograms, 8 orientations each), ``[81:92]`` the
 smoothed class probabilities in `CAMVID_CLASSES` order. Without semantics the
 descriptor stops at 81.
+
+Written once for both devices: with ``device="cuda"`` the maps are CuPy
+arrays (numpy under numba's CUDA simulator) made by the kernels' CUDA twins
+(``backend="cuda"`` of `deepcolor.kernels`), and stay on the device.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +28,9 @@ from deepcolor.colorspace import check_luma
 from deepcolor.features.daisy import DAISY_DIM, daisy_features
 from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
 from deepcolor.features.semantic import N_CLASSES as SEMANTIC_DIM  # the FCN's class probabilities
+from deepcolor.features.semantic import semantic_features
+from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.device import array_module_for, to_host
 
 __all__ = ["DAISY_DIM", "SEMANTIC_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim"]
 
@@ -33,7 +42,7 @@ def descriptor_dim(*, semantic: bool) -> int:
 
 @dataclass
 class FeatureMaps:
-    """Dense per-image feature maps, all float32.
+    """Dense per-image (or per-region) feature maps, all float32, of one device's array module.
 
     Attributes
     ----------
@@ -41,60 +50,87 @@ class FeatureMaps:
     padded : (H + 6, W + 6) reflect-padded luma, for the patches.
     daisy : (H, W, 32) DAISY.
     semantic : (H, W, 11) smoothed class probabilities, or None.
+    device : "cpu" (numpy arrays) or "cuda" (device arrays).
     """
 
-    luma: np.ndarray
-    padded: np.ndarray
-    daisy: np.ndarray
-    semantic: np.ndarray | None
+    luma: Any
+    padded: Any
+    daisy: Any
+    semantic: Any | None
+    device: str = "cpu"
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.luma.shape  # type: ignore[return-value]
+        return tuple(self.luma.shape)  # type: ignore[return-value]
+
+    def on_host(self) -> "FeatureMaps":
+        """The same maps as numpy arrays on the host (``self`` when they are there already)."""
+        if self.device == "cpu":
+            return self
+        semantic = None if self.semantic is None else to_host(self.semantic)
+        return FeatureMaps(luma=to_host(self.luma), padded=to_host(self.padded), daisy=to_host(self.daisy), semantic=semantic)
 
 
-def feature_maps(luma: np.ndarray, *, fcn=None) -> FeatureMaps:
-    """Compute the dense maps of one image.
+def feature_maps(
+    luma: np.ndarray, *, fcn=None, small: Any = None, region: tuple[slice, slice] | None = None, device: str = "cpu"
+) -> FeatureMaps:
+    """Compute the dense maps of one image, or of one region of it.
 
     Parameters
     ----------
-    luma : ndarray, shape (H, W), float
-        Luma in [0, 1].
+    luma : numpy.ndarray, shape (H, W), float
+        Luma in [0, 1] of the whole image, on the host.
     fcn : SemanticFCN, optional
-        The semantic network; without it the maps carry no semantics (81-d).
+        The semantic network; without it (and without ``small``) the maps
+        carry no semantics (81-d descriptor).
+    small : array (h, w, 11), optional
+        The FCN's probabilities of the whole image when already computed
+        (`deepcolor.features.semantic.small_probabilities`, of the device's
+        array module); with it the maps carry semantics, without ``fcn``.
+    region : (rows, columns) slices, optional
+        The region (a tile) whose maps are wanted, as `feature_maps` of that
+        crop except that its semantics come from the whole image's FCN map.
+    device : {"cpu", "cuda"}
+        Where the maps are computed and kept.
     """
-    luma = check_luma(luma)
+    if region is None:
+        luma = check_luma(luma)
+        crop = luma
+    else:
+        crop = np.ascontiguousarray(luma[region], dtype=np.float32)
+    crop = array_module_for(device).asarray(crop)  # the one host -> device copy of the luma
     semantic = None
-    if fcn is not None:
-        from deepcolor.features.semantic import semantic_features
-
-        semantic = semantic_features(luma, fcn)
-    return FeatureMaps(luma=luma, padded=pad_luma(luma), daisy=daisy_features(luma), semantic=semantic)
+    if fcn is not None or small is not None:
+        semantic = semantic_features(luma, fcn, small=small, region=region, guide=crop, device=device)
+    return FeatureMaps(luma=crop, padded=pad_luma(crop), daisy=daisy_features(crop, backend=device), semantic=semantic, device=device)
 
 
-def descriptor_at(maps: FeatureMaps, flat_index: np.ndarray, *, semantic: bool = True) -> np.ndarray:
+def descriptor_at(maps: FeatureMaps, flat_index: Any, *, semantic: bool = True):
     """Descriptors of chosen pixels.
 
     Parameters
     ----------
     maps : FeatureMaps
     flat_index : ndarray, shape (N,), int
-        Row-major pixel indices in ``[0, H * W)``.
+        Row-major pixel indices in ``[0, H * W)``, of the maps' array module.
     semantic : bool
         Include the 11 semantic columns (needs ``maps.semantic``).
 
     Returns
     -------
     descriptor : ndarray, shape (N, 92) or (N, 81), float32
+        Of the maps' array module (on their device), C-contiguous.
     """
     if semantic and maps.semantic is None:
         raise ValueError("semantic=True needs feature maps computed with an FCN")
+    xp = array_module(maps.luma)
     h, w = maps.shape
-    flat_index = np.ascontiguousarray(flat_index, dtype=np.int64)
-    if flat_index.size and (flat_index.min() < 0 or flat_index.max() >= h * w):
+    flat_index = xp.ascontiguousarray(flat_index, dtype=xp.int64)
+    # Checked on the host only: on a GPU the bounds would cost a device sync per chunk.
+    if xp is np and flat_index.size and (flat_index.min() < 0 or flat_index.max() >= h * w):
         raise ValueError(f"flat_index must lie in [0, {h * w}), got [{flat_index.min()}, {flat_index.max()}]")
-    out = np.empty((flat_index.shape[0], descriptor_dim(semantic=semantic)), dtype=np.float32)
-    kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out)
+    out = xp.empty((flat_index.shape[0], descriptor_dim(semantic=semantic)), dtype=xp.float32)
+    kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out, backend=maps.device)
     out[:, PATCH_DIM : PATCH_DIM + DAISY_DIM] = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
     if semantic:
         out[:, PATCH_DIM + DAISY_DIM :] = maps.semantic.reshape(-1, SEMANTIC_DIM)[flat_index]  # type: ignore[union-attr]
@@ -104,4 +140,5 @@ def descriptor_at(maps: FeatureMaps, flat_index: np.ndarray, *, semantic: bool =
 def descriptor_rows(maps: FeatureMaps, start: int, stop: int, *, semantic: bool = True) -> np.ndarray:
     """Descriptors of rows ``start:stop``, shape ``((stop - start) * W, D)``, float32."""
     w = maps.shape[1]
-    return descriptor_at(maps, np.arange(start * w, stop * w, dtype=np.int64), semantic=semantic)
+    xp = array_module(maps.luma)
+    return descriptor_at(maps, xp.arange(start * w, stop * w, dtype=xp.int64), semantic=semantic)

@@ -13,20 +13,22 @@ import numpy as np
 
 from deepcolor import kernels
 from deepcolor.colorspace import check_luma
+from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.params import PATCH_DIM, PATCH_SIZE
 
 __all__ = ["PATCH_SIZE", "PATCH_DIM", "pad_luma", "patch_features", "gather_patches"]
 
-PATCH_SIZE = 7
-PATCH_DIM = PATCH_SIZE * PATCH_SIZE
 _HALF = PATCH_SIZE // 2
 
 
 def pad_luma(luma: np.ndarray, half: int = _HALF) -> np.ndarray:
     """Reflect-pad (``d c b | a b c d``, numpy ``reflect``) a luma image by ``half`` pixels, float32 C-contiguous.
 
-    numpy reflects repeatedly when ``half`` exceeds the image, so any size >= 1 works.
+    numpy reflects repeatedly when ``half`` exceeds the image, so any size >= 1 works. A CuPy
+    luma is padded on its device.
     """
-    return np.ascontiguousarray(np.pad(np.asarray(luma, dtype=np.float32), half, mode="reflect"))
+    xp = array_module(luma)
+    return xp.ascontiguousarray(xp.pad(xp.asarray(luma, dtype=xp.float32), half, mode="reflect"))
 
 
 def gather_patches(luma: np.ndarray, flat_index: np.ndarray) -> np.ndarray:

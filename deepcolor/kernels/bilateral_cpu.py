@@ -3,9 +3,7 @@
 import numba
 import numpy as np
 
-# Guide differences beyond this many sigma_color get weight exactly 0 (exp(-72) ~ 5e-32):
-# it keeps float32 denormals, slow on x86, out of the inner loop.
-_CUTOFF_SIGMAS = 12.0
+from deepcolor.kernels.params import BILATERAL_CUTOFF_SIGMAS
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -21,7 +19,7 @@ def joint_bilateral_rows(guide, source, dy, dx, space, inv_sigma, radius, out): 
     log2e = np.float32(1.4426950408889634)
     ln2_hi = np.float32(0.693359375)  # Cody-Waite split of ln 2: n * ln2_hi is exact
     ln2_lo = np.float32(-2.12194440e-4)
-    zmin = np.float32(-0.5 * _CUTOFF_SIGMAS * _CUTOFF_SIGMAS)
+    zmin = np.float32(-0.5 * BILATERAL_CUTOFF_SIGMAS * BILATERAL_CUTOFF_SIGMAS)
     half = np.float32(0.5)
     for y in numba.prange(h):
         acc = np.zeros((nc, w), dtype=np.float32)

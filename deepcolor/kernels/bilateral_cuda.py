@@ -19,8 +19,7 @@ from numba import cuda, float32
 
 from deepcolor.kernels.cuda_borders import reflect101
 from deepcolor.kernels.cuda_host import array_module, check_source_guide, pixel_grid
-from deepcolor.kernels.bilateral_cpu import _CUTOFF_SIGMAS
-from deepcolor.refine import DEFAULT_DIAMETER, _check_params, _inverse_sigma, _spatial_kernel
+from deepcolor.kernels.params import BILATERAL_CUTOFF_SIGMAS, BILATERAL_DIAMETER, check_bilateral_params, inverse_sigma, spatial_kernel
 
 __all__ = ["PARITY_ATOL", "MAX_CHANNELS", "joint_bilateral_kernel", "joint_bilateral_rows", "joint_bilateral_cuda"]
 
@@ -45,7 +44,7 @@ def joint_bilateral_kernel(guide, source, dy, dx, space, inv_sigma, out):  # pra
         acc[c] = float32(0.0)
     wsum = float32(0.0)
     g0 = guide[y, x]
-    zmin = float32(-0.5 * _CUTOFF_SIGMAS * _CUTOFF_SIGMAS)
+    zmin = float32(-0.5 * BILATERAL_CUTOFF_SIGMAS * BILATERAL_CUTOFF_SIGMAS)
     for k in range(dy.shape[0]):
         qy = reflect101(y + dy[k], h)
         qx = reflect101(x + dx[k], w)
@@ -60,7 +59,7 @@ def joint_bilateral_kernel(guide, source, dy, dx, space, inv_sigma, out):  # pra
         out[y, x, c] = acc[c] * inv
 
 
-def joint_bilateral_cuda(source, guide, *, diameter=DEFAULT_DIAMETER, sigma_color, sigma_space):
+def joint_bilateral_cuda(source, guide, *, diameter=BILATERAL_DIAMETER, sigma_color, sigma_space):
     """Joint (cross) bilateral filter of ``source`` steered by ``guide``, on the GPU.
 
     The same definition, borders and tap order as `deepcolor.refine.joint_bilateral`.
@@ -86,15 +85,15 @@ def joint_bilateral_cuda(source, guide, *, diameter=DEFAULT_DIAMETER, sigma_colo
         On a shape mismatch, more than 8 channels, non-float or non-finite
         input, an even or non-positive ``diameter`` or a non-positive sigma.
     """
-    _check_params(diameter, sigma_color, sigma_space)
+    check_bilateral_params(diameter, sigma_color, sigma_space)
     xp, planes, guide, was_2d = check_source_guide(source, guide)
     if planes.shape[2] > MAX_CHANNELS:
         raise ValueError(f"source may have at most {MAX_CHANNELS} channels, got {planes.shape[2]}")
-    dy, dx, space = _spatial_kernel(int(diameter) // 2, float(sigma_space))
+    dy, dx, space = spatial_kernel(int(diameter) // 2, float(sigma_space))
     h, w, nc = planes.shape
     out = xp.empty((h, w, nc), dtype=xp.float32)
     joint_bilateral_kernel[pixel_grid(h, w)](
-        guide, planes, xp.asarray(dy), xp.asarray(dx), xp.asarray(space), _inverse_sigma(sigma_color), out
+        guide, planes, xp.asarray(dy), xp.asarray(dx), xp.asarray(space), inverse_sigma(sigma_color), out
     )
     return out[..., 0] if was_2d else out
 

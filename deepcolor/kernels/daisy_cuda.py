@@ -23,18 +23,9 @@ import math
 
 from numba import cuda, float32
 
-from deepcolor.features.daisy import (
-    _COS,
-    _KAPPA,
-    _SIN,
-    _TAPS,
-    DAISY_DIM,
-    DAISY_ORIENTATIONS,
-    DAISY_RADIUS,
-    DAISY_RING_OFFSETS,
-)
 from deepcolor.kernels.cuda_borders import reflect101, reflect_edge
 from deepcolor.kernels.cuda_host import array_module, check_float_array, grid_blocks, pixel_grid
+from deepcolor.kernels.params import DAISY_COS, DAISY_DIM, DAISY_KAPPA, DAISY_RADIUS, DAISY_RING_OFFSETS, DAISY_SIN, DAISY_TAPS
 
 __all__ = [
     "PARITY_ATOL",
@@ -160,7 +151,7 @@ def daisy_features_cuda(luma):
     xp, luma = check_float_array(luma, "luma", (2,))
     h, w = luma.shape
     out = xp.empty((h, w, DAISY_DIM), dtype=xp.float32)
-    _launch(luma, _TAPS, _COS, _SIN, _KAPPA, DAISY_RING_OFFSETS, DAISY_RADIUS, out)
+    _launch(luma, DAISY_TAPS, DAISY_COS, DAISY_SIN, DAISY_KAPPA, DAISY_RING_OFFSETS, DAISY_RADIUS, out)
     return out
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "cupy_to_torch",
     "torch_to_cupy",
     "device_array_module",
+    "array_module_for",
+    "simulated",
     "torch_device",
     "to_torch",
     "from_torch",
@@ -46,7 +48,7 @@ def cuda_unavailable_reason() -> str | None:
     current device, and numba.cuda sees a real (not simulated) GPU and
     compiles and launches a one-thread kernel on CuPy memory.
     """
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+    if simulated():
         # The simulator runs kernels as Python on numpy arrays: for tests, never for work.
         return "numba's CUDA simulator is enabled (NUMBA_ENABLE_CUDASIM), not a real GPU"
     try:
@@ -80,6 +82,11 @@ def cuda_unavailable_reason() -> str | None:
     except Exception as exc:
         return f"numba.cuda cannot compile or launch a kernel ({type(exc).__name__}: {exc})".splitlines()[0]
     return None
+
+
+def simulated() -> bool:
+    """Whether numba's CUDA simulator is enabled (``NUMBA_ENABLE_CUDASIM``): kernels run as Python on numpy arrays."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
 def resolve_device(name: str) -> str:
@@ -199,6 +206,17 @@ def device_array_module():
     import cupy
 
     return cupy
+
+
+def array_module_for(device: str):
+    """The array module of ``device``'s arrays: numpy for ``"cpu"`` (nothing else imported), else `device_array_module`."""
+    if device == "cpu":
+        import numpy
+
+        return numpy
+    if device != "cuda":
+        raise ValueError(f"device must be cpu or cuda, got {device!r}")
+    return device_array_module()
 
 
 def torch_device(xp) -> str:

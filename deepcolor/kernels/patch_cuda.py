@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from numba import cuda
 
-from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE
 from deepcolor.kernels.cuda_borders import reflect101
 from deepcolor.kernels.cuda_host import array_module, check_float_array, grid_blocks, pixel_grid
+from deepcolor.kernels.params import PATCH_DIM, PATCH_SIZE
 
 __all__ = ["PARITY_ATOL", "patch_kernel", "gather_kernel", "patch_features_cuda", "gather_patches"]
 

@@ -41,8 +41,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.region import region_maps, semantic_small
+from deepcolor.features.semantic import small_probabilities
+from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
+from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.device import array_module_for, synchronize
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
 from deepcolor.pipeline import ChromaPrediction
@@ -53,7 +56,8 @@ __all__ = ["VARIANTS", "ClusterHead", "ChengModel", "ChengImage"]
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("semantic", "plain")
-ROW_CHUNK_PIXELS = 1 << 16  # descriptor rows are built and regressed this many pixels at a time
+# Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
+ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
 _OPTIONS = frozenset({"semantic", "clusters", "maps"})
 _GPU_OPTIONS = frozenset({"semantic", "clusters"})
 
@@ -136,7 +140,7 @@ class ChengModel:
 
         Both come from the whole image downscaled: the gist from its 128 x 128
         version, the histogram from ``small``, the FCN's probabilities at the
-        scale it runs at (`features.region.semantic_small`), so the choice is
+        scale it runs at (`features.semantic.small_probabilities`), so the choice is
         the same whether the image is then colorized whole or in tiles.
         """
         # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
@@ -146,7 +150,7 @@ class ChengModel:
         if small is not None:
             from deepcolor.features.semantic import semantic_histogram
 
-            hist = semantic_histogram(small)
+            hist = semantic_histogram(small)  # on the device when ``small`` is: 11 numbers come back
         return descriptor, hist
 
     def route(self, gist: np.ndarray | None, histogram: np.ndarray | None) -> ClusterHead:
@@ -185,7 +189,7 @@ class ChengModel:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         fcn_config = None
         if self.fcn is not None:
-            fcn_tensors, fcn_config = _fcn_file_parts(self.fcn)
+            fcn_tensors, fcn_config = fcn_file_parts(self.fcn)
             tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
         config = {
             "variants": sorted(self.global_regressors),
@@ -228,7 +232,7 @@ class ChengModel:
             fcn = None
             fcn_config = config.get("fcn")
             if fcn_config is not None:
-                from deepcolor.features.semantic import fcn_from_tensors
+                from deepcolor.features.semantic_net import fcn_from_tensors
 
                 fcn_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("fcn.")}
                 fcn = fcn_from_tensors(fcn_tensors, fcn_config, source=path)
@@ -256,16 +260,26 @@ class ChengModel:
         colorized in tiles with the same MLP as whole.
         """
         semantic, clusters = self._switches(options, _OPTIONS)
+        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters)
+
+    def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> "ChengImage":
+        """`prepare` on the GPU: ``xp`` is the device's array module (`kernels.device.array_module_for`);
+        the FCN and every region's features and MLP run on the device, gist and the choice on the host."""
+        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
+        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters)
+
+    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool) -> "ChengImage":
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
-        small = semantic_small(luma, self.fcn) if semantic else None
+        # The FCN's map stays on the device; only its 11-number histogram comes back, for the choice.
+        small = small_probabilities(luma, self.fcn, xp=array_module_for(device)) if semantic else None
         gist = histogram = None
         if clusters and self.clusters:
             gist, histogram = self.image_cues(luma, small)
         source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
         seconds = {"choice": time.perf_counter() - t0}
-        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds)
+        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
 
     def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
         """Chroma of a luma image, before refinement.
@@ -288,17 +302,18 @@ class ChengModel:
             features and regression.
         """
         maps = options.pop("maps", None)
-        image = self.prepare(luma, **options)
+        return self._whole(self.prepare(luma, **options), maps)
+
+    def predict_chroma_cuda(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU: ``luma`` on the host (gist and the FCN input are made there),
+        the chroma returned on the device (the pipeline refines it there). Options: ``semantic`` and ``clusters``."""
+        return self._whole(self.prepare_cuda(luma, array_module_for("cuda"), **options), None)
+
+    @staticmethod
+    def _whole(image: "ChengImage", maps: FeatureMaps | None) -> ChromaPrediction:
         whole = (slice(0, image.luma.shape[0]), slice(0, image.luma.shape[1]))
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
-
-    def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> Any:
-        """`prepare` on the GPU (`deepcolor.models.cheng_cuda.prepare_cuda`): ``xp`` is the device's array module."""
-        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
-        from deepcolor.models.cheng_cuda import prepare_cuda
-
-        return prepare_cuda(self, luma, xp, semantic=semantic, clusters=clusters)
 
     def _switches(self, options: dict[str, Any], allowed: frozenset, where: str = "") -> tuple[bool, bool]:
         """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is a ValueError."""
@@ -307,27 +322,20 @@ class ChengModel:
             raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
         return bool(options.get("semantic", True)), bool(options.get("clusters", True))
 
-    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU (`deepcolor.models.cheng_cuda`): ``luma_device`` is the luma already
-        there, and the chroma stays there. Options: ``semantic`` and ``clusters``."""
-        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
-        from deepcolor.models.cheng_cuda import predict_chroma_cuda
-
-        return predict_chroma_cuda(self, luma, luma_device, semantic=semantic, clusters=clusters)
-
 
 @dataclass
 class ChengImage:
     """One image prepared for prediction (`ChengModel.prepare`): the regions share its MLP and FCN map."""
 
-    luma: np.ndarray  # (H, W) float32, the whole image
-    small: np.ndarray | None  # the FCN's probabilities of the whole image, (h, w, 11), or None without semantics
+    luma: np.ndarray  # (H, W) float32 on the host, the whole image
+    small: Any  # the FCN's probabilities of the whole image, (h, w, 11), on the device, or None without semantics
     semantic: bool
     terms: list[tuple[Regressor, float]]  # the MLPs and weights summed (`ChengModel.combination`)
     source: str  # cluster key or "global"
     seconds: dict[str, float]
+    device: str = "cpu"  # where features and MLP run: "cpu" or "cuda"
 
-    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None) -> np.ndarray:
+    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None):
         """Chroma of the pixels ``want`` (image coordinates), from features computed on ``outer`` (which holds it).
 
         The features of a pixel read up to `tiling.FEATURE_HALO` pixels around
@@ -337,50 +345,39 @@ class ChengImage:
         Returns
         -------
         ndarray, shape (rows of want, columns of want, 2), float32
+            On the image's device (a CuPy array for ``"cuda"``).
         """
+        xp = array_module_for(self.device)
         t0 = time.perf_counter()
         if maps is None:
             whole = outer == (slice(0, self.luma.shape[0]), slice(0, self.luma.shape[1]))
-            if whole and self.small is None:
-                maps = feature_maps(self.luma)
-            else:
-                maps = region_maps(self.luma, outer, small=self.small)
+            region = None if whole and self.small is None else outer
+            maps = feature_maps(self.luma, small=self.small, region=region, device=self.device)
+        synchronize(xp)
         t1 = time.perf_counter()
         w = maps.shape[1]
         ys = range(want[0].start - outer[0].start, want[0].stop - outer[0].start)
-        xs = np.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=np.int64)
-        chroma = np.empty((len(ys), xs.size, 2), dtype=np.float32)
-        rows = max(1, ROW_CHUNK_PIXELS // max(1, xs.size))
+        xs = xp.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=xp.int64)
+        chroma = xp.empty((len(ys), xs.size, 2), dtype=xp.float32)
+        rows = max(1, ROW_CHUNK_PIXELS[self.device] // max(1, xs.size))
         for start in range(0, len(ys), rows):
             stop = min(len(ys), start + rows)
-            index = (np.arange(ys[start], ys[stop - 1] + 1, dtype=np.int64)[:, None] * w + xs[None, :]).ravel()
-            chroma[start:stop] = _weighted_sum(self.terms, descriptor_at(maps, index, semantic=self.semantic)).reshape(stop - start, xs.size, 2)
+            index = (xp.arange(ys[start], ys[stop - 1] + 1, dtype=xp.int64)[:, None] * w + xs[None, :]).ravel()
+            descriptors = descriptor_at(maps, index, semantic=self.semantic)
+            chroma[start:stop] = _weighted_sum(self.terms, descriptors).reshape(stop - start, xs.size, 2)
+        synchronize(xp)
         self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
         self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1
         return chroma
 
 
-def _weighted_sum(terms: list[tuple[Regressor, float]], descriptors: np.ndarray) -> np.ndarray:
-    """Chroma (N, 2) float32: the sum of each MLP's prediction on ``descriptors`` (N, D) times its weight."""
+def _weighted_sum(terms: list[tuple[Regressor, float]], descriptors: Any):
+    """Chroma (N, 2) float32: the sum of each MLP's prediction on ``descriptors`` (N, D) times its weight, on their device."""
+    xp = array_module(descriptors)
     (reg, weight), *rest = terms
     chroma = reg.predict(descriptors)
     if weight != 1.0:
-        chroma *= np.float32(weight)
+        chroma *= xp.float32(weight)
     for reg, weight in rest:
-        chroma += reg.predict(descriptors) * np.float32(weight)
+        chroma += reg.predict(descriptors) * xp.float32(weight)
     return chroma
-
-
-def _fcn_file_parts(fcn: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The tensors and config of an ``"fcn"`` model file for ``fcn`` (the inverse of `deepcolor.features.semantic.fcn_from_tensors`).
-
-    The config is the one it was loaded with (card included) when it came from
-    a file, else its architecture and normalization.
-    """
-    tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
-    config = getattr(fcn, "file_config", None) or {
-        "architecture": dict(fcn.config),
-        "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
-        "max_side": fcn.max_side,
-    }
-    return tensors, config

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file
-
+from deepcolor.colorspace import check_luma
+from deepcolor.kernels.device import array_module_for, from_torch, module_on, synchronize, torch_device
+from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file, save_model_file
 from deepcolor.pipeline import ChromaPrediction
 
 __all__ = [
@@ -46,6 +47,9 @@ __all__ = [
     "GlobalPriorModel",
     "net_from_tensors",
     "global_prior_chroma",
+    "global_input",
+    "check_luma_range",
+    "normalize_luma",
     "chroma_to_unit",
     "unit_to_chroma",
 ]
@@ -172,9 +176,8 @@ class GlobalPriorNet(nn.Module):
         return x, self.classify(g512)
 
 
-def _check_luma(luma: np.ndarray, name: str) -> np.ndarray:
-    from deepcolor.colorspace import check_luma
-
+def check_luma_range(luma: np.ndarray, name: str) -> np.ndarray:
+    """`colorspace.check_luma`, its message prefixed by ``name``, and the range [0, 1] the network was trained on."""
     try:
         luma = check_luma(luma)
     except ValueError as exc:
@@ -190,40 +193,49 @@ def global_input(luma: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(luma, np.float32), (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
 
 
-def _normalize(luma: np.ndarray) -> torch.Tensor:
+def normalize_luma(luma: np.ndarray) -> torch.Tensor:
+    """(H, W) float32 luma -> the (1, 1, H, W) tensor the network reads (the model file's normalization)."""
     return torch.from_numpy((luma - np.float32(LUMA_MEAN)) / np.float32(LUMA_STD))[None, None]
 
 
-def global_prior_chroma(net: GlobalPriorNet, luma: np.ndarray, *, style: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run the network on one image.
+def global_prior_chroma(
+    net: GlobalPriorNet, luma: np.ndarray, *, style: np.ndarray | None = None, xp: Any = np
+) -> tuple[Any, np.ndarray]:
+    """Run the network on one image, on the CPU or on the device of ``xp``.
 
     Parameters
     ----------
     net : GlobalPriorNet
-        In eval mode.
-    luma : ndarray, shape (H, W), float in [0, 1]
+        In eval mode (on the GPU its CUDA copy runs, made once: `module_on`).
+    luma : numpy.ndarray, shape (H, W), float in [0, 1]
         Any size; padded (edge replication) to a multiple of 8 for the local path.
-    style : ndarray, shape (H', W'), float in [0, 1], optional
+    style : numpy.ndarray, shape (H', W'), float in [0, 1], optional
         Luma whose global features replace the input's.
+    xp : module, keyword-only
+        The array module of the chroma: numpy, or cupy (the network on torch
+        CUDA, the chroma handed over through DLPack).
 
     Returns
     -------
-    chroma : ndarray, shape (H, W, 2), float32
+    chroma : ``xp`` array, shape (H, W, 2), float32
         BT.601 U, V; ``|U| <= 0.436``, ``|V| <= 0.615``.
-    probabilities : ndarray, shape (n_classes,), float32
+    probabilities : numpy.ndarray, shape (n_classes,), float32
         Scene-class probabilities (of the style image when given).
     """
-    luma = _check_luma(luma, "luma")
-    glob_src = luma if style is None else _check_luma(style, "style")
+    luma = check_luma_range(luma, "luma")
+    glob_src = luma if style is None else check_luma_range(style, "style")
+    device = torch_device(xp)
     h, w = luma.shape
-    ph, pw = -h % STRIDE, -w % STRIDE
-    padded = np.pad(luma, ((0, ph), (0, pw)), mode="edge")
+    padded = np.pad(luma, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="edge")
     with torch.inference_mode():
-        unit, logits = net(_normalize(padded), _normalize(global_input(glob_src)))
+        local, glob = (normalize_luma(x).to(device) for x in (padded, global_input(glob_src)))
+        unit, logits = module_on(net, device)(local, glob)
         unit = F.interpolate(unit, size=padded.shape, mode="bilinear", align_corners=False)[0, :, :h, :w]
-        probs = torch.softmax(logits[0], dim=0)
-    chroma = unit_to_chroma(unit.permute(1, 2, 0).numpy())
-    return np.ascontiguousarray(chroma), probs.numpy().astype(np.float32)
+        chroma = ((unit.permute(1, 2, 0) * 2.0 - 1.0) * torch.from_numpy(CHROMA_MAX).to(device)).contiguous()
+        probs = torch.softmax(logits[0], dim=0).cpu().numpy().astype(np.float32)
+    chroma = from_torch(chroma, xp)
+    synchronize(xp)
+    return chroma, probs
 
 
 def net_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, source: str | Path = "<memory>") -> GlobalPriorNet:
@@ -290,21 +302,20 @@ class GlobalPriorModel:
         ValueError
             Unknown options, or a luma/style that is not (H, W) float in [0, 1].
         """
+        return self._predict(luma, style, options, np)
+
+    def predict_chroma_cuda(self, luma: np.ndarray, *, style: np.ndarray | None = None, **options: Any) -> ChromaPrediction:
+        """`predict_chroma` on the GPU: ``luma`` on the host, the chroma returned on the device."""
+        return self._predict(luma, style, options, array_module_for("cuda"))
+
+    def _predict(self, luma: np.ndarray, style: np.ndarray | None, options: dict[str, Any], xp: Any) -> ChromaPrediction:
         if options:
             raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
         t0 = time.perf_counter()
-        chroma, probs = global_prior_chroma(self.net, luma, style=style)
+        chroma, probs = global_prior_chroma(self.net, luma, style=style, xp=xp)
         top = int(np.argmax(probs))
         info = {"scene": self.classes[top], "scene_probability": float(probs[top]), "styled": style is not None}
         return ChromaPrediction(chroma=chroma, info=info, seconds={"network": time.perf_counter() - t0})
-
-    def predict_chroma_cuda(self, luma: np.ndarray, luma_device: Any, *, style: np.ndarray | None = None, **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU (`deepcolor.models.global_prior_cuda`); the chroma stays on the device."""
-        if options:
-            raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
-        from deepcolor.models.global_prior_cuda import predict_chroma_cuda
-
-        return predict_chroma_cuda(self, luma, luma_device, style=style)
 
     def tensors(self) -> dict[str, np.ndarray]:
         """The state dict as float16 numpy arrays (how model files store it; halves the file)."""
@@ -313,6 +324,12 @@ class GlobalPriorModel:
             a = v.detach().cpu().numpy()
             out[k] = a.astype(np.float16) if a.dtype == np.float32 else a
         return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file (kind ``global_prior``, atomically): the float16 state dict, the label tensors, the config."""
+        tensors = self.tensors()
+        tensors.update({k: np.asarray(v).astype(np.float16) for k, v in self.label_tensors.items()})
+        return save_model_file(path, tensors, kind=KIND, config=self.config)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "GlobalPriorModel":

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.models.cheng import ChengModel
-from deepcolor.train.samples import ImageSamples, _columns, chroma_psnr
+from deepcolor.train.samples import ImageSamples, chroma_psnr, descriptor_columns
 
 __all__ = ["BLEND", "BLEND_MIN_IMAGES", "COLOUR_GAINS", "COLOUR_TOLERANCE_DB", "calibrate"]
 
@@ -86,7 +86,7 @@ def calibrate(
         return model, report
     for variant in model.global_regressors:
         semantic = variant == "semantic"
-        columns = [_columns(s.descriptors, semantic) for s in samples]
+        columns = [descriptor_columns(s.descriptors, semantic) for s in samples]
         model.global_scale[variant] = 1.0
         model.colour_gain[variant] = 1.0
         routed: dict[str, list[int]] = {}

@@ -37,7 +37,7 @@ from deepcolor.train.calibrate import calibrate
 from deepcolor.train.samples import (
     SAMPLES_VERSION,
     ImageSamples,
-    _columns,
+    descriptor_columns,
     collect_samples,
     extract_samples,
     fcn_cache_id,
@@ -74,12 +74,24 @@ class FitConfig:
     cluster_samples_per_image: int | None = None  # training samples of each image for a cluster MLP (None: all)
     colour_tolerance: float | None = 0.05  # dB of held-out median gain the colour gain may cost (None: no colour gain)
 
+    def __post_init__(self) -> None:
+        for name in ("samples_per_image", "max_global_samples", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("cluster_samples_per_image", "hidden"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 or None (all samples; Cheng's D // 2), got {getattr(self, name)}")
+        if not self.mu > 0:
+            raise ValueError(f"mu must be > 0, got {self.mu}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
 
 def _stack(
     samples: Sequence[ImageSamples], members: np.ndarray, semantic: bool, cap: int, seed: int, per_image: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     # A cached image's samples are in random order, so its first `per_image` are a random subset.
-    x = np.concatenate([_columns(samples[i].descriptors[:per_image], semantic) for i in members])
+    x = np.concatenate([descriptor_columns(samples[i].descriptors[:per_image], semantic) for i in members])
     y = np.concatenate([samples[i].chroma[:per_image] for i in members])
     if x.shape[0] > cap:
         keep = np.random.default_rng(seed).choice(x.shape[0], size=cap, replace=False)
@@ -114,6 +126,64 @@ class RegressorCache:
         return reg
 
 
+def _schedule(config: FitConfig, fcn_id: str) -> str:
+    """What, besides its images, decides what an MLP learns: the features (through the FCN) and the schedule; keys the cache."""
+    schedule_fields = [SAMPLES_VERSION, fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed,
+                       config.max_global_samples]
+    if config.hidden is not None:  # appended only when set, so caches of earlier fits stay valid
+        schedule_fields.append({"hidden": config.hidden})
+    return json.dumps(schedule_fields)
+
+
+def _fit_clusters(
+    samples: Sequence[ImageSamples], variants: list[str], train: Callable[..., Regressor], config: FitConfig, *, progress: bool
+) -> list[ClusterHead]:
+    """Algorithm 3's hierarchy on the images' gists, one MLP per cluster of the main variant, then the other variants' MLPs."""
+    from tqdm.auto import tqdm
+
+    from deepcolor.train.hierarchy import adaptive_clustering
+
+    descriptors = np.stack([s.gist for s in samples])
+    hists = (
+        np.stack([s.histogram for s in samples])
+        if config.semantic
+        else np.full((len(samples), SEMANTIC_DIM), 1.0 / SEMANTIC_DIM, np.float32)
+    )
+    main_variant = variants[0]
+
+    def train_cluster(key: str, members: np.ndarray) -> Regressor:
+        return train(f"cluster.{key}", members, main_variant, config.cluster_samples_per_image)
+
+    def image_errors(key: str, reg: Regressor, members: np.ndarray) -> np.ndarray:
+        return np.array([-samples_psnr(reg, samples[i], semantic=main_variant == "semantic") for i in members], np.float32)
+
+    found = adaptive_clustering(
+        descriptors,
+        hists,
+        train_cluster,
+        image_errors,
+        epsilon=config.epsilon,
+        mu=config.mu,
+        n_top=config.n_top,
+        min_cluster_size=config.min_cluster_size,
+        max_layers=config.max_layers,
+        seed=config.seed,
+        progress=progress,
+        min_layer_gain=config.min_layer_gain,
+    )
+    heads = []
+    for c in tqdm(found, desc="cluster variants", disable=not progress):
+        regs = {main_variant: c.model}
+        for v in variants[1:] if config.plain_clusters else []:
+            regs[v] = train(f"cluster.{c.key}", c.members, v, config.cluster_samples_per_image)
+        heads.append(
+            ClusterHead(
+                c.key, c.layer, c.centre, c.semantic_histogram, c.served_centre, c.sent_centre, regs, n_images=len(c.members)
+            )
+        )
+    return heads
+
+
 def fit_model(
     paths: Sequence[Path],
     *,
@@ -145,12 +215,7 @@ def fit_model(
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
-    # The features (through the FCN) and the schedule decide what an MLP learns: both key the cache.
-    schedule_fields = [SAMPLES_VERSION, fcn_id, config.samples_per_image, config.epochs, config.batch_size, config.lr, config.seed,
-                       config.max_global_samples]
-    if config.hidden is not None:  # appended only when set, so caches of earlier fits stay valid
-        schedule_fields.append({"hidden": config.hidden})
-    schedule = json.dumps(schedule_fields)
+    schedule = _schedule(config, fcn_id)
     cache = RegressorCache(work / "regressors", schedule)
     everyone = np.arange(len(samples))
 
@@ -173,45 +238,7 @@ def fit_model(
     heads: list[ClusterHead] = []
     selection: dict[str, Any] = {}
     if config.clusters:
-        from deepcolor.train.hierarchy import adaptive_clustering
-
-        descriptors = np.stack([s.gist for s in samples])
-        hists = (
-            np.stack([s.histogram for s in samples])
-            if config.semantic
-            else np.full((len(samples), SEMANTIC_DIM), 1.0 / SEMANTIC_DIM, np.float32)
-        )
-        main_variant = variants[0]
-
-        def train_cluster(key: str, members: np.ndarray) -> Regressor:
-            return train(f"cluster.{key}", members, main_variant, config.cluster_samples_per_image)
-
-        def image_errors(key: str, reg: Regressor, members: np.ndarray) -> np.ndarray:
-            return np.array([-samples_psnr(reg, samples[i], semantic=main_variant == "semantic") for i in members], np.float32)
-
-        found = adaptive_clustering(
-            descriptors,
-            hists,
-            train_cluster,
-            image_errors,
-            epsilon=config.epsilon,
-            mu=config.mu,
-            n_top=config.n_top,
-            min_cluster_size=config.min_cluster_size,
-            max_layers=config.max_layers,
-            seed=config.seed,
-            progress=progress,
-            min_layer_gain=config.min_layer_gain,
-        )
-        for c in tqdm(found, desc="cluster variants", disable=not progress):
-            regs = {main_variant: c.model}
-            for v in variants[1:] if config.plain_clusters else []:
-                regs[v] = train(f"cluster.{c.key}", c.members, v, config.cluster_samples_per_image)
-            heads.append(
-                ClusterHead(
-                    c.key, c.layer, c.centre, c.semantic_histogram, c.served_centre, c.sent_centre, regs, n_images=len(c.members)
-                )
-            )
+        heads = _fit_clusters(samples, variants, train, config, progress=progress)
         selection = {"top_k": config.top_k, "descend": config.descend}
 
     card = dict(card or {})

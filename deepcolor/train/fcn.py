@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepcolor.io import atomic_open
 from deepcolor.colorspace import rgb_to_luma
 from deepcolor.features.semantic import (
     CAMVID_CLASSES,
@@ -41,8 +40,9 @@ from deepcolor.features.semantic import (
 )
 from deepcolor.io.paths import match_pairs
 from deepcolor.modelfile import save_model_file
+from deepcolor.train.checkpoint import save_checkpoint
 
-__all__ = ["FCNConfig", "TrainError", "evaluate_fcn", "train_fcn", "fold_batchnorm", "match_pairs"]
+__all__ = ["FCNConfig", "TrainError", "evaluate_fcn", "train", "train_fcn", "fold_batchnorm", "match_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +102,27 @@ class FCNConfig:
 
     def __post_init__(self) -> None:
         if (self.test_images is None) != (self.test_labels is None):
-            raise TrainError("--test-images and --test-labels go together")
+            raise TrainError("test_images and test_labels go together")
         for name in ("epochs", "batch_size", "threads"):
             if getattr(self, name) < 1:
-                raise TrainError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise TrainError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
-            raise TrainError(f"--lr must be > 0, got {self.lr}")
+            raise TrainError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.ema < 1:
-            raise TrainError(f"--ema must lie in [0, 1), got {self.ema}")
+            raise TrainError(f"ema must lie in [0, 1), got {self.ema}")
         if self.weight_decay < 0:
-            raise TrainError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            raise TrainError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.class_weights not in ("none", "median", "sqrt-median"):
             raise TrainError(f"class_weights must be none, median or sqrt-median, got {self.class_weights!r}")
         s = SemanticFCN.STRIDE
         if min(self.crop) < s or any(c % s for c in self.crop):
-            raise TrainError(f"--crop must be positive multiples of {s}, got {list(self.crop)}")
+            raise TrainError(f"crop must be positive multiples of {s}, got {list(self.crop)}")
         if self.max_side < s:
-            raise TrainError(f"--max-side must be >= {s}, got {self.max_side}")
+            raise TrainError(f"max_side must be >= {s}, got {self.max_side}")
         if self.channels and min(self.channels) < 1:
-            raise TrainError(f"--channels must be positive, got {self.channels}")
+            raise TrainError(f"channels must be positive, got {self.channels}")
         if self.time_budget is not None and not self.time_budget > 0:
-            raise TrainError(f"--time-budget must be > 0 minutes, got {self.time_budget}")
+            raise TrainError(f"time_budget must be > 0 minutes, got {self.time_budget}")
 
 
 def _read_pair(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -317,17 +317,6 @@ def _export(model: SemanticFCN, out: Path, extra: dict[str, Any]) -> Path:
     return save_model_file(out, tensors, kind="fcn", config=config)
 
 
-# ---------------------------------------------------------------------------
-# Training loop
-# ---------------------------------------------------------------------------
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save of a plain dict of tensors/numbers, atomically (readable with weights_only=True)."""
-    with atomic_open(path, "wb") as fh:
-        torch.save(state, fh)
-
-
 def _lr_at(step: int, progress: float, total: int, base: float) -> float:
     """Linear warm-up over the first steps, times a cosine decay to 1% of ``base`` over ``progress`` in [0, 1]."""
     warm = max(1, min(WARMUP_STEPS, int(WARMUP_FRACTION * total)))
@@ -347,13 +336,18 @@ def _ema_update(ema: SemanticFCN, model: SemanticFCN, decay: float) -> None:
 
 
 def train_fcn(config: FCNConfig) -> dict[str, Any]:
-    """Run one training as ``config`` describes; returns the final report."""
-    from tqdm import tqdm
-
-    torch.set_num_threads(config.threads)
+    """Run one training as ``config`` describes, export the model file ``config.out``; returns the final report."""
+    model, report = train(config)
     out = Path(config.out)
-    ckpt_path = Path(config.checkpoint) if config.checkpoint else Path(str(out) + ".ckpt")
+    _export(model, out, report)
+    logger.info("wrote %s (best epoch %s, val pixel %.4f class-avg %.4f)", out, report["best_epoch"], report["val"]["pixel_accuracy"],
+                report["val"]["class_average_accuracy"])
+    return report
 
+
+def train(config: FCNConfig) -> tuple[SemanticFCN, dict[str, Any]]:
+    """Train the FCN as ``config`` describes: ``(the best epoch's EMA model, with BatchNorm, in eval mode; the report)``."""
+    torch.set_num_threads(config.threads)
     train_imgs, train_labs = match_pairs(config.images, config.labels)
     val_imgs, val_labs = match_pairs(config.val_images, config.val_labels)
     test_pairs = match_pairs(config.test_images, config.test_labels) if config.test_images else None
@@ -365,127 +359,133 @@ def train_fcn(config: FCNConfig) -> dict[str, Any]:
     mean, std = float(flat.mean()), float(flat.std().clamp_min(1e-3))
     del flat
     weights = _class_weights(labels, config.class_weights)
-
     arch = dict(DEFAULT_ARCH, batchnorm=True)
     if config.channels:
         arch["channels"] = config.channels
     torch.manual_seed(config.seed)
     model = SemanticFCN(**arch, input_mean=mean, input_std=std, max_side=config.max_side)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    # Validation and export use an EMA of the weights: steadier than the last step's.
-    ema = copy.deepcopy(model)
-    gen = torch.Generator().manual_seed(config.seed)
-    crop = (config.crop[0], config.crop[1])
+    run = {
+        "model": model,
+        "optimizer": torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay),
+        "ema": copy.deepcopy(model),  # validation and export use an EMA of the weights: steadier than the last step's
+        "rng": torch.Generator().manual_seed(config.seed),
+        "epoch": 0, "best_score": -1.0, "best_model": None, "history": [], "elapsed_s": 0.0,
+    }
+    ckpt_path = Path(config.checkpoint) if config.checkpoint else Path(str(config.out) + ".ckpt")
+    if config.resume:
+        _resume(ckpt_path, run)
+    logger.info("FCN %s, %d parameters, luma mean %.4f std %.4f, class weights %s", arch["channels"],
+                sum(p.numel() for p in model.parameters()), mean, std, config.class_weights)
+    run["t0"], run["elapsed_before"], start_epoch = time.monotonic(), run["elapsed_s"], run["epoch"]
+    for epoch in range(start_epoch, config.epochs):
+        ep_t0 = time.monotonic()
+        run_loss = _train_epoch(run, config, lumas, labels, weights, epoch=epoch)
+        _end_epoch(run, config, run_loss, val_imgs, val_labs, epoch=epoch, ep_t0=ep_t0)
+        save_checkpoint(ckpt_path, _checkpoint_state(run))
+        if config.time_budget is not None and epoch + 1 < config.epochs:
+            per_epoch = (time.monotonic() - run["t0"]) / (epoch + 1 - start_epoch)
+            if run["elapsed_s"] + per_epoch > config.time_budget * 60:
+                logger.warning("stopping after epoch %d: time budget of %.1f min would be exceeded", epoch + 1, config.time_budget)
+                break
+    model.load_state_dict(run["best_model"] if run["best_model"] is not None else run["ema"].state_dict())
+    model.eval()
+    return model, _report(config, model, run, len(train_imgs), (val_imgs, val_labs), test_pairs)
+
+
+def _resume(ckpt_path: Path, run: dict[str, Any]) -> None:
+    """Load the training state of a checkpoint into ``run`` (`TrainError` when there is none or it is unusable)."""
+    if not ckpt_path.is_file():
+        raise TrainError(f"resume: no checkpoint at {ckpt_path}")
+    try:
+        ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+        for name in ("model", "ema", "optimizer"):
+            run[name].load_state_dict(ck[name])
+        run["rng"].set_state(ck["rng"])
+        run.update(epoch=int(ck["epoch"]), best_score=float(ck["best_score"]), best_model=ck["best_model"],
+                   history=list(ck["history"]), elapsed_s=float(ck["elapsed_s"]))
+    except Exception as exc:
+        raise TrainError(f"resume: unusable checkpoint {ckpt_path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    logger.info("resuming from %s after epoch %d", ckpt_path, run["epoch"])
+
+
+def _checkpoint_state(run: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint holds: the model, its EMA, the optimizer and generator states, and the run's record."""
+    state = {name: run[name].state_dict() for name in ("model", "ema", "optimizer")}
+    state["rng"] = run["rng"].get_state()
+    state.update({name: run[name] for name in ("epoch", "best_score", "best_model", "history", "elapsed_s")})
+    return state
+
+
+def _train_epoch(run: dict[str, Any], config: FCNConfig, lumas: list, labels: list, weights, *, epoch: int) -> float:
+    """One epoch of mini-batches on random crops; the sum of its batch losses."""
+    from tqdm import tqdm
+
+    model, opt, ema, gen = run["model"], run["optimizer"], run["ema"], run["rng"]
     n = len(lumas)
     bs = min(config.batch_size, n)
     steps_per_epoch = max(1, n // bs)
     total_steps = steps_per_epoch * config.epochs
+    t0, elapsed_before = run["t0"], run["elapsed_before"]
+    model.train()
+    perm = torch.randperm(n, generator=gen)
+    run_loss = 0.0
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, mininterval=2.0, file=sys.stderr)
+    for i in bar:
+        step = epoch * steps_per_epoch + i
+        progress = step / total_steps
+        if config.time_budget is not None:
+            # With a time budget the schedule anneals by the clock, so a slow
+            # (shared) machine still ends at a low learning rate.
+            progress = max(progress, (elapsed_before + time.monotonic() - t0) / (config.time_budget * 60))
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step, progress, total_steps, config.lr)
+        idx = perm[i * bs : (i + 1) * bs].tolist()
+        x, y = _augment_batch([lumas[j] for j in idx], [labels[j] for j in idx], gen, (config.crop[0], config.crop[1]))
+        loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=VOID)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _ema_update(ema, model, min(config.ema, (1 + step) / (10 + step)))
+        run_loss += loss.item()
+        bar.set_postfix(loss=f"{run_loss / (i + 1):.3f}")
+    bar.close()
+    run["steps_per_epoch"] = steps_per_epoch
+    return run_loss
 
-    start_epoch, best_score, best_state, history, elapsed_before = 0, -1.0, None, [], 0.0
-    if config.resume:
-        if not ckpt_path.is_file():
-            raise TrainError(f"--resume: no checkpoint at {ckpt_path}")
-        try:
-            ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")
-            model.load_state_dict(ck["model"])
-            ema.load_state_dict(ck["ema"])
-            opt.load_state_dict(ck["optimizer"])
-            gen.set_state(ck["rng"])
-            start_epoch = int(ck["epoch"])
-            best_score = float(ck["best_score"])
-            best_state = ck["best_model"]
-            history = list(ck["history"])
-            elapsed_before = float(ck["elapsed_s"])
-        except TrainError:
-            raise
-        except Exception as exc:
-            raise TrainError(f"--resume: unusable checkpoint {ckpt_path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-        logger.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
 
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info("FCN %s, %d parameters, luma mean %.4f std %.4f, class weights %s", arch["channels"], n_params, mean, std, config.class_weights)
-    budget_s = None if config.time_budget is None else config.time_budget * 60
-    t0 = time.monotonic()
-    for epoch in range(start_epoch, config.epochs):
-        ep_t0 = time.monotonic()
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        run_loss = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, mininterval=2.0, file=sys.stderr)
-        for i in bar:
-            step = epoch * steps_per_epoch + i
-            progress = step / total_steps
-            if budget_s is not None:
-                # With a time budget the schedule anneals by the clock, so a slow
-                # (shared) machine still ends at a low learning rate.
-                progress = max(progress, (elapsed_before + time.monotonic() - t0) / budget_s)
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(step, progress, total_steps, config.lr)
-            idx = perm[i * bs : (i + 1) * bs].tolist()
-            x, y = _augment_batch([lumas[j] for j in idx], [labels[j] for j in idx], gen, crop)
-            loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=VOID)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            _ema_update(ema, model, min(config.ema, (1 + step) / (10 + step)))
-            run_loss += loss.item()
-            bar.set_postfix(loss=f"{run_loss / (i + 1):.3f}")
-        bar.close()
-        val = evaluate_fcn(ema, val_imgs, val_labs)
-        score = val["pixel_accuracy"] + val["class_average_accuracy"]
-        improved = score > best_score
-        if improved:
-            best_score = score
-            best_state = {k: v.detach().clone() for k, v in ema.state_dict().items()}
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": run_loss / steps_per_epoch,
-                "val_pixel_accuracy": val["pixel_accuracy"],
-                "val_class_average_accuracy": val["class_average_accuracy"],
-                "val_mean_iou": val["mean_iou"],
-            }
-        )
-        elapsed = elapsed_before + time.monotonic() - t0
-        logger.info(
-            "epoch %d/%d loss %.4f val pixel %.4f class-avg %.4f mIoU %.4f%s (%.0f s, total %.1f min)",
-            epoch + 1, config.epochs, run_loss / steps_per_epoch, val["pixel_accuracy"], val["class_average_accuracy"],
-            val["mean_iou"], " *best*" if improved else "", time.monotonic() - ep_t0, elapsed / 60,
-        )
-        _save_checkpoint(
-            ckpt_path,
-            {
-                "model": model.state_dict(),
-                "ema": ema.state_dict(),
-                "optimizer": opt.state_dict(),
-                "rng": gen.get_state(),
-                "epoch": epoch + 1,
-                "best_score": best_score,
-                "best_model": best_state,
-                "history": history,
-                "elapsed_s": elapsed,
-            },
-        )
-        if config.time_budget is not None and epoch + 1 < config.epochs:
-            per_epoch = (time.monotonic() - t0) / (epoch + 1 - start_epoch)
-            if elapsed + per_epoch > budget_s:
-                logger.warning("stopping after epoch %d: time budget of %.1f min would be exceeded", epoch + 1, config.time_budget)
-                break
+def _end_epoch(run: dict[str, Any], config: FCNConfig, run_loss: float, val_imgs, val_labs, *, epoch: int, ep_t0: float) -> None:
+    """Validate the EMA model, keep it when it is the best so far, record and log the epoch."""
+    val = evaluate_fcn(run["ema"], val_imgs, val_labs)
+    score = val["pixel_accuracy"] + val["class_average_accuracy"]
+    improved = score > run["best_score"]
+    if improved:
+        run["best_score"] = score
+        run["best_model"] = {k: v.detach().clone() for k, v in run["ema"].state_dict().items()}
+    loss = run_loss / run["steps_per_epoch"]
+    run["history"].append({"epoch": epoch + 1, "loss": loss, "val_pixel_accuracy": val["pixel_accuracy"],
+                           "val_class_average_accuracy": val["class_average_accuracy"], "val_mean_iou": val["mean_iou"]})
+    run["epoch"] = epoch + 1
+    run["elapsed_s"] = run["elapsed_before"] + time.monotonic() - run["t0"]
+    logger.info(
+        "epoch %d/%d loss %.4f val pixel %.4f class-avg %.4f mIoU %.4f%s (%.0f s, total %.1f min)",
+        epoch + 1, config.epochs, loss, val["pixel_accuracy"], val["class_average_accuracy"],
+        val["mean_iou"], " *best*" if improved else "", time.monotonic() - ep_t0, run["elapsed_s"] / 60,
+    )
 
-    if best_state is None:  # resumed a finished run with no best recorded
-        best_state = ema.state_dict()
-    model.load_state_dict(best_state)
-    model.eval()
+
+def _report(config: FCNConfig, model: SemanticFCN, run: dict[str, Any], n_train: int, val_pairs, test_pairs) -> dict[str, Any]:
+    """The model card of a finished training: schedule, history, validation (and test) figures of ``model``."""
+    history = run["history"]
     best_epoch = max(history, key=lambda h: h["val_pixel_accuracy"] + h["val_class_average_accuracy"])["epoch"] if history else None
     report: dict[str, Any] = {
         "command": config.command,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "seed": config.seed,
-        "train_images": len(train_imgs),
-        "val": {k: v for k, v in evaluate_fcn(model, val_imgs, val_labs).items() if k != "per_class"},
+        "train_images": n_train,
+        "val": {k: v for k, v in evaluate_fcn(model, *val_pairs).items() if k != "per_class"},
         "history": history,
-        "elapsed_min": round((elapsed_before + time.monotonic() - t0) / 60, 2),
+        "elapsed_min": round((run["elapsed_before"] + time.monotonic() - run["t0"]) / 60, 2),
     }
     if test_pairs is not None:
         test = evaluate_fcn(model, *test_pairs)
@@ -495,6 +495,4 @@ def train_fcn(config: FCNConfig) -> dict[str, Any]:
             test["pixel_accuracy"], test["class_average_accuracy"], test["mean_iou"],
             {k: (None if v is None else round(v, 3)) for k, v in test["per_class"].items()},
         )
-    _export(model, out, report)
-    logger.info("wrote %s (best epoch %s, val pixel %.4f class-avg %.4f)", out, best_epoch, report["val"]["pixel_accuracy"], report["val"]["class_average_accuracy"])
     return report

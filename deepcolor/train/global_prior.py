@@ -32,13 +32,13 @@ continues from it exactly (the data order and crops derive from the seed).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -47,9 +47,10 @@ import torch
 import torch.nn.functional as F
 
 from deepcolor.colorspace import rgb_to_yuv
+from deepcolor.io.write import atomic_open
+from deepcolor.train.checkpoint import save_checkpoint
 from deepcolor.models.global_prior import (
     GLOBAL_SIZE,
-    KIND,
     LUMA_MEAN,
     LUMA_STD,
     CHROMA_MAX,
@@ -58,13 +59,17 @@ from deepcolor.models.global_prior import (
     chroma_to_unit,
 )
 
-__all__ = ["read_colour", "scene_label", "real_labels", "gist_labels", "load_training_images", "train", "fit_command"]
+__all__ = [
+    "LABELS", "GlobalPriorConfig", "read_colour", "scene_label", "real_labels", "gist_labels", "load_training_images", "train",
+    "fit_network", "prior_loss", "validate", "spread",
+]
 
 logger = logging.getLogger("deepcolor")
 
 STORE_SIZE = 240  # training photos are kept at this square size; crops of GLOBAL_SIZE are taken from it
 IGNORE = -100  # CrossEntropy's ignore index: an image without a scene label
 CHECKPOINT_SECONDS = 180.0
+LABELS = ("real", "gist", "none")  # where the scene labels come from (module docstring)
 WARMUP_FRACTION = 0.03
 
 
@@ -153,11 +158,9 @@ def load_training_images(paths: Sequence[Path], cache: Path | None, *, progress:
         kept.append(path)
     array = np.stack(images) if images else np.zeros((0, STORE_SIZE, STORE_SIZE, 3), np.uint8)
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".images_{key}.tmp.npz"
-        np.savez(tmp, images=array, paths=np.array([str(p) for p in kept]),
-                 failed_paths=np.array([str(p) for p, _ in failed]), failed_reasons=np.array([r for _, r in failed]))
-        tmp.replace(npz)
+        with atomic_open(npz) as fh:
+            np.savez(fh, images=array, paths=np.array([str(p) for p in kept]),
+                     failed_paths=np.array([str(p) for p, _ in failed]), failed_reasons=np.array([r for _, r in failed]))
     return array, kept, failed
 
 
@@ -175,7 +178,8 @@ def _batch(images: np.ndarray, index: np.ndarray, rng: np.random.Generator) -> t
     return luma.contiguous(), unit.contiguous()
 
 
-def _loss(net: GlobalPriorNet, luma: torch.Tensor, unit: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, float, float]:
+def prior_loss(net: GlobalPriorNet, luma: torch.Tensor, unit: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, float, float]:
+    """The training loss of a batch: chroma MSE in sigmoid units plus ``alpha`` times the scene cross-entropy; with both parts."""
     pred, logits = net(luma)
     target = F.avg_pool2d(unit, 2)  # the net predicts at half resolution
     mse = F.mse_loss(pred, target)
@@ -245,195 +249,221 @@ def _lr_factor(fraction: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(f, 1.0)))
 
 
-def train(
+@dataclass
+class GlobalPriorConfig:
+    """Everything that shapes a global-prior fit (the model file records it); validated in domain terms.
+
+    ``images`` and ``val_images`` are the photos themselves (folders and
+    manifests are expanded by the caller); ``time_budget`` is in minutes of
+    training; ``checkpoint`` and ``cache`` (folder of decoded photos) are
+    optional files of the run.
+    """
+
+    images: Sequence[Path]
+    val_images: Sequence[Path] = ()
+    width: float = 0.25
+    labels: str = "gist"
+    gist_classes: int = 24
+    alpha: float = 1.0 / 300.0
+    batch_size: int = 16
+    lr: float = 1e-3
+    epochs: int = 1000
+    time_budget: float = 55.0
+    seed: int = 0
+    checkpoint: Path | None = None
+    resume: bool = False
+    cache: Path | None = None
+    progress: bool = True
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "epochs", "gist_classes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (0 < self.width <= 4):
+            raise ValueError(f"width must lie in (0, 4], got {self.width}")
+        if not (self.time_budget > 0 and self.lr > 0 and self.alpha >= 0):
+            raise ValueError(f"time_budget and lr must be > 0 and alpha >= 0, got {self.time_budget}, {self.lr}, {self.alpha}")
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
+        overlap = {Path(p).resolve() for p in self.images} & {Path(p).resolve() for p in self.val_images}
+        if overlap:
+            raise ValueError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
+        if not self.images:
+            raise ValueError("no training images found")
+        if self.checkpoint is not None and Path(self.checkpoint).is_file() and not self.resume:
+            raise ValueError(f"checkpoint {self.checkpoint} exists: resume it (--resume), or delete it to start over")
+
+
+def train(config: GlobalPriorConfig) -> tuple[GlobalPriorModel, dict]:
+    """Fit a global-prior model: decode the photos, label their scenes, train the network.
+
+    Returns the model (eval mode; its config records the training, its
+    ``label_tensors`` the gist centres with ``labels="gist"``) and a report:
+    the training record and the photos that ``failed`` (path, reason).
+    """
+    t_start = time.perf_counter()
+    images, kept, failed = load_training_images(list(config.images), config.cache, progress=config.progress)
+    val = _load_validation(list(config.val_images))
+    labels, classes, val_labels, label_tensors = _scene_labels(config, images, kept, val)
+    logger.info("%d training photos (%d with a scene label, %d classes, labels=%s), %d validation photos",
+                len(kept), int((labels != IGNORE).sum()), len(classes), config.labels, len(config.val_images))
+    base_config = {
+        "architecture": "iizuka2016",
+        "width": config.width,
+        "global_size": GLOBAL_SIZE,
+        "normalization": {"luma_mean": LUMA_MEAN, "luma_std": LUMA_STD, "chroma_max": CHROMA_MAX.tolist(), "chroma_output": "sigmoid"},
+        "labels": config.labels,
+        "weights_dtype": "float16",
+    }
+    model, record = fit_network(images, labels, classes, config, val=val, val_labels=val_labels, base_config=base_config)
+    model.label_tensors = label_tensors
+    model.config["training"] = {
+        "command": config.command,
+        "images": len(kept),
+        "labelled_images": int((labels != IGNORE).sum()),
+        "parameters": sum(p.numel() for p in model.net.parameters()),
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        **record,
+    }
+    return model, {"failed": failed, **record}
+
+
+def _scene_labels(config: GlobalPriorConfig, images: np.ndarray, kept: list[Path], val: list) -> tuple:
+    """``(labels (N,), classes, validation labels {path: class} or None, label tensors)`` of ``config.labels``."""
+    label_tensors: dict[str, np.ndarray] = {}
+    val_labels = None
+    if config.labels == "real":
+        labels, classes = real_labels(kept)
+        index = {c: i for i, c in enumerate(classes)}
+        val_labels = {str(p): index[scene_label(p)] for p in config.val_images if scene_label(p) in index}
+    elif config.labels == "gist":
+        lumas = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
+        labels, classes, centres = gist_labels(lumas, config.gist_classes, config.seed)
+        label_tensors["labels.gist_centres"] = centres
+        if val:
+            from deepcolor.gist import gist_descriptors
+
+            g = gist_descriptors([luma for _, _, luma in val])
+            nearest = ((g[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+            val_labels = {str(p): int(c) for (p, _, _), c in zip(val, nearest)}
+    else:
+        labels, classes = np.full(len(kept), IGNORE, np.int64), []
+    return labels, classes, val_labels, label_tensors
+
+
+def _resume_state(net: GlobalPriorNet, opt: torch.optim.Optimizer, config: GlobalPriorConfig) -> dict:
+    state = {"epoch": 0, "step": 0, "elapsed": 0.0, "history": [], "total_steps": 0}
+    checkpoint = config.checkpoint
+    if config.resume and checkpoint is not None and checkpoint.is_file():
+        ck = torch.load(checkpoint, weights_only=True)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        state = json.loads(ck["state"])
+        logger.info("resumed from %s: epoch %d, step %d, %.1f min done", checkpoint, state["epoch"] + 1, state["step"], state["elapsed"] / 60)
+    return state
+
+
+def _save_checkpoint(checkpoint: Path | None, net: GlobalPriorNet, opt: torch.optim.Optimizer, state: dict) -> None:
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, {"net": net.state_dict(), "opt": opt.state_dict(), "state": json.dumps(state)})
+
+
+def fit_network(
     images: np.ndarray,
     labels: np.ndarray,
     classes: list[str],
+    config: GlobalPriorConfig,
     *,
-    width: float = 0.25,
-    batch_size: int = 16,
-    lr: float = 1e-3,
-    alpha: float = 1.0 / 300.0,
-    epochs: int = 1000,
-    time_budget: float = 55.0,
-    seed: int = 0,
     val: Sequence[tuple[Path, np.ndarray, np.ndarray]] = (),
     val_labels: dict[str, int] | None = None,
-    checkpoint: Path | None = None,
-    resume: bool = False,
-    progress: bool = True,
     base_config: dict | None = None,
 ) -> tuple[GlobalPriorModel, dict]:
     """Fit the network on ``images`` (N, 240, 240, 3) uint8 with scene ``labels`` (N,) (`IGNORE` = none).
 
     Returns the model (eval mode) and a training record (epochs, steps, seconds, per-epoch validation).
     """
-    from tqdm.auto import tqdm
-
     n = len(images)
-    if n < batch_size:
-        raise ValueError(f"need at least batch-size ({batch_size}) training photos, got {n}")
-    torch.manual_seed(seed)
-    net = GlobalPriorNet(width=width, n_classes=max(1, len(classes)))
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    budget_s = time_budget * 60.0
-    state = {"epoch": 0, "step": 0, "elapsed": 0.0, "history": [], "total_steps": 0}
-    if resume and checkpoint is not None and checkpoint.is_file():
-        ck = torch.load(checkpoint, weights_only=True)
-        net.load_state_dict(ck["net"])
-        opt.load_state_dict(ck["opt"])
-        state = json.loads(ck["state"])
-        logger.info("resumed from %s: epoch %d, step %d, %.1f min done", checkpoint, state["epoch"] + 1, state["step"], state["elapsed"] / 60)
-
-    def save_checkpoint() -> None:
-        if checkpoint is None:
-            return
-        tmp = checkpoint.with_name(checkpoint.name + ".partial")
-        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "state": json.dumps(state)}, tmp)
-        tmp.replace(checkpoint)
-
-    config = dict(base_config or {}, classes=list(classes) if classes else ["none"])
-    steps_per_epoch = n // batch_size
+    if n < config.batch_size:
+        raise ValueError(f"need at least batch-size ({config.batch_size}) training photos, got {n}")
+    torch.manual_seed(config.seed)
+    net = GlobalPriorNet(width=config.width, n_classes=max(1, len(classes)))
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    state = _resume_state(net, opt, config)
+    model_config = dict(base_config or {}, classes=list(classes) if classes else ["none"])
     labels_t = torch.from_numpy(labels)
-    last_save = time.perf_counter()
-    out_of_time = state["elapsed"] >= budget_s
-    while state["epoch"] < epochs and not out_of_time:
-        epoch = state["epoch"]
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        net.train()
-        bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}", unit="step", disable=not progress, leave=False)
-        sums = np.zeros(2)
-        count = 0
-        while state["step"] < steps_per_epoch:
-            t0 = time.perf_counter()
-            step = state["step"]
-            index = order[step * batch_size : (step + 1) * batch_size]
-            luma, unit = _batch(images, index, np.random.default_rng([seed, epoch, step]))
-            for group in opt.param_groups:
-                group["lr"] = lr * _lr_factor(state["elapsed"] / budget_s)
-            loss, mse, ce = _loss(net, luma, unit, labels_t[index], alpha)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += (mse, ce)
-            count += 1
-            state["step"] += 1
-            state["total_steps"] += 1
-            state["elapsed"] += time.perf_counter() - t0
-            bar.update(1)
-            bar.set_postfix(mse=f"{sums[0] / count:.5f}", ce=f"{sums[1] / count:.3f}", min=f"{state['elapsed'] / 60:.1f}")
-            if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
-                save_checkpoint()
-                last_save = time.perf_counter()
-            if state["elapsed"] >= budget_s:
-                out_of_time = True
-                break
-        bar.close()
-        record = {"epoch": epoch + 1, "steps": count, "mse": sums[0] / max(count, 1), "ce": sums[1] / max(count, 1),
-                  "minutes": round(state["elapsed"] / 60, 2)}
+    out_of_time = state["elapsed"] >= config.time_budget * 60.0
+    while state["epoch"] < config.epochs and not out_of_time:
+        record, out_of_time = _run_epoch(net, opt, images, labels_t, state, config)
         if val:
-            t0 = time.perf_counter()
-            record["validation"] = validate(GlobalPriorModel(net.eval(), config), val, val_labels)
-            v = record["validation"]
-            logger.info("epoch %d (%.1f min): train mse %.5f ce %.3f | validation n=%d median PSNR %.2f dB, gain %+.2f dB, "
-                        "colorfulness %.2f, scene acc %s", epoch + 1, state["elapsed"] / 60, record["mse"], record["ce"], v["n"],
-                        v["psnr_median"], v["gain_median"], v["colorfulness_ratio"],
-                        "-" if v["scene_accuracy"] is None else f"{v['scene_accuracy']:.2f}")
-            record["validation_seconds"] = round(time.perf_counter() - t0, 1)
+            _validate_epoch(record, GlobalPriorModel(net.eval(), model_config), val, val_labels, state)
         state["history"].append(record)
         if not out_of_time:
             state["epoch"] += 1
             state["step"] = 0
-        save_checkpoint()
-        last_save = time.perf_counter()
+        _save_checkpoint(config.checkpoint, net, opt, state)
     net.eval()
     record = {"epochs": len(state["history"]), "steps": state["total_steps"], "train_seconds": round(state["elapsed"], 1),
               "history": state["history"]}
-    return GlobalPriorModel(net, config), record
+    return GlobalPriorModel(net, model_config), record
 
 
-# --------------------------------------------------------------------- CLI
-def _spread(paths: list[Path], k: int) -> list[Path]:
+def _run_epoch(
+    net: GlobalPriorNet, opt: torch.optim.Optimizer, images: np.ndarray, labels_t: torch.Tensor, state: dict, config: GlobalPriorConfig
+) -> tuple[dict, bool]:
+    """Train the steps of ``state["epoch"]`` from ``state["step"]`` on; ``(the epoch's record, whether the budget ran out)``."""
+    from tqdm.auto import tqdm
+
+    seed, batch_size, budget_s = config.seed, config.batch_size, config.time_budget * 60.0
+    epoch, steps_per_epoch = state["epoch"], len(images) // batch_size
+    order = np.random.default_rng([seed, epoch]).permutation(len(images))
+    net.train()
+    bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}", unit="step", disable=not config.progress, leave=False)
+    sums, count, out_of_time, last_save = np.zeros(2), 0, False, time.perf_counter()
+    while state["step"] < steps_per_epoch:
+        t0 = time.perf_counter()
+        step = state["step"]
+        index = order[step * batch_size : (step + 1) * batch_size]
+        luma, unit = _batch(images, index, np.random.default_rng([seed, epoch, step]))
+        for group in opt.param_groups:
+            group["lr"] = config.lr * _lr_factor(state["elapsed"] / budget_s)
+        loss, mse, ce = prior_loss(net, luma, unit, labels_t[index], config.alpha)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sums += (mse, ce)
+        count += 1
+        state["step"] += 1
+        state["total_steps"] += 1
+        state["elapsed"] += time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix(mse=f"{sums[0] / count:.5f}", ce=f"{sums[1] / count:.3f}", min=f"{state['elapsed'] / 60:.1f}")
+        if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
+            _save_checkpoint(config.checkpoint, net, opt, state)
+            last_save = time.perf_counter()
+        if state["elapsed"] >= budget_s:
+            out_of_time = True
+            break
+    bar.close()
+    record = {"epoch": epoch + 1, "steps": count, "mse": sums[0] / max(count, 1), "ce": sums[1] / max(count, 1),
+              "minutes": round(state["elapsed"] / 60, 2)}
+    return record, out_of_time
+
+
+def _validate_epoch(record: dict, model: GlobalPriorModel, val: Sequence, val_labels: dict[str, int] | None, state: dict) -> None:
+    """Add the validation of the model after an epoch to its record, and log it."""
+    t0 = time.perf_counter()
+    record["validation"] = validate(model, val, val_labels)
+    v = record["validation"]
+    logger.info("epoch %d (%.1f min): train mse %.5f ce %.3f | validation n=%d median PSNR %.2f dB, gain %+.2f dB, "
+                "colorfulness %.2f, scene acc %s", record["epoch"], state["elapsed"] / 60, record["mse"], record["ce"], v["n"],
+                v["psnr_median"], v["gain_median"], v["colorfulness_ratio"],
+                "-" if v["scene_accuracy"] is None else f"{v['scene_accuracy']:.2f}")
+    record["validation_seconds"] = round(time.perf_counter() - t0, 1)
+
+
+def spread(paths: list[Path], k: int) -> list[Path]:
+    """``k`` of ``paths`` evenly spread over the list (all of them for ``k`` <= 0 or beyond its length)."""
     if k <= 0 or k >= len(paths):
         return paths
     return [paths[i] for i in np.linspace(0, len(paths) - 1, k).round().astype(int)]
-
-
-def fit_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``python -m deepcolor.fit global-prior`` (parser: `deepcolor.cli.global_prior_parser`); returns the exit status."""
-    from deepcolor.cli import CommandError, report_failures
-    from deepcolor.io.paths import expand_inputs as expand
-    from deepcolor.modelfile import save_model_file
-
-    for name in ("batch_size", "epochs", "gist_classes"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if not (0 < args.width <= 4):
-        raise CommandError(f"--width must lie in (0, 4], got {args.width}")
-    if args.time_budget <= 0 or args.lr <= 0 or args.alpha < 0:
-        raise CommandError("--time-budget and --lr must be > 0, --alpha >= 0")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise CommandError(f"output folder {out.parent} does not exist")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
-    if checkpoint.is_file() and not args.resume:
-        raise CommandError(f"checkpoint {checkpoint} exists: pass --resume to continue it, or delete it to start over")
-    cache = Path(args.cache) if args.cache else out.with_name(out.name + ".work")
-    paths = expand(args.images)
-    val_paths = _spread(expand(args.val_images), args.max_val_images)
-    overlap = {p.resolve() for p in paths} & {p.resolve() for p in val_paths}
-    if overlap:
-        raise CommandError(f"{len(overlap)} image(s) are both training and validation images, e.g. {sorted(overlap)[0]}")
-    if not paths:
-        raise CommandError("no training images found")
-    t_start = time.perf_counter()
-    images, kept, failed = load_training_images(paths, cache, progress=not args.quiet)
-    extra: dict = {}
-    val_labels = None
-    if args.labels == "real":
-        labels, classes = real_labels(kept)
-        index = {c: i for i, c in enumerate(classes)}
-        val_labels = {str(p): index[scene_label(p)] for p in val_paths if scene_label(p) in index}
-    elif args.labels == "gist":
-        lumas = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
-        labels, classes, centres = gist_labels(lumas, args.gist_classes, args.seed)
-        extra["labels.gist_centres"] = centres
-    else:
-        labels, classes = np.full(len(kept), IGNORE, np.int64), []
-    logger.info("%d training photos (%d with a scene label, %d classes, labels=%s), %d validation photos",
-                len(kept), int((labels != IGNORE).sum()), len(classes), args.labels, len(val_paths))
-    val = _load_validation(val_paths)
-    if args.labels == "gist" and val:
-        from deepcolor.gist import gist_descriptors
-
-        g = gist_descriptors([luma for _, _, luma in val])
-        nearest = ((g[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-        val_labels = {str(p): int(c) for (p, _, _), c in zip(val, nearest)}
-    base_config = {
-        "architecture": "iizuka2016",
-        "width": args.width,
-        "global_size": GLOBAL_SIZE,
-        "normalization": {"luma_mean": LUMA_MEAN, "luma_std": LUMA_STD, "chroma_max": CHROMA_MAX.tolist(), "chroma_output": "sigmoid"},
-        "labels": args.labels,
-        "weights_dtype": "float16",
-    }
-    model, record = train(images, labels, classes, width=args.width, batch_size=args.batch_size, lr=args.lr, alpha=args.alpha,
-                          epochs=args.epochs, time_budget=args.time_budget, seed=args.seed, val=val, val_labels=val_labels,
-                          checkpoint=checkpoint, resume=args.resume, progress=not args.quiet, base_config=base_config)
-    n_params = sum(p.numel() for p in model.net.parameters())
-    model.config["training"] = {
-        "command": "python -m deepcolor.fit global-prior " + " ".join(argv),
-        "images": len(kept),
-        "labelled_images": int((labels != IGNORE).sum()),
-        "parameters": n_params,
-        "wall_seconds": round(time.perf_counter() - t_start, 1),
-        **record,
-    }
-    tensors = model.tensors()
-    tensors.update({k: v.astype(np.float16) for k, v in extra.items()})
-    save_model_file(out, tensors, kind=KIND, config=model.config)
-    logger.info("wrote %s (%d parameters, %.1f MB) after %.1f min", out, n_params, out.stat().st_size / 1e6,
-                (time.perf_counter() - t_start) / 60)
-    return report_failures("deepcolor.fit global-prior", failed)

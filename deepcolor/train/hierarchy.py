@@ -203,6 +203,40 @@ def _group_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return x[mask].mean(axis=0).astype(np.float32)
 
 
+def _train_layer(
+    layer: int, groups: list[np.ndarray], x: np.ndarray, hists: np.ndarray, train_cluster: TrainCluster, image_errors: ImageErrors,
+    *, epsilon: float, progress: bool,
+) -> list[Cluster]:
+    """Train one regressor per group of a layer and measure each member's error with it."""
+    clusters = []
+    bar = tqdm(groups, desc=f"layer {layer}", unit="cluster", disable=not progress, leave=False)
+    with bar:
+        for index, members in enumerate(bar):
+            key = cluster_key(layer, index)
+            bar.set_postfix_str(f"{key}, {members.size} images")
+            model = train_cluster(key, members.copy())
+            errors = np.asarray(image_errors(key, model, members.copy()), dtype=np.float64)
+            if errors.shape != members.shape or np.isnan(errors).any():
+                raise ValueError(f"image_errors({key!r}) must return {members.size} non-NaN errors, got shape {errors.shape}")
+            failed = errors > epsilon
+            clusters.append(
+                Cluster(
+                    key=key,
+                    layer=layer,
+                    index=index,
+                    members=members,
+                    centre=x[members].mean(axis=0).astype(np.float32),
+                    semantic_histogram=hists[members].mean(axis=0).astype(np.float32),
+                    errors=errors.astype(np.float32),
+                    sent_on=failed,
+                    served_centre=_group_mean(x[members], ~failed),
+                    sent_centre=_group_mean(x[members], failed),
+                    model=model,
+                )
+            )
+    return clusters
+
+
 def adaptive_clustering(
     descriptors: np.ndarray,
     semantic_histograms: np.ndarray,
@@ -263,6 +297,15 @@ def adaptive_clustering(
         took part in it.
     """
     x, hists = _check_inputs(descriptors, semantic_histograms, epsilon, mu, n_top, min_cluster_size, max_layers)
+    return _build_layers(x, hists, train_cluster, image_errors, epsilon=epsilon, mu=mu, n_top=n_top, min_cluster_size=min_cluster_size,
+                         max_layers=max_layers, seed=seed, progress=progress, min_layer_gain=min_layer_gain)
+
+
+def _build_layers(
+    x: np.ndarray, hists: np.ndarray, train_cluster: TrainCluster, image_errors: ImageErrors, *, epsilon: float, mu: float,
+    n_top: int, min_cluster_size: int, max_layers: int, seed: int, progress: bool, min_layer_gain: float | None,
+) -> list[Cluster]:
+    """The layers of `adaptive_clustering` on validated inputs."""
     remaining = np.arange(x.shape[0], dtype=np.int64)
     clusters: list[Cluster] = []
     last_error = np.full(x.shape[0], np.nan)  # each image's error in the last layer it took part in
@@ -275,34 +318,7 @@ def adaptive_clustering(
                 break
             k = max(1, int(np.floor(remaining.size / mu + 0.5)))
         groups = [remaining[g] for g in _partition(x[remaining], k, int(min_cluster_size), seed)]
-        sent_on: list[np.ndarray] = []
-        bar = tqdm(groups, desc=f"layer {layer}", unit="cluster", disable=not progress, leave=False)
-        with bar:
-            for index, members in enumerate(bar):
-                key = cluster_key(layer, index)
-                bar.set_postfix_str(f"{key}, {members.size} images")
-                model = train_cluster(key, members.copy())
-                errors = np.asarray(image_errors(key, model, members.copy()), dtype=np.float64)
-                if errors.shape != members.shape or np.isnan(errors).any():
-                    raise ValueError(f"image_errors({key!r}) must return {members.size} non-NaN errors, got shape {errors.shape}")
-                failed = errors > epsilon
-                sent_on.append(members[failed])
-                clusters.append(
-                    Cluster(
-                        key=key,
-                        layer=layer,
-                        index=index,
-                        members=members,
-                        centre=x[members].mean(axis=0).astype(np.float32),
-                        semantic_histogram=hists[members].mean(axis=0).astype(np.float32),
-                        errors=errors.astype(np.float32),
-                        sent_on=failed,
-                        served_centre=_group_mean(x[members], ~failed),
-                        sent_centre=_group_mean(x[members], failed),
-                        model=model,
-                    )
-                )
-        layer_clusters = [c for c in clusters if c.layer == layer]
+        layer_clusters = _train_layer(layer, groups, x, hists, train_cluster, image_errors, epsilon=epsilon, progress=progress)
         members_all = np.concatenate([c.members for c in layer_clusters])
         errors_all = np.concatenate([c.errors for c in layer_clusters]).astype(np.float64)
         if layer > 0 and min_layer_gain is not None:
@@ -310,8 +326,9 @@ def adaptive_clustering(
             gain = float(np.mean(np.nan_to_num(last_error[members_all] - errors_all, posinf=100.0, neginf=-100.0)))
             if not gain > min_layer_gain:
                 logger.info("dropping layer %d: mean PSNR gain %.3f dB over layer %d is not above %g dB", layer, gain, layer - 1, min_layer_gain)
-                clusters = clusters[: len(clusters) - len(layer_clusters)]
                 break
+        clusters.extend(layer_clusters)
+        sent_on = [c.members[c.sent_on] for c in layer_clusters]
         last_error[members_all] = errors_all
         n_before = remaining.size
         remaining = np.sort(np.concatenate(sent_on))

@@ -23,7 +23,7 @@ from deepcolor.io import atomic_open, read_image
 from deepcolor.metrics import psnr, to_uint8
 from deepcolor.regressor import Regressor
 
-__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "extract_samples", "collect_samples", "samples_psnr", "chroma_psnr"]
+__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "extract_samples", "collect_samples", "samples_psnr", "chroma_psnr", "descriptor_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +80,7 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    if device == "cpu":
-        maps = feature_maps(luma, fcn=fcn)
-    else:
-        from deepcolor.features.descriptor_cuda import host_feature_maps_cuda
-
-        maps = host_feature_maps_cuda(luma, fcn=fcn)
+    maps = feature_maps(luma, fcn=fcn, device=device).on_host()
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)
@@ -188,7 +183,7 @@ def collect_samples(
 
 def samples_psnr(regressor: Regressor, samples: ImageSamples, *, semantic: bool) -> float:
     """PSNR (dB, 8-bit RGB) of an image's sampled pixels colorized by ``regressor``."""
-    return chroma_psnr(samples, regressor.predict(_columns(samples.descriptors, semantic)))
+    return chroma_psnr(samples, regressor.predict(descriptor_columns(samples.descriptors, semantic)))
 
 
 def chroma_psnr(samples: ImageSamples, chroma: np.ndarray) -> float:
@@ -198,5 +193,6 @@ def chroma_psnr(samples: ImageSamples, chroma: np.ndarray) -> float:
     return psnr(rgb, samples.rgb[None, :, :])
 
 
-def _columns(descriptors: np.ndarray, semantic: bool) -> np.ndarray:
+def descriptor_columns(descriptors: np.ndarray, semantic: bool) -> np.ndarray:
+    """The columns of (N, 92) descriptors a variant reads: all of them, or without semantics the first 81."""
     return descriptors if semantic else descriptors[:, : descriptors.shape[1] - SEMANTIC_DIM]
