@@ -9,7 +9,7 @@ luma (skimage's ``camera`` resized, as in ``bench_kernels.py``):
   `joint_bilateral_cuda`;
 - smooth: domain transform of (N, N, 11) maps (sigma 16 / 0.08, 2
   iterations) then clip and renormalise; `smooth_probabilities` (OpenCV) vs
-  `smooth_probabilities_cuda`;
+  `smooth_probabilities(backend="cuda")`;
 - apply end to end: `colorize_luma` with the shipped model (features, FCN,
   cluster choice, MLP, refinement) on the CPU vs ``device="cuda"``; the GPU
   time includes the luma's upload and the chroma's download (the whole apply
@@ -57,7 +57,6 @@ def _stages(cp, size: int):
     from deepcolor.features.daisy import daisy_features
     from deepcolor.features.patch import patch_features
     from deepcolor.features.semantic import smooth_probabilities
-    from deepcolor.features.semantic_cuda import smooth_probabilities_cuda
     from deepcolor.kernels.bilateral_cuda import joint_bilateral_cuda
     from deepcolor.kernels.daisy_cuda import daisy_features_cuda
     from deepcolor.kernels.patch_cuda import patch_features_cuda
@@ -79,7 +78,7 @@ def _stages(cp, size: int):
         lambda: refine_chroma(luma, chroma, **bil),
         lambda: joint_bilateral_cuda(d_chroma, d_luma, **bil),
     )
-    yield "smooth: domain transform 11 maps", lambda: smooth_probabilities(probs, luma), lambda: smooth_probabilities_cuda(d_probs, d_luma)
+    yield "smooth: domain transform 11 maps", lambda: smooth_probabilities(probs, luma), lambda: smooth_probabilities(d_probs, d_luma, backend="cuda")
     yield (
         "apply end to end",
         lambda: colorize_luma(luma, model).chroma,

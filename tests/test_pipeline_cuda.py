@@ -1,6 +1,6 @@
 """The GPU colorization path and ``--device``: under numba's simulator everywhere, on a real GPU where there is one.
 
-The whole GPU path (``deepcolor.pipeline_cuda``: device feature maps, GPU
+The whole GPU path (``deepcolor.pipeline.colorize_tiles_on(device="cuda")``: device feature maps, GPU
 semantics, the MLP through DLPack, the refinement kernel) runs under the
 simulator in a subprocess (``tests/cudasim_pipeline.py``, about 15 s of CPU)
 and is compared with the CPU path on a small photograph with the shipped

@@ -3,7 +3,7 @@
 Clipping at 0 and renormalising each pixel's class probabilities is two
 reductions and two element-wise passes: CuPy's own kernels do it, no custom
 kernel needed. `clip_renormalise` is also the last step of the GPU semantic
-smoothing (`deepcolor.features.semantic_cuda`). The per-pixel sum is taken in
+smoothing (`deepcolor.features.semantic.smooth_probabilities`, ``backend="cuda"``). The per-pixel sum is taken in
 float64, as the CPU kernel does; the scaling multiplies by a float32 inverse
 (the CPU: float64), so results agree within ``PARITY_ATOL = 1e-6`` on
 probabilities in [0, 1] (measured under the simulator: at most 6e-8).
