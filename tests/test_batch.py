@@ -122,7 +122,7 @@ def test_plan_refuses_an_output_that_is_an_input(tmp_path):
     (tmp_path / "a.png").write_bytes(b"IMG")
     (tmp_path / "b.png").write_bytes(b"IMG")
     pairs = [(tmp_path / "a.png", tmp_path / "b.png"), (tmp_path / "b.png", tmp_path / "out" / "b.png")]
-    with pytest.raises(ValueError, match="refusing to overwrite an input"):
+    with pytest.raises(OSError, match="refusing to overwrite an input"):
         plan_batch(pairs, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -399,4 +399,4 @@ def test_unexpected_error_fails_only_its_file(tmp_path):
     _tree(src, 3)
     out.mkdir()
     report = run_batch(_plan(src, out, None)[0], _buggy, progress=False)
-    assert report.done == 2 and [(p.name, r) for p, r in report.failed] == [("f001.png", "RuntimeError: a bug")]
+    assert report.done == 2 and [(p.name, r) for p, r in report.failed] == [("f001.png", "internal error (RuntimeError: a bug); rerun with -v for the traceback")]

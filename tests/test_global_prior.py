@@ -273,9 +273,7 @@ def test_fit_global_prior_argument_errors_are_one_line(tmp_path, capsys, monkeyp
 
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        fit_main(["global-prior", "--images", str(tmp_path), *extra])
-    assert exit_info.value.code == 2
+    assert fit_main(["global-prior", "--images", str(tmp_path), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
