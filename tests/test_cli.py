@@ -168,6 +168,7 @@ def _train_folder(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_fit_trains_resumes_and_loads(tmp_path, monkeypatch, capsys):
     """A small fit writes a loadable bundle; after an interruption the re-run reuses finished work."""
     import deepcolor.train.cheng as training

@@ -123,6 +123,7 @@ def test_bad_inputs_and_options():
         model.predict_chroma(_luma(16, 16), style=np.full((8, 8), 2.0, np.float32))
 
 
+@pytest.mark.slow
 def test_classification_head_learns():
     """On a tiny synthetic set (class = brightness pattern), the scene loss falls within a few steps."""
     from deepcolor.train.global_prior import _loss
@@ -145,6 +146,7 @@ def test_classification_head_learns():
     assert ces[-1] < 0.6 * ces[0], ces
 
 
+@pytest.mark.slow
 def test_masked_labels_give_no_scene_loss():
     """Images without a label (-100) add no cross-entropy."""
     from deepcolor.train.global_prior import IGNORE, _loss

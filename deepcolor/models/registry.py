@@ -19,7 +19,7 @@ from typing import Any
 
 from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
 
-__all__ = ["ModelEntry", "ENTRIES", "register", "names", "names_with", "entry", "model_class", "shipped_path",
+__all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "names", "names_with", "entry", "model_class", "shipped_path",
            "load_model", "list_models", "DEFAULT_METHOD"]
 
 DEFAULT_METHOD = "cheng"
@@ -73,6 +73,7 @@ ENTRIES: dict[str, ModelEntry] = {
     )
 }
 
+_BUILT_IN = frozenset(ENTRIES)
 _CLASSES: dict[str, type] = {}
 _SHIPPED: dict[str, Any] = {}  # name -> the loaded shipped model (one per process)
 
@@ -84,6 +85,15 @@ def register(new: ModelEntry, *, replace: bool = False) -> None:
     ENTRIES[new.name] = new
     _CLASSES.pop(new.name, None)
     _SHIPPED.pop(new.name, None)
+
+
+def unregister(name: str) -> None:
+    """Remove a kind added by `register` (a test's cleanup); the shipped kinds stay."""
+    if name in _BUILT_IN:
+        raise ValueError(f"model kind {name!r} ships with deepcolor and cannot be removed")
+    ENTRIES.pop(name, None)
+    _CLASSES.pop(name, None)
+    _SHIPPED.pop(name, None)
 
 
 def names() -> list[str]:
