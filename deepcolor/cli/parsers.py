@@ -163,8 +163,8 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
         prog=prog,
         parents=[_engine_flags(), loudness_flags()],
         description="Train a colorization model on folders of colour photographs. "
-        "'python -m deepcolor.fit semantic --help' trains the FCN instead, "
-        "'python -m deepcolor.fit global-prior --help' the global-prior CNN.",
+        "This is Cheng's colorizer ('deepcolor fit cheng'); 'deepcolor fit semantic --help' trains the FCN, "
+        "'deepcolor fit global-prior --help' the global-prior CNN (also python -m deepcolor.fit semantic|global-prior).",
     )
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifest files (.txt)")
     parser.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="held-out folders or manifests: validation PSNR")
