@@ -22,7 +22,7 @@ import numpy as np
 from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
-from deepcolor.models.registry import load_model, model_class
+from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
 
 __all__ = [
@@ -243,7 +243,7 @@ def colorize(
     gray: np.ndarray,
     *,
     model: ChromaModel | str | Path | None = None,
-    method: str = "cheng",
+    method: str = DEFAULT_METHOD,
     refine: bool = True,
     saturation: float = 1.0,
     device: str = "auto",

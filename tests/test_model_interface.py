@@ -70,7 +70,7 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
 
     gray = _gray_photo(tmp_path / "in.png")
     out = tmp_path / "out.png"
-    assert apply_main([str(tmp_path / "in.png"), "-o", str(out), "--model", str(toy), "--tint", "0.1", "--no-refine", "-q"]) == 0
+    assert apply_main([str(tmp_path / "in.png"), "-o", str(out), "--model", str(toy), "--tint", "0.1", "--no-refine", "--device", "cpu", "-q"]) == 0
     rgb = np.asarray(Image.open(out)).astype(np.float32) / 255.0
     # BT.601: R = Y + 1.13983 V, G = Y - 0.39465 U - 0.58060 V, B = Y + 2.03211 U; here U = 0.1 * strength 2 = 0.2,
     # V = 0, inside the gamut (0 <= G, B <= 1) for Y in [0.08, 0.59]: elsewhere the chroma is scaled down.
@@ -86,7 +86,7 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
     csv_path = tmp_path / "rows.csv"
     capsys.readouterr()
     assert evaluate_main(["--images", str(colour), "--method", "toy", "--model", str(toy), "--tint", "0.01",
-                          "--csv", str(csv_path), "-q"]) == 0
+                          "--csv", str(csv_path), "--device", "cpu", "-q"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 1
     header, row = csv_path.read_text().splitlines()
     assert header.endswith(",tint_used") and row.endswith(",0.0200")  # the model's own account, 0.01 * 2

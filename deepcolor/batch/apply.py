@@ -24,19 +24,20 @@ from deepcolor.batch.engine import BatchReport, Job, Resource, load_resource, ru
 from deepcolor.batch.journal import Journal
 from deepcolor.batch.plan import plan_batch
 from deepcolor.colorize_file import ApplyOptions, apply_file
+from deepcolor.models.registry import DEFAULT_METHOD
 
 __all__ = ["apply_batch", "model_resource", "model_identity", "colorize_task", "colorize_job", "batch_settings"]
 
 logger = logging.getLogger("deepcolor")
 
 
-def _load_model(path: str | None, method: str = "cheng"):
+def _load_model(path: str | None, method: str = DEFAULT_METHOD):
     from deepcolor.models.registry import load_model
 
     return load_model(method if path is None else Path(path))
 
 
-def model_resource(path: str | os.PathLike | None, method: str = "cheng") -> Resource:
+def model_resource(path: str | os.PathLike | None, method: str = DEFAULT_METHOD) -> Resource:
     """The model at ``path`` (None: the shipped one of ``method``), loaded once per process.
 
     The cache key holds the file's identity, so a long-lived worker of a
@@ -46,7 +47,7 @@ def model_resource(path: str | os.PathLike | None, method: str = "cheng") -> Res
     return Resource(("model", method, *identity), functools.partial(_load_model, None if path is None else os.fspath(path), method))
 
 
-def model_identity(path: str | os.PathLike | None, method: str = "cheng") -> dict[str, Any]:
+def model_identity(path: str | os.PathLike | None, method: str = DEFAULT_METHOD) -> dict[str, Any]:
     """The model file's path, size and modification time (the shipped file of ``method`` without ``path``)."""
     from deepcolor.models.registry import shipped_path
 
@@ -60,7 +61,7 @@ def model_identity(path: str | os.PathLike | None, method: str = "cheng") -> dic
     return {"model": str(p.resolve()), "model_size": st.st_size, "model_mtime_ns": st.st_mtime_ns}
 
 
-def batch_settings(model_path: str | os.PathLike | None, options: ApplyOptions, method: str = "cheng") -> str:
+def batch_settings(model_path: str | os.PathLike | None, options: ApplyOptions, method: str = DEFAULT_METHOD) -> str:
     """The journal's settings string: the model file's identity and every option that shapes an output."""
     shaping = {"refine": options.refine, "saturation": options.saturation, "max_pixels": options.max_pixels, "method": method}
     for name, value in sorted(options.model_options.items()):
@@ -75,7 +76,7 @@ def apply_batch(
     out_dir: Path | None,
     options: ApplyOptions = ApplyOptions(),
     model_path: str | os.PathLike | None = None,
-    method: str = "cheng",
+    method: str = DEFAULT_METHOD,
     model: Any = None,
     semantic_targets: dict[Path, Path] | None = None,
     workers: int = 0,

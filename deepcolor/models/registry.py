@@ -15,12 +15,15 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
 
 __all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "names", "names_with", "entry", "model_class", "shipped_path",
            "load_model", "list_models", "DEFAULT_METHOD"]
+
+if TYPE_CHECKING:
+    from deepcolor.models.base import ChromaModel
 
 DEFAULT_METHOD = "cheng"
 
@@ -75,7 +78,7 @@ ENTRIES: dict[str, ModelEntry] = {
 
 _BUILT_IN = frozenset(ENTRIES)
 _CLASSES: dict[str, type] = {}
-_SHIPPED: dict[str, Any] = {}  # name -> the loaded shipped model (one per process)
+_SHIPPED: dict[str, "ChromaModel"] = {}  # name -> the loaded shipped model (one per process)
 
 
 def register(new: ModelEntry, *, replace: bool = False) -> None:
@@ -141,7 +144,7 @@ def shipped_path(name: str) -> Path | None:
     return None if weights is None else default_weights_path(weights)
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, *, method: str | None = None) -> Any:
+def load_model(name_or_path: str | os.PathLike | None = None, *, method: str | None = None) -> "ChromaModel":
     """A model: a registered name's shipped one (cached), or any model file, opened by the kind it holds.
 
     Parameters
