@@ -1,200 +1,74 @@
-"""``python -m deepcolor.apply``: colorize files and folders; `apply_file` does one file.
+"""``deepcolor colorize`` (``python -m deepcolor.apply``): colorize files and folders.
 
-The parser is `deepcolor.cli.apply_parser`; listing, naming, claims, reading
-and writing are `deepcolor.io`. `apply_file` is the one per-file step (claim ->
-read -> colorize in tiles -> write), shared by this command and the batch
-engine: it never raises for a bad file, it says what happened in a `FileResult`.
+The parser is `deepcolor.cli.parsers.apply_parser`; listing, naming, claims,
+reading and writing are `deepcolor.io`. The path of one file: this command
+plans the outputs and loads the model, `deepcolor.batch.apply.apply_batch`
+runs the files on the engine (here or on Dask), and each file goes through
+`deepcolor.colorize_file.apply_file` (claim -> read -> colorize in tiles ->
+write). Nothing here knows a model kind: flags, options and capabilities come
+from the model's declarations (`deepcolor.models.base`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from deepcolor.cli import (
+from deepcolor.cli.parsers import apply_parser
+from deepcolor.cli.runtime import (
     OUTPUT_SUFFIX,
     CommandError,
-    apply_parser,
     engine_options,
-    load_method_model,
-    model_options,
-    passive_openmp,
+    model_from_args,
+    model_options_from_args,
     report_failures,
     resolve_device_flag,
-    run_command,
-    setup_logging,
+    run_main,
 )
-from deepcolor.io.common import DEFAULT_MAX_PIXELS
+from deepcolor.colorize_file import ApplyOptions, FileResult, apply_file
 
 __all__ = ["ApplyOptions", "FileResult", "apply_file", "main"]
 
 logger = logging.getLogger("deepcolor")
+EXAMPLE_NAME = "example_gray.png"  # --example: the gray input written, then colorized to example_colorized.png
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
-    """How `apply_file` colorizes (picklable, so it crosses to batch workers)."""
-
-    refine: bool = True
-    saturation: float = 1.0
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    overwrite: bool = False
-    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"semantic": True, "clusters": True}
-    device: str = "cpu"  # resolved: "cpu" or "cuda"
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.apply") -> int:
+    """Entry point; returns the exit status (0 done, 1 some inputs failed, 2 bad arguments or setup)."""
+    return run_main(apply_parser(prog), argv, "deepcolor.apply", _apply)
 
 
-@dataclass(frozen=True)
-class FileResult:
-    """What `apply_file` did with one input.
+def _example_input(args: argparse.Namespace) -> None:
+    """``--example``: write scikit-image's astronaut photo, made gray, as the one input (into -o FOLDER or here)."""
+    from skimage import data
 
-    ``status``: ``"colorized"``; ``"kept"`` (the output exists and overwrite is
-    off); ``"claimed"`` (another live run is making this output now); or
-    ``"failed"``, with ``message`` one line, ``"<path>: <reason>"``.
-    """
-
-    source: Path
-    target: Path
-    status: str
-    message: str = ""
-    info: dict[str, Any] = field(default_factory=dict)  # e.g. {"cluster": "L0C03"}
-    seconds: float = 0.0
-
-
-def apply_file(
-    source: str | os.PathLike,
-    target: str | os.PathLike,
-    model: Any,
-    options: ApplyOptions = ApplyOptions(),
-    *,
-    semantic_target: str | os.PathLike | None = None,
-    inputs: Sequence[str | os.PathLike] = (),
-    claim: bool = True,
-) -> FileResult:
-    """Colorize one file into ``target`` under a claim; never raises for a bad file or a failed write.
-
-    Parameters
-    ----------
-    source, target : path-like
-        Input image and output image (its folder must exist).
-    model : ChromaModel
-        E.g. `deepcolor.pipeline.load_model()`.
-    options : ApplyOptions
-    semantic_target : path-like, optional, keyword-only
-        Also write the FCN's label map there (Cheng models only).
-    inputs : sequence of path-like, keyword-only
-        Every input of the batch: an output that is one of them is refused.
-    claim : bool, keyword-only
-        Hold `deepcolor.io.paths.claim_output` on ``target`` while working
-        (default). Pass False only when the caller already holds that claim:
-        a second claim of one output in one process is refused like another
-        run's.
-
-    Returns
-    -------
-    FileResult
-    """
     from deepcolor import io
+    from deepcolor.colorspace import rgb_to_luma
+    from deepcolor.pipeline import quantize_rgb
 
-    source, target = Path(os.fspath(source)), Path(os.fspath(target))
-    semantic_target = None if semantic_target is None else Path(os.fspath(semantic_target))
-    t0 = time.perf_counter()
-    try:
-        for out in (target, semantic_target):
-            if out is not None:
-                io.ensure_not_input(out, [source, *inputs])
-        with io.claim_output(target) if claim else contextlib.nullcontext(True) as mine:
-            if not mine:
-                return FileResult(source, target, "claimed")
-            if target.exists() and not options.overwrite:
-                return FileResult(source, target, "kept")
-            if semantic_target is not None and semantic_target.exists() and not options.overwrite:
-                raise io.ImageWriteError(semantic_target, "exists; pass --overwrite to replace it")
-            info = _colorize_file(source, target, model, options, semantic_target)
-    except (ValueError, OSError) as exc:
-        return FileResult(source, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    except MemoryError:
-        return FileResult(source, target, "failed", f"{source}: not enough memory")
-    return FileResult(source, target, "colorized", info=info, seconds=time.perf_counter() - t0)
-
-
-def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions, semantic_target: Path | None) -> dict:
-    """Read, colorize tile by tile into integer samples, write; the claim is held by the caller."""
-    from deepcolor import io
-    from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
-    from deepcolor.pipeline import colorize_tiles, quantize_rgb
-
-    image = io.read_image(source, max_pixels=options.max_pixels)
-    if image.pixels.ndim == 3:
-        if not image.is_gray:
-            logger.info("%s: colour input converted to gray (BT.601 luma) first", _shown(source))
-        luma = rgb_to_luma(image.pixels)
-    else:
-        luma = image.pixels
-    alpha, bit_depth = image.alpha, image.bit_depth
-    del image  # only the luma is needed from here on
-    dtype = np.uint16 if bit_depth == 16 else np.uint8
-    rgb = np.empty(luma.shape + (3,), dtype)
-
-    def merge(t, chroma: np.ndarray) -> None:
-        rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype)
-
-    info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
-                             max_pixels=options.max_pixels, device=options.device, **options.model_options)
-    labels = _labels(luma, model, options) if semantic_target is not None else None
-    del luma
-    io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)
-    del rgb
-    if labels is not None:
-        from deepcolor.features.semantic import label_colours
-
-        io.write_image(semantic_target, label_colours(labels), overwrite=options.overwrite)
-    return info
-
-
-def _labels(luma: np.ndarray, model: Any, options: ApplyOptions) -> np.ndarray:
-    """The most probable class of every pixel (H, W) uint8, tile by tile, from the FCN map of the whole image."""
-    from deepcolor.features.region import region_maps, semantic_small
-    from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
-
-    small = semantic_small(luma, model.fcn)
-    labels = np.empty(luma.shape, np.uint8)
-    run_tiled(lambda t: np.argmax(region_maps(luma, t.outer, small=small).semantic, axis=-1), labels,
-              tile=DEFAULT_TILE, halo=SEMANTIC_HALO)
-    return labels
-
-
-def _shown(path: Path) -> str:
-    from deepcolor.io.common import _one_line
-
-    return _one_line(str(path))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    passive_openmp()
-    try:
-        args = apply_parser().parse_args(argv)
-    except SystemExit as exc:  # a bad flag: already one line on stderr
-        return int(exc.code or 0)
-    setup_logging(args.quiet)
-    return run_command("deepcolor.apply", lambda: _apply(args))
+    if args.inputs:
+        raise CommandError("--example colours its own photo; give no INPUT with it")
+    folder = Path(args.output) if args.output is not None else Path(".")
+    if not folder.is_dir():
+        raise CommandError(f"-o {args.output}: with --example, -o is an existing folder")
+    gray = quantize_rgb(rgb_to_luma(data.astronaut().astype(np.float32) / 255.0), np.uint8)
+    io.write_image(folder / EXAMPLE_NAME, gray, overwrite=True)
+    args.inputs = [str(folder / EXAMPLE_NAME)]
+    args.output = str(folder / "example_colorized.png")
+    args.overwrite = True
+    logger.info("example: %s (scikit-image's astronaut, gray) -> %s", args.inputs[0], args.output)
 
 
 def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     """Where every input's output goes, checked before any work (one-line CommandError otherwise)."""
     from deepcolor import io
 
-    semantic = bool(args.save_semantic and not args.no_semantic)
+    semantic = bool(args.save_semantic)
     if args.output is None:
         return io.plan_outputs(inputs, ext=fmt, suffix=OUTPUT_SUFFIX, semantic=semantic)
     out = Path(args.output)
@@ -230,7 +104,12 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
 def _apply(args: argparse.Namespace) -> int:
     from deepcolor import io
     from deepcolor.batch.apply import apply_batch
+    from deepcolor.models.base import require_capability
 
+    if args.example:
+        _example_input(args)
+    elif not args.inputs:
+        raise CommandError("give INPUT files or folders (or --example)")
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -248,29 +127,27 @@ def _apply(args: argparse.Namespace) -> int:
     plan = _plan(args, inputs, fmt)
     engine = engine_options(args)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
-    model = load_method_model(args)
-    options = model_options(args)
-    if hasattr(model, "variant"):
-        model.variant(not args.no_semantic)  # fail before the first file on an unsupported ablation
+    model = model_from_args(args)
+    options = model_options_from_args(args, model)  # checked against the model once, before the first file
+    if args.save_semantic:
+        require_capability(model, "labels", "--save-semantic")
     if args.style:
-        if args.method != "global-prior":
-            raise CommandError("--style needs --method global-prior (Cheng's model has no global features to swap)")
+        require_capability(model, "style", "--style")
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device)
-    can_map = getattr(model, "fcn", None) is not None
     out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
         [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,
-        method=args.method, model=model, progress=not args.quiet, **engine,
-        semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None and can_map},
+        method=model.name, model=model, progress=not args.quiet, **engine,
+        semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None},
     )
     failed += report.failed
     logger.info(
         "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",
         report.done, report.kept, report.skipped, report.held, len(failed),
     )
-    return report_failures("deepcolor.apply", failed)
+    return report_failures("deepcolor.apply", failed, report.details)
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""``python -m deepcolor.evaluate``: PSNR and colorfulness of colour images colorized from their gray version.
+"""``deepcolor evaluate`` (``python -m deepcolor.evaluate``): PSNR and colorfulness of colour images colorized from their gray version.
 
-The protocol is `deepcolor.evaluation`; the parser `deepcolor.cli.evaluate_parser`.
+The protocol is `deepcolor.evaluation`; the parser `deepcolor.cli.parsers.evaluate_parser`.
 """
 
 from __future__ import annotations
@@ -11,25 +11,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli import (
+from deepcolor.cli.parsers import evaluate_parser
+from deepcolor.cli.runtime import (
     CommandError,
-    evaluate_parser,
-    load_method_model,
-    model_options,
-    passive_openmp,
+    model_from_args,
+    model_options_from_args,
     report_failures,
     resolve_device_flag,
-    run_command,
-    setup_logging,
+    run_main,
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    passive_openmp()
-    args = evaluate_parser().parse_args(argv)
-    setup_logging(args.quiet)
-    return run_command("deepcolor.evaluate", lambda: _evaluate(args))
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.evaluate") -> int:
+    """Entry point; returns the exit status (0 done, 1 some images failed, 2 bad arguments or setup)."""
+    return run_main(evaluate_parser(prog), argv, "deepcolor.evaluate", _evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -43,10 +38,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         report_failures("deepcolor.evaluate", missing)
         raise CommandError("no images found")
     device = resolve_device_flag(args)
-    model = load_method_model(args)
-    settings = {"result": model_options(args)}
-    if hasattr(model, "variant"):
-        model.variant(not args.no_semantic)  # fail early on an unsupported ablation
+    model = model_from_args(args)
+    settings = {"result": model_options_from_args(args, model)}  # checked against the model once
     rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet, device=device)
     failed = missing + failed
     rows_ = rows["result"]

@@ -13,6 +13,7 @@ import csv
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,25 +50,19 @@ def result_rgb8(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return to_uint8(merge_luma_chroma(luma, chroma))
 
 
-def settings_grid(model) -> dict[str, dict[str, bool]]:
-    """The ablations a model supports, by name: Cheng's ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``;
-    a model without ablations (the global prior) has one setting, its method name, with no options."""
-    if not hasattr(model, "global_regressors"):
-        return {model.name: {}}
-    grid = {}
-    semantics = [s for s in (True, False) if ("semantic" if s else "plain") in model.global_regressors and (not s or model.fcn is not None)]
-    for semantic in semantics:
-        for clusters in ([True, False] if model.clusters else [False]):
-            name = ("semantic" if semantic else "plain") + ("+clusters" if clusters else "")
-            grid[name] = {"semantic": semantic, "clusters": clusters}
-    return grid
+def settings_grid(model) -> dict[str, dict[str, Any]]:
+    """The settings an evaluation of ``model`` compares, by name (`deepcolor.models.base.evaluation_settings`):
+    Cheng's ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``, one setting named after any other kind."""
+    from deepcolor.models.base import evaluation_settings
+
+    return evaluation_settings(model)
 
 
 def evaluate_paths(
     paths: Sequence[Path],
     model,
     *,
-    settings: dict[str, dict[str, bool]],
+    settings: dict[str, dict[str, Any]],
     refine: bool = True,
     progress: bool = True,
     on_image: Callable[[Path, dict[str, dict]], None] | None = None,
@@ -77,23 +72,23 @@ def evaluate_paths(
     """Per-image metrics of colour images colorized from their gray version, for each named setting.
 
     A setting maps ``refine`` (default: the ``refine`` argument) and the
-    model's options (Cheng: ``semantic``, ``clusters``) to their values. ``on_image(path, {setting:
+    model's options (Cheng: ``semantic``, ``clusters``) to their values; each
+    runs the path `deepcolor.colorize` and ``apply`` run (tiled above 1024
+    pixels a side), so its figures are theirs. ``on_image(path, {setting:
     row})`` is called after each image (benchmarks use it to checkpoint) and
     images for which ``skip(path)`` is true are not processed. ``device``
     as in `deepcolor.pipeline.colorize`.
 
     Returns ``({setting: [row, ...]}, failures)``; a row holds ``image``,
     ``psnr``, ``gray_psnr``, ``gain``, ``colorfulness``,
-    ``colorfulness_original``, ``cluster`` and ``seconds``.
+    ``colorfulness_original``, ``seconds``, then the model's account of the
+    image (its ``info``: Cheng's ``cluster``, the global prior's ``scene``, ...).
     """
     from tqdm.auto import tqdm
 
     from deepcolor.io import read_image
     from deepcolor.metrics import colorfulness, psnr, to_uint8
     from deepcolor.pipeline import colorize_luma
-
-    # Cheng's (CPU) feature maps serve every setting of one image; on the GPU they are recomputed.
-    reuse_maps = hasattr(model, "fcn") and device == "cpu"
 
     rows: dict[str, list[dict]] = {name: [] for name in settings}
     failed: list[tuple[Path, str]] = []
@@ -112,18 +107,10 @@ def evaluate_paths(
         luma, gray = gray_version(original)
         gray_psnr = psnr(gray, original)
         c_orig = colorfulness(original)
-        maps_cache: dict[bool, object] = {}
         this_image: dict[str, dict] = {}
         for name, s in settings.items():
             t0 = time.perf_counter()
             options = {k: v for k, v in s.items() if k != "refine"}
-            if reuse_maps:
-                semantic = options.get("semantic", True)
-                if semantic not in maps_cache:
-                    from deepcolor.features.descriptor import feature_maps
-
-                    maps_cache[semantic] = feature_maps(luma, fcn=model.fcn if semantic else None)
-                options["maps"] = maps_cache[semantic]
             result = colorize_luma(luma, model, refine=s.get("refine", refine), device=device, **options)
             out = result_rgb8(luma, result.chroma)
             value = psnr(out, original)
@@ -134,8 +121,8 @@ def evaluate_paths(
                     "gain": value - gray_psnr,
                     "colorfulness": colorfulness(out),
                     "colorfulness_original": c_orig,
-                    "cluster": result.info.get("cluster", ""),
                     "seconds": time.perf_counter() - t0,
+                    **{k: v for k, v in result.info.items() if isinstance(v, (str, int, float, bool))},
                 }
             rows[name].append(this_image[name])
         if on_image is not None:

@@ -1,6 +1,6 @@
-"""``python -m deepcolor.fit``: train a Cheng colorizer, or with ``semantic`` the FCN.
+"""``deepcolor fit cheng|semantic|global-prior`` (``python -m deepcolor.fit [semantic|global-prior]``): train a model.
 
-Parsers live in `deepcolor.cli`; the fitting in `deepcolor.train`.
+Parsers live in `deepcolor.cli.parsers`; the fitting in `deepcolor.train`.
 """
 
 from __future__ import annotations
@@ -13,39 +13,45 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli import (
+from deepcolor.cli.parsers import fcn_parser, fit_parser, global_prior_parser
+from deepcolor.cli.runtime import (
     CommandError,
     engine_options,
-    fcn_parser,
-    fit_parser,
-    global_prior_parser,
+    parse_args,
     passive_openmp,
     report_failures,
     resolve_device_flag,
     run_command,
+    run_main,
     setup_logging,
 )
 
 logger = logging.getLogger("deepcolor")
+TRAINERS = ("cheng", "semantic", "global-prior")  # `deepcolor fit TRAINER`; python -m deepcolor.fit without one: cheng
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.fit") -> int:
+    """Entry point; returns the exit status (0 done, 1 some images failed, 2 bad arguments or setup)."""
     passive_openmp()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "semantic":
-        return _semantic(argv[1:])
+        return _semantic(argv[1:], f"{prog} semantic")
     if argv and argv[0] == "global-prior":
-        return _global_prior(argv[1:])
-    args = fit_parser().parse_args(argv)
-    setup_logging(args.quiet)
-    return run_command("deepcolor.fit", lambda: _fit(args, argv))
+        return _global_prior(argv[1:], f"{prog} global-prior")
+    if argv and argv[0] == "cheng":
+        argv, prog = argv[1:], f"{prog} cheng"
+    return run_main(fit_parser(prog), argv, "deepcolor.fit", lambda args: _fit(args, argv))
 
 
-def _semantic(argv: list[str]) -> int:
-    args = fcn_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
+def _semantic(argv: list[str], prog: str) -> int:
+    args = parse_args(fcn_parser(prog), argv)
+    if isinstance(args, int):
+        return args
+    quiet, verbose = args.quiet, args.verbose
+    del args.quiet, args.verbose  # the loudness flags are not FCNConfig fields
+    if not logging.getLogger().handlers:  # the trainer's log lines carry the time
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    setup_logging(quiet, verbose)
 
     def body() -> int:
         from deepcolor.train.fcn import FCNConfig, train_fcn
@@ -59,11 +65,8 @@ def _semantic(argv: list[str]) -> int:
     return run_command("deepcolor.fit semantic", body, resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
-def _global_prior(argv: list[str]) -> int:
-    args = global_prior_parser().parse_args(argv)
-    setup_logging(args.quiet)
-
-    def body() -> int:
+def _global_prior(argv: list[str], prog: str) -> int:
+    def body(args: argparse.Namespace) -> int:
         import torch
 
         from deepcolor.io.paths import expand_inputs
@@ -89,7 +92,8 @@ def _global_prior(argv: list[str]) -> int:
                     out.stat().st_size / 1e6, (time.perf_counter() - t_start) / 60)
         return report_failures("deepcolor.fit global-prior", report["failed"])
 
-    return run_command("deepcolor.fit global-prior", body, resume_hint="rerun with --resume to continue from the last checkpoint")
+    return run_main(global_prior_parser(prog), argv, "deepcolor.fit global-prior", body,
+                    resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
 def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:

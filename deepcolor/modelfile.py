@@ -3,7 +3,8 @@
 A model file is a safetensors file (no pickle): named float/int tensors plus a
 string metadata map. ``metadata["format"]`` is ``"deepcolor"``,
 ``metadata["version"]`` the format version, ``metadata["kind"]`` what the file
-holds (``"colorizer"``, ``"fcn"``, ``"global_prior"``, ...) and
+holds (its model kind's name: ``"cheng"``, ``"global-prior"``, ``"fcn"``; older
+files' ``"colorizer"`` and ``"global_prior"`` read as the first two) and
 ``metadata["config"]`` a JSON object describing how to rebuild the model,
 including its own normalization constants.
 """
@@ -19,10 +20,12 @@ import numpy as np
 
 from deepcolor.io.write import atomic_write_bytes
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model_file", "load_model_file", "read_model_kind", "default_weights_path"]
+__all__ = ["FORMAT_VERSION", "LEGACY_KINDS", "ModelFileError", "save_model_file", "load_model_file", "read_model_kind", "default_weights_path"]
 
 FORMAT_VERSION = 1
 _FORMAT = "deepcolor"
+# Kind strings of files written before a model kind had one name (its registry name): read as that name.
+LEGACY_KINDS = {"colorizer": "cheng", "global_prior": "global-prior"}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / f"v{FORMAT_VERSION}"
 
 
@@ -90,14 +93,14 @@ def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tupl
 
 
 def read_model_kind(path: str | os.PathLike) -> str:
-    """The kind of model a file holds (``"colorizer"``, ``"fcn"``, ...), read from its header only.
+    """The kind of model a file holds (``"cheng"``, ``"fcn"``, ...; older kind strings mapped), read from its header only.
 
     Raises `ModelFileError` like `load_model_file` for a missing, foreign or too new file.
     """
     path = Path(path)
     _, meta = _open(path, with_tensors=False)
     _check_meta(path, meta, None)
-    return str(meta.get("kind"))
+    return LEGACY_KINDS.get(str(meta.get("kind")), str(meta.get("kind")))
 
 
 def _open(path: Path, *, with_tensors: bool) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -124,6 +127,7 @@ def _check_meta(path: Path, meta: dict[str, str], kind: str | None) -> dict[str,
         raise ModelFileError(f"{path}: corrupt deepcolor metadata") from None
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version}, this deepcolor reads version {FORMAT_VERSION}")
-    if kind is not None and meta.get("kind") != kind:
-        raise ModelFileError(f"{path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
+    held = LEGACY_KINDS.get(str(meta.get("kind")), meta.get("kind"))
+    if kind is not None and held != LEGACY_KINDS.get(kind, kind):
+        raise ModelFileError(f"{path}: holds a {held!r} model, expected {LEGACY_KINDS.get(kind, kind)!r}")
     return config

@@ -1,22 +1,20 @@
 """The model-agnostic path: luma -> a model's chroma -> refinement -> merge with the luma.
 
-A model is anything with the `ChromaModel` shape: a ``name`` (the ``--method``),
-the ``kind`` written in its model file, ``predict_chroma(luma, **options)`` and
-``load(path)``. `MODEL_KINDS` maps a model file's kind to its class, imported
-only when a file of that kind is opened, so `load_model` opens any kind and a
-new model is a new file under ``deepcolor/models/`` plus one line here.
-Model-specific options (Cheng's ``semantic``, ``clusters``) pass through
-`colorize` to the model untouched.
+A model is anything with the `deepcolor.models.base.ChromaModel` shape; the
+registry (`deepcolor.models.registry`) opens model files and the shipped
+models (`load_model`). Model-specific options (Cheng's ``semantic``,
+``clusters``) pass through `colorize` to the model untouched, and what the
+model says about an image (Cheng's cluster, the global prior's scene) comes
+back as ``info`` (``colorize(..., return_info=True)``).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Literal, overload
 from collections.abc import Callable
 
 import numpy as np
@@ -25,15 +23,14 @@ from deepcolor.colorspace import merge_luma_chroma, quantize_rgb, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.kernels.device import array_module_for, resolve_device, to_host
 from deepcolor.refine import refine_chroma
+from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
+from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
-from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
 
 __all__ = [
     "ChromaModel",
     "ChromaPrediction",
     "Colorization",
-    "MODEL_KINDS",
-    "METHODS",
     "model_class",
     "load_model",
     "colorize",
@@ -46,68 +43,6 @@ __all__ = [
 
 logger = logging.getLogger("deepcolor")
 _CPU_ONLY_WARNED: set[str] = set()  # model names already said to predict on the CPU
-
-# A model file's kind -> "module:Class", imported lazily.
-MODEL_KINDS = {
-    "colorizer": "deepcolor.models.cheng:ChengModel",
-    "global_prior": "deepcolor.models.global_prior:GlobalPriorModel",
-}
-# --method -> the kind (and shipped file name) of its model.
-METHODS = {"cheng": "colorizer", "global-prior": "global_prior"}
-
-
-@dataclass
-class ChromaPrediction:
-    """What a model predicts for one luma image."""
-
-    chroma: np.ndarray  # (H, W, 2) float32 BT.601 U, V (before refinement and saturation)
-    info: dict[str, Any] = field(default_factory=dict)  # e.g. {"cluster": "L0C03"}
-    seconds: dict[str, float] = field(default_factory=dict)  # per-stage timings
-
-
-@runtime_checkable
-class ChromaModel(Protocol):
-    """What a colorization model offers the pipeline."""
-
-    name: ClassVar[str]
-    kind: ClassVar[str]
-
-    def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
-        """(H, W) float32 luma in [0, 1] -> prediction; unknown options raise ValueError naming them."""
-        ...
-
-    @classmethod
-    def load(cls, path: str | Path) -> "ChromaModel": ...
-
-
-def model_class(kind: str) -> type:
-    """The class that opens model files of ``kind`` (imported on first use)."""
-    if kind not in MODEL_KINDS:
-        raise ModelFileError(f"no model class for kind {kind!r} (known: {', '.join(sorted(MODEL_KINDS))})")
-    module_name, class_name = MODEL_KINDS[kind].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module_name.startswith(exc.name):
-            raise
-        raise ModelFileError(f"model kind {kind!r} needs {module_name}, which this installation does not have") from None
-    return getattr(module, class_name)
-
-
-_DEFAULT_MODELS: dict[str, Any] = {}
-
-
-def load_model(path: str | Path | None = None, *, method: str = "cheng") -> Any:
-    """Open a model file of any known kind; without a path, the model of ``method`` shipped in the package (cached)."""
-    if path is not None:
-        path = Path(path)
-        return model_class(read_model_kind(path)).load(path)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r} (use one of {', '.join(METHODS)})")
-    if method not in _DEFAULT_MODELS:
-        kind = METHODS[method]
-        _DEFAULT_MODELS[method] = model_class(kind).load(default_weights_path(kind))
-    return _DEFAULT_MODELS[method]
 
 
 @dataclass
@@ -184,7 +119,7 @@ def tile_windows(shape: tuple[int, int], *, tile: int, refine: bool):
 
 def colorize_tiles(
     luma: np.ndarray,
-    model: Any,
+    model: ChromaModel,
     emit: Callable[[Tile, np.ndarray], None],
     *,
     refine: bool = True,
@@ -203,7 +138,7 @@ def colorize_tiles(
     plain whole-image path. The stitched chroma equals the whole-image chroma
     to about 1e-4 (measured 5e-5 at most on photographs; the domain
     transform's long reach is the only inexact part), i.e. 8-bit RGB within
-    one level. A model without ``prepare`` (`ChengModel.prepare`) runs whole.
+    one level. A model without the ``tiles`` capability (`ChengModel.prepare`) runs whole.
 
     Parameters
     ----------
@@ -273,12 +208,14 @@ def colorize_tiles_on(
             core = core * xp.float32(saturation)
         core = np.ascontiguousarray(to_host(core))  # the tile's one device -> host copy
         refine_s += time.perf_counter() - t0
-        emit(t, core)
-    return {"cluster": image.source}, dict(image.seconds, refinement=refine_s)
+        emit(t, np.ascontiguousarray(core))
+    return dict(image.info), dict(image.seconds, refinement=refine_s)
 
 
 def _prepare_method(model: Any, device: str) -> Callable[..., Any] | None:
     """``prepare(luma, **options)`` of ``model`` on ``device`` (its ``prepare`` or ``prepare_cuda``), or None: it runs whole."""
+    if "tiles" not in capabilities(model):
+        return None
     if device == "cpu":
         return getattr(model, "prepare", None)
     if not hasattr(model, "prepare_cuda"):
@@ -321,7 +258,7 @@ def _colorize_whole(
 
 def colorize_luma(
     luma: np.ndarray,
-    model: Any,
+    model: ChromaModel,
     *,
     refine: bool = True,
     saturation: float = 1.0,
@@ -344,17 +281,26 @@ def colorize_luma(
     return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
 
 
+@overload
+def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
+             saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[False] = ...,
+             **model_options: Any) -> np.ndarray: ...
+@overload
+def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
+             saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[True],
+             **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
 def colorize(
     gray: np.ndarray,
     *,
-    model: Any = None,
-    method: str = "cheng",
+    model: ChromaModel | str | Path | None = None,
+    method: str = DEFAULT_METHOD,
     refine: bool = True,
     saturation: float = 1.0,
-    device: str = "cpu",
+    device: str = "auto",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    return_info: bool = False,
     **model_options: Any,
-) -> np.ndarray:
+) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
     """Colorize a grayscale image.
 
     Parameters
@@ -362,10 +308,11 @@ def colorize(
     gray : ndarray, shape (H, W)
         uint8, uint16, or float in [0, 1]. An (H, W, 3) colour image is
         reduced to its luma first, with a notice.
-    model : ChromaModel or path, optional
-        Default: the model of ``method`` shipped in the package.
+    model : ChromaModel, str or path, optional
+        A loaded model, a shipped model's name (`deepcolor.list_models`) or a
+        model file. Default: the shipped model of ``method``.
     method : str
-        Which shipped model when ``model`` is not given: ``"cheng"``.
+        Which shipped model when ``model`` is not given: ``"cheng"`` or ``"global-prior"``.
     refine : bool
         Joint bilateral refinement of the chroma, guided by the gray image.
     saturation : float
@@ -375,10 +322,13 @@ def colorize(
         line; raise it for larger images. Images above 1024 pixels a side are
         colorized in tiles (`colorize_tiles`), so memory grows with the
         output (3 bytes a pixel for uint8) plus the luma (4), not more.
-    device : {"cpu", "cuda", "auto"}
-        Where the per-pixel work runs: ``cuda`` (raises ValueError without a
-        usable GPU), ``auto`` (the GPU when one works, else the CPU) or
-        ``cpu``, which never imports CuPy or numba.cuda.
+    device : {"auto", "cpu", "cuda"}
+        Where the per-pixel work runs: ``auto`` (default: the GPU when one
+        works, else the CPU, silently), ``cuda`` (raises ValueError without a
+        usable GPU) or ``cpu``, which never imports CuPy or numba.cuda.
+    return_info : bool
+        Also return the model's account of the image (Cheng: ``{"cluster": key}``;
+        the global prior: ``{"scene": ..., "scene_probability": ...}``).
     **model_options
         Passed to the model's ``predict_chroma``; Cheng's: ``semantic``
         (False: the 81-d descriptor without FCN semantics) and ``clusters``
@@ -390,6 +340,8 @@ def colorize(
         Same dtype family as the input: uint8 -> uint8, uint16 -> uint16,
         float -> float32 in [0, 1]. Its BT.601 luma equals the input (to
         rounding): only U, V are predicted.
+    info : dict
+        Only with ``return_info=True``: ``(rgb, info)``.
 
     Raises
     ------
@@ -408,5 +360,6 @@ def colorize(
     def merge(t: Tile, chroma: np.ndarray) -> None:
         rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype)
 
-    colorize_tiles(luma, model, merge, refine=refine, saturation=saturation, max_pixels=max_pixels, device=device, **model_options)
-    return rgb
+    info, _ = colorize_tiles(luma, model, merge, refine=refine, saturation=saturation, max_pixels=max_pixels, device=device,
+                             **model_options)
+    return (rgb, info) if return_info else rgb

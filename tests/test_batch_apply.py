@@ -70,6 +70,7 @@ def test_recursive_apply_mirrors_the_tree_and_resumes_from_its_journal(tmp_path,
     assert {p: p.stat().st_mtime_ns for p in out.rglob("p*.png")} == mtimes
 
 
+@pytest.mark.slow
 @needs_dask
 def test_workers_give_the_serial_outputs(tmp_path, capsys):
     """--workers 2 (a real LocalCluster) writes the same mirrored tree as the serial path."""
@@ -90,6 +91,7 @@ def test_workers_give_the_serial_outputs(tmp_path, capsys):
     assert len(workers) == 2 and str(os.getpid()) not in {w.split(":")[-1] for w in workers}
 
 
+@pytest.mark.slow
 @needs_dask
 def test_killed_apply_driver_resumes_without_redoing_a_file(tmp_path):
     """SIGKILL `python -m deepcolor.apply --workers 2` mid-batch; the rerun finishes the rest, finished files untouched."""
@@ -131,6 +133,7 @@ def test_killed_apply_driver_resumes_without_redoing_a_file(tmp_path):
     _check_outputs(src, out, files)
 
 
+@pytest.mark.slow
 @needs_dask
 def test_fit_features_on_workers_match_serial_and_resume(tmp_path):
     """fit's feature extraction on 2 workers (FCN loaded per worker) equals the serial one; a rerun recomputes only what is missing."""

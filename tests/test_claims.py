@@ -25,6 +25,7 @@ def _holder(output, *, hold_s: float) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_claim_is_exclusive_and_released(tmp_path):
     """While one process holds a claim another gets False; after the block the claim file is gone."""
     out = tmp_path / "a.jpg"
@@ -42,6 +43,7 @@ def test_claim_is_exclusive_and_released(tmp_path):
     assert not claim_path(out).exists()
 
 
+@pytest.mark.slow
 def test_stale_claim_of_a_killed_run_is_taken_over(tmp_path):
     """kill -9 leaves the claim file (and a temp file) behind: the next claim succeeds and cleans both."""
     out = tmp_path / "a.png"

@@ -168,6 +168,7 @@ def _train_folder(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_fit_trains_resumes_and_loads(tmp_path, monkeypatch, capsys):
     """A small fit writes a loadable bundle; after an interruption the re-run reuses finished work."""
     import deepcolor.train.cheng as training
@@ -213,3 +214,56 @@ def test_fit_bad_input(tmp_path, capsys):
     captured = capsys.readouterr()
     _no_traceback(captured)
     assert "no training images found" in captured.err and "no such file or folder" in captured.err
+
+
+def test_colorize_example_writes_the_gray_photo_and_its_colours(tmp_path, monkeypatch, capsys):
+    """`deepcolor colorize --example` needs no photo: scikit-image's astronaut, gray, and its colorization, here."""
+    from deepcolor.cli.main import main as deepcolor_main
+
+    monkeypatch.chdir(tmp_path)
+    assert deepcolor_main(["colorize", "--example", "-q"]) == 0
+    _no_traceback(capsys.readouterr())
+    gray = read_image(tmp_path / "example_gray.png").pixels
+    colour = read_image(tmp_path / "example_colorized.png")
+    assert gray.ndim == 2 and gray.shape == data.astronaut().shape[:2]
+    assert colour.pixels.ndim == 3 and not colour.is_gray
+    assert np.abs(rgb_to_luma(colour.pixels) - gray).max() < 2 / 255  # the gray photo's luma, kept
+    assert deepcolor_main(["colorize", "--example", "photo.jpg", "-q"]) == 2  # its own photo only
+    assert "give no INPUT" in capsys.readouterr().err
+
+
+def test_console_script_is_declared():
+    """setup.cfg installs `deepcolor` as deepcolor.cli.main:main."""
+    import configparser
+    from pathlib import Path
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).parents[1] / "setup.cfg")
+    scripts = config["options.entry_points"]["console_scripts"].strip()
+    assert scripts == "deepcolor = deepcolor.cli.main:main"
+    assert "py.typed" in config["options.package_data"]["deepcolor"]
+    from deepcolor.cli.main import main
+
+    assert callable(main)
+
+
+@pytest.mark.slow
+def test_module_entry_points_answer_help():
+    """`python -m deepcolor --help` lists the four commands; the old module commands still answer --help; `models` lists both."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+
+    def run(*argv):
+        done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=root, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    top = run("deepcolor", "--help")
+    assert all(f"  {name}" in top for name in ("colorize", "fit", "evaluate", "models"))
+    for module in ("deepcolor.apply", "deepcolor.evaluate", "deepcolor.fit"):
+        assert "usage: python -m " + module in run(module, "--help")
+    listing = run("deepcolor", "models")
+    assert "\ncheng\n" in "\n" + listing and "\nglobal-prior\n" in listing and "MB)" in listing

@@ -206,6 +206,7 @@ def test_epsilon_is_inclusive():
     assert set(_layers(clusters)) == {0} and not any(c.sent_on.any() for c in clusters)
 
 
+@pytest.mark.slow
 def test_resume_after_interrupt_does_not_retrain():
     """After a KeyboardInterrupt, a rerun with the caller's cache retrains none of the finished clusters."""
     x, h = _data(n=150)

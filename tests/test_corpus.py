@@ -19,6 +19,7 @@ import pytest
 from hostile_corpus import ESCAPE_NAME, NEWLINE_NAME, STALE_TEMP_NAME, make_corpus, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # every test here runs the commands as subprocesses
 
 
 def _cli(tool: str, *args: str, wait: bool = True):

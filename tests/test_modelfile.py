@@ -46,22 +46,36 @@ def test_errors(tmp_path):
     assert "version" in _one_line_error(tmp_path / "new.safetensors")
 
 
-def test_load_model_opens_a_file_by_its_kind(tmp_path):
-    """load_model reads a file's kind and picks its class; an unknown or uninstalled kind is one clear line."""
+def test_load_model_opens_a_file_by_its_kind(tmp_path, monkeypatch):
+    """load_model reads a file's kind and picks its class; old kind strings still load; an unknown, broken or
+    uninstalled kind is one clear line."""
+    from deepcolor.models import registry
     from deepcolor.models.cheng import ChengModel
+    from deepcolor.models.global_prior import GlobalPriorModel
     from deepcolor.modelfile import default_weights_path, read_model_kind
-    from deepcolor.pipeline import MODEL_KINDS, load_model
+    from deepcolor.models.registry import ModelEntry, load_model
 
-    assert read_model_kind(default_weights_path("colorizer")) == "colorizer"
-    assert isinstance(load_model(default_weights_path("colorizer")), ChengModel)
+    # The shipped files carry the old kind strings; they read as the kinds' one names.
+    assert read_model_kind(default_weights_path("colorizer")) == "cheng"
+    assert read_model_kind(default_weights_path("global_prior")) == "global-prior"
+    cheng = load_model(default_weights_path("colorizer"))
+    assert isinstance(cheng, ChengModel) and cheng.name == cheng.kind == "cheng"
+    assert isinstance(load_model("global-prior"), GlobalPriorModel)
+    # A file written now carries the one name, and loads back.
+    resaved = cheng.save(tmp_path / "cheng.safetensors")
+    assert read_model_kind(resaved) == "cheng" and isinstance(load_model(resaved), ChengModel)
+
     odd = save_model_file(tmp_path / "odd.safetensors", {"w": np.zeros(1, np.float32)}, kind="no_such_kind", config={})
     with pytest.raises(ModelFileError, match="no model class for kind 'no_such_kind'"):
         load_model(odd)
-    if "global_prior" in MODEL_KINDS:
-        prior = save_model_file(tmp_path / "gp.safetensors", {"w": np.zeros(1, np.float32)}, kind="global_prior", config={})
-        try:
-            import deepcolor.models.global_prior  # noqa: F401
-        except ModuleNotFoundError:
-            with pytest.raises(ModelFileError, match="needs deepcolor.models.global_prior") as exc:
-                load_model(prior)
-            assert "\n" not in str(exc.value)
+    # A global-prior file whose config does not describe the network: one line, naming the file.
+    prior = save_model_file(tmp_path / "gp.safetensors", {"w": np.zeros(1, np.float32)}, kind="global_prior", config={})
+    with pytest.raises(ModelFileError, match="global-prior config/tensors do not match") as exc:
+        load_model(prior)
+    assert "\n" not in str(exc.value) and "gp.safetensors" in str(exc.value)
+    # A registered kind whose module this installation lacks.
+    monkeypatch.setitem(registry.ENTRIES, "absent", ModelEntry("absent", "deepcolor.models.not_installed:Absent", "test"))
+    absent = save_model_file(tmp_path / "absent.safetensors", {"w": np.zeros(1, np.float32)}, kind="absent", config={})
+    with pytest.raises(ModelFileError, match="needs deepcolor.models.not_installed") as exc:
+        load_model(absent)
+    assert "\n" not in str(exc.value)

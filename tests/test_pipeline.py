@@ -144,6 +144,7 @@ def test_model_options_are_checked(model):
         deepcolor.colorize(np.zeros((16, 16), np.uint8), model=model, style=None)
 
 
+@pytest.mark.slow
 def test_inference_imports_no_training_code():
     """colorize() loads neither scikit-learn nor deepcolor.train; tqdm only as far as `import torch` itself does (torch.hub)."""
     import subprocess

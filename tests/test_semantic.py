@@ -243,6 +243,7 @@ def _write_toy_set(root: Path, n: int, seed: int) -> tuple[Path, Path]:
     return img_dir, lab_dir
 
 
+@pytest.mark.slow
 def test_training_run_and_resume(tmp_path):
     """A tiny training run writes a loadable FCN; --resume continues the epoch count from the checkpoint."""
     ti, tl = _write_toy_set(tmp_path / "train", 3, seed=5)

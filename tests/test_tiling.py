@@ -84,7 +84,10 @@ def test_needs_tiles():
     assert not needs_tiles((1024, 1024), tile=1024)
     assert needs_tiles((1025, 10), tile=1024)
     assert len(tile_grid((1024, 1024), tile=1024)) == 1
-    assert isinstance(tile_grid((3, 3), tile=2)[0], Tile)
+    grid = tile_grid((3, 3), tile=2)
+    assert all(isinstance(t, Tile) for t in grid) and len(grid) == 4
+    assert [t.core for t in grid] == [(slice(0, 2), slice(0, 2)), (slice(0, 2), slice(2, 3)),
+                                      (slice(2, 3), slice(0, 2)), (slice(2, 3), slice(2, 3))]
 
 
 def test_halos_match_the_stages_they_cover():

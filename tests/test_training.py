@@ -85,6 +85,7 @@ def test_thin_evidence_keeps_the_blend():
     assert fitted.clusters[1].uses_own_mlp("plain") and fitted.clusters[1].blend["plain"] == BLEND
 
 
+@pytest.mark.slow
 def test_ensemble_never_routes_to_a_dropped_cluster(tmp_path):
     """Whatever the image, a dropped cluster's key never comes back and its images get the global MLP; saving keeps the drop."""
     rng = np.random.default_rng(3)
@@ -162,6 +163,7 @@ def test_extract_samples_rejects_gray(tmp_path):
         extract_samples(tmp_path / "g.png", fcn=None, n_samples=10, seed=0)
 
 
+@pytest.mark.slow
 def test_regressor_cache_reuses_only_same_members(tmp_path):
     """A cached MLP is reused for the same members and retrained when the members change."""
     from deepcolor.regressor import fit_regressor

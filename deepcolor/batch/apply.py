@@ -1,7 +1,7 @@
 """The apply batch: colorizing a list of (input, output) pairs through `run_batch`.
 
 The model is a `Resource` (each process loads it once, by path), the per-file
-task is `colorize_job` (`deepcolor.apply.apply_file`: claim, read, colorize, write),
+task is `colorize_job` (`deepcolor.colorize_file.apply_file`: claim, read, colorize, write),
 and the settings string that keys the journal names the model file (path,
 size, modification time) and every option that shapes an output.
 """
@@ -20,37 +20,40 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor.apply import ApplyOptions
 from deepcolor.batch.engine import BatchReport, Job, Resource, load_resource, run_batch
 from deepcolor.batch.journal import Journal
 from deepcolor.batch.plan import plan_batch
+from deepcolor.colorize_file import ApplyOptions, apply_file
+from deepcolor.models.registry import DEFAULT_METHOD
 
-__all__ = ["apply_batch", "model_resource", "colorize_task", "colorize_job", "batch_settings"]
+__all__ = ["apply_batch", "model_resource", "model_identity", "colorize_task", "colorize_job", "batch_settings"]
 
 logger = logging.getLogger("deepcolor")
 
 
-def _load_model(path: str | None, method: str = "cheng"):
-    from deepcolor.pipeline import load_model
+def _load_model(path: str | None, method: str = DEFAULT_METHOD):
+    from deepcolor.models.registry import load_model
 
-    return load_model(path, method=method)
+    return load_model(method if path is None else Path(path))
 
 
-def model_resource(path: str | os.PathLike | None, method: str = "cheng") -> Resource:
+def model_resource(path: str | os.PathLike | None, method: str = DEFAULT_METHOD) -> Resource:
     """The model at ``path`` (None: the shipped one of ``method``), loaded once per process.
 
     The cache key holds the file's identity, so a long-lived worker of a
     running cluster loads a model file anew once it has been replaced.
     """
-    identity = tuple(_model_identity(path, method).values())
+    identity = tuple(model_identity(path, method).values())
     return Resource(("model", method, *identity), functools.partial(_load_model, None if path is None else os.fspath(path), method))
 
 
-def _model_identity(path: str | os.PathLike | None, method: str = "cheng") -> dict[str, Any]:
-    from deepcolor.modelfile import default_weights_path
-    from deepcolor.pipeline import METHODS
+def model_identity(path: str | os.PathLike | None, method: str = DEFAULT_METHOD) -> dict[str, Any]:
+    """The model file's path, size and modification time (the shipped file of ``method`` without ``path``)."""
+    from deepcolor.models.registry import shipped_path
 
-    p = Path(path) if path is not None else default_weights_path(METHODS[method])
+    p = Path(path) if path is not None else shipped_path(method)
+    if p is None:
+        return {"model": f"<{method}>"}
     try:
         st = p.stat()
     except OSError:
@@ -58,13 +61,13 @@ def _model_identity(path: str | os.PathLike | None, method: str = "cheng") -> di
     return {"model": str(p.resolve()), "model_size": st.st_size, "model_mtime_ns": st.st_mtime_ns}
 
 
-def batch_settings(model_path: str | os.PathLike | None, options: ApplyOptions, method: str = "cheng") -> str:
+def batch_settings(model_path: str | os.PathLike | None, options: ApplyOptions, method: str = DEFAULT_METHOD) -> str:
     """The journal's settings string: the model file's identity and every option that shapes an output."""
     shaping = {"refine": options.refine, "saturation": options.saturation, "max_pixels": options.max_pixels, "method": method}
     for name, value in sorted(options.model_options.items()):
         # an array option (the style reference) enters by its content hash
         shaping[name] = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()[:16] if isinstance(value, np.ndarray) else value
-    return json.dumps({**_model_identity(model_path, method), **shaping}, sort_keys=True)
+    return json.dumps({**model_identity(model_path, method), **shaping}, sort_keys=True)
 
 
 def apply_batch(
@@ -73,7 +76,7 @@ def apply_batch(
     out_dir: Path | None,
     options: ApplyOptions = ApplyOptions(),
     model_path: str | os.PathLike | None = None,
-    method: str = "cheng",
+    method: str = DEFAULT_METHOD,
     model: Any = None,
     semantic_targets: dict[Path, Path] | None = None,
     workers: int = 0,
@@ -82,17 +85,16 @@ def apply_batch(
 ) -> BatchReport:
     """Colorize (input, output) pairs; with ``out_dir``, journaled there so a rerun skips what is done.
 
-    Each file goes through `deepcolor.apply.apply_file` (claim, read,
+    Each file goes through `deepcolor.colorize_file.apply_file` (claim, read,
     colorize in tiles, atomic write). ``model`` is the caller's copy for the
     serial path (else it is loaded here); Dask workers load their own once.
     ``semantic_targets`` maps an output to its label map's path.
-    ``report.skipped`` counts files the journal says are done.
+    ``report.skipped`` counts files the journal says are done. The options
+    are the caller's to check against the model (`deepcolor.models.base.validate_options`).
     """
     resource = model_resource(model_path, method)
     if model is None:
         model = load_resource(resource)
-    if hasattr(model, "variant"):
-        model.variant(options.model_options.get("semantic", True))  # fail early on an ablation this model lacks
     journal = Journal.in_folder(out_dir, settings=batch_settings(model_path, options, method)) if out_dir is not None else None
     with journal if journal is not None else contextlib.nullcontext():
         jobs, skipped = plan_batch(pairs, out_dir, journal=journal, overwrite=options.overwrite)
@@ -123,8 +125,6 @@ _STATUS = {"colorized": "done", "kept": "kept", "claimed": "held"}
 
 def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_targets: dict[Path, Path]) -> str:
     """Run one job through `apply_file`: its status for the journal; a failed file raises its one-line reason."""
-    from deepcolor.apply import apply_file
-
     # job.overwrite: the journal knows this output is ours and stale (its input changed)
     if job.overwrite and not options.overwrite:
         options = dataclasses.replace(options, overwrite=True)

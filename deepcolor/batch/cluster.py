@@ -13,9 +13,18 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["DaskMissing", "require_dask", "dask_client", "local_cluster"]
+__all__ = ["WORKER_ENV", "DaskMissing", "require_dask", "dask_client", "local_cluster"]
 
 logger = logging.getLogger("deepcolor")
+
+# Each local worker is one single-threaded process; numeric libraries must not start their own pools.
+WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
 
 
 class DaskMissing(ImportError):
@@ -33,8 +42,6 @@ def require_dask() -> None:
 
 
 def _worker_env() -> dict[str, str]:
-    from deepcolor.batch.engine import WORKER_ENV
-
     env = dict(WORKER_ENV)
     # A checkout run in place (not installed) must be importable by the worker processes too.
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

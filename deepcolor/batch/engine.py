@@ -16,8 +16,9 @@ driver's copy.
 
 Failures: a task reports a bad file by raising ``ValueError`` or ``OSError``;
 its first line becomes the file's reason and the batch goes on. Any other
-exception is retried (``retries``) on the cluster, then recorded the same
-way. A worker process that dies (killed, out of memory) costs only the task it
+exception is a bug: retried (``retries``) on the cluster, then the file fails
+as an internal error (`internal_error_reason`), its traceback kept in
+``BatchReport.details`` for ``-v``. A worker process that dies (killed, out of memory) costs only the task it
 was running: the scheduler gives it to another worker (up to Dask's
 ``distributed.scheduler.allowed-failures`` times, then the file fails with
 "killed its worker").
@@ -31,25 +32,20 @@ import os
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepcolor.batch.cluster import WORKER_ENV, dask_client
 from deepcolor.batch.journal import Journal
 
-__all__ = ["Job", "Resource", "Outcome", "BatchReport", "run_batch", "load_resource", "one_line_reason", "WORKER_ENV"]
+__all__ = ["Job", "Resource", "Outcome", "BatchReport", "run_batch", "load_resource", "one_line_reason", "internal_error_reason",
+           "WORKER_ENV"]
 
 logger = logging.getLogger("deepcolor")
 
-# Each local worker is one single-threaded process; numeric libraries must not start their own pools.
-WORKER_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "NUMBA_NUM_THREADS": "1",
-    "OMP_WAIT_POLICY": "PASSIVE",
-}
 IN_FLIGHT_PER_THREAD = 4  # tasks handed to the scheduler ahead of need: keeps workers fed, memory flat
 
 
@@ -111,6 +107,7 @@ class BatchReport:
     skipped: int = 0  # already done according to the journal
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    details: dict[Path, str] = field(default_factory=dict)  # input -> traceback of an internal error
 
 
 _RESOURCES: dict[Hashable, Any] = {}
@@ -131,6 +128,11 @@ def one_line_reason(exc: BaseException) -> str:
     """First line of an exception's message (its type name when empty)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def internal_error_reason(exc: BaseException) -> str:
+    """The one-line reason of a file whose task raised an unexpected exception (a bug)."""
+    return f"internal error ({type(exc).__name__}: {one_line_reason(exc)}); rerun with -v for the traceback"
 
 
 def _worker_name() -> str:
@@ -227,8 +229,6 @@ def run_batch(
     if client is None and not workers and not scheduler:
         _run_serial(jobs, task, resource, journal, report, _bar(len(jobs), desc, progress))
     else:
-        from deepcolor.batch.cluster import dask_client
-
         with dask_client(client=client, workers=workers, scheduler=scheduler) as dask:
             _run_dask(dask, jobs, task, resource, journal, report, _bar(len(jobs), desc, progress), retries)
     report.seconds = time.perf_counter() - t0
@@ -240,9 +240,9 @@ def _run_serial(jobs, task, resource, journal, report, bar) -> None:
         for job in jobs:
             try:
                 outcome = _execute(job, task, resource)
-            except Exception as exc:  # as on Dask, where such a task fails after its retries: the batch goes on
-                logger.debug("%s failed", job.source, exc_info=True)
-                outcome = Outcome(job.key, "failed", f"{type(exc).__name__}: {one_line_reason(exc)}")
+            except Exception as exc:  # a bug: as on Dask, where such a task fails after its retries, the batch goes on
+                outcome = Outcome(job.key, "failed", internal_error_reason(exc))
+                report.details[job.source] = traceback.format_exc()
             _record(outcome, job, journal, report)
             bar.update(1)
             bar.set_postfix(failed=len(report.failed), refresh=False)
@@ -273,8 +273,11 @@ def _run_dask(client, jobs: Sequence[Job], task, resource, journal, report: Batc
         for batch in running.batches():
             for future, result in batch:
                 job = by_key.pop(future.key)
-                if isinstance(result, BaseException):  # the task kept raising, or kept killing its worker
+                if isinstance(result, BaseException) and type(result).__name__ == "KilledWorker":  # not a bug: out of memory, killed
                     result = Outcome(job.key, "failed", f"{type(result).__name__}: {one_line_reason(result)}")
+                elif isinstance(result, BaseException):  # the task kept raising
+                    report.details[job.source] = "".join(traceback.format_exception(type(result), result, result.__traceback__))
+                    result = Outcome(job.key, "failed", internal_error_reason(result))
                 future.release()
                 _record(result, job, journal, report)
             bar.update(len(batch))

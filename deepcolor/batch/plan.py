@@ -97,7 +97,8 @@ def plan_batch(
     there. An input that changed since its output was written by an earlier
     run gets that output replaced (it is ours and stale) even without
     ``overwrite``. Folders below ``out_dir`` are created here, once each. An
-    output that is one of the inputs is a ValueError, before any work.
+    output that is one of the inputs is an `ImageWriteError` (as `deepcolor.io.ensure_not_input`
+    raises for one file), before any work.
 
     Parameters
     ----------
@@ -121,7 +122,9 @@ def plan_batch(
     inputs = {p.resolve() for p, _ in pairs}
     for source, target in pairs:
         if target.resolve() in inputs:  # e.g. -o the input folder with --format: never overwrite an input
-            raise ValueError(f"{target}: is an input file of this batch; refusing to overwrite an input")
+            from deepcolor.io import ImageWriteError
+
+            raise ImageWriteError(target, "is an input file of this batch; refusing to overwrite an input")
     rows = journal.rows() if journal is not None else {}
     jobs: list[Job] = []
     skipped = 0

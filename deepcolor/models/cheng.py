@@ -48,7 +48,7 @@ from deepcolor.kernels.cuda_host import array_module
 from deepcolor.kernels.device import array_module_for, synchronize
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
-from deepcolor.pipeline import ChromaPrediction
+from deepcolor.models.base import ChromaPrediction, Option
 from deepcolor.regressor import Regressor
 
 __all__ = ["VARIANTS", "ClusterHead", "ChengModel", "ChengImage"]
@@ -86,7 +86,12 @@ class ChengModel:
     """Everything a colorization needs, loaded from or saved to one file."""
 
     name: ClassVar[str] = "cheng"
-    kind: ClassVar[str] = "colorizer"
+    kind: ClassVar[str] = "cheng"  # = name; files written as "colorizer" still load (modelfile.LEGACY_KINDS)
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("semantic", bool, True, "the 92-d descriptor with FCN semantics (off: the 81-d variant without)"),
+        Option("clusters", bool, True, "the MLP of the image's cluster (off: the single global MLP)"),
+    )
+    capabilities: ClassVar[frozenset[str]] = frozenset({"labels", "tiles"})
 
     global_regressors: dict[str, Regressor]
     clusters: list[ClusterHead] = field(default_factory=list)
@@ -173,6 +178,36 @@ class ChengModel:
             return "global"
         head = self.route(gist, histogram)
         return head.key if head.uses_own_mlp(name) else "global"
+
+    # -- the model interface (deepcolor.models.base) ------------------------
+    def evaluation_settings(self) -> dict[str, dict[str, bool]]:
+        """The ablations this model supports, by name: ``{"semantic+clusters": {"semantic": True, "clusters": True}, ...}``."""
+        grid = {}
+        semantics = [s for s in (True, False) if ("semantic" if s else "plain") in self.global_regressors and (not s or self.fcn is not None)]
+        for semantic in semantics:
+            for clusters in ([True, False] if self.clusters else [False]):
+                name = ("semantic" if semantic else "plain") + ("+clusters" if clusters else "")
+                grid[name] = {"semantic": semantic, "clusters": clusters}
+        return grid
+
+    def validate_options(self, options: dict[str, Any]) -> None:
+        """Raise ValueError (one line) for an option or ablation this model cannot run."""
+        semantic, _ = self._switches(dict(options), _OPTIONS)
+        self.variant(semantic)
+
+    def label_map(self, luma: np.ndarray) -> np.ndarray:
+        """The FCN's most probable class of every pixel in CamVid colours: (H, W, 3) uint8, computed tile by tile
+        from the FCN map of the whole image (as the semantic feature sees it)."""
+        from deepcolor.features.semantic import label_colours
+        from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
+
+        if self.fcn is None:
+            raise ValueError("this cheng model carries no FCN: it has no label map")
+        small = semantic_small(luma, self.fcn)
+        labels = np.empty(luma.shape, np.uint8)
+        run_tiled(lambda t: np.argmax(region_maps(luma, t.outer, small=small).semantic, axis=-1), labels,
+                  tile=DEFAULT_TILE, halo=SEMANTIC_HALO)
+        return label_colours(labels)
 
     # -- files -----------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -335,7 +370,12 @@ class ChengImage:
     seconds: dict[str, float]
     device: str = "cpu"  # where features and MLP run: "cpu" or "cuda"
 
-    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None):
+    @property
+    def info(self) -> dict[str, Any]:
+        """The model's account of this image (`deepcolor.pipeline.colorize` with ``return_info=True``)."""
+        return {"cluster": self.source}
+
+    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None) -> np.ndarray:
         """Chroma of the pixels ``want`` (image coordinates), from features computed on ``outer`` (which holds it).
 
         The features of a pixel read up to `tiling.FEATURE_HALO` pixels around

@@ -36,7 +36,7 @@ from torch import nn
 from deepcolor.colorspace import check_luma
 from deepcolor.kernels.device import array_module_for, from_torch, module_on, synchronize, torch_device
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file, save_model_file
-from deepcolor.pipeline import ChromaPrediction
+from deepcolor.models.base import ChromaPrediction, Option
 
 __all__ = [
     "KIND",
@@ -54,7 +54,7 @@ __all__ = [
     "unit_to_chroma",
 ]
 
-KIND = "global_prior"
+KIND = "global-prior"  # the kind's one name; files written as "global_prior" still load (modelfile.LEGACY_KINDS)
 GLOBAL_SIZE = 224  # the global path always sees the image rescaled to this square
 STRIDE = 8  # the low-level net downsamples by 8: the local input is padded to a multiple of it
 # Largest |U|, |V| of BT.601 for RGB in [0, 1] (deepcolor.colorspace): the sigmoid spans them.
@@ -273,6 +273,8 @@ class GlobalPriorModel:
 
     name: ClassVar[str] = "global-prior"
     kind: ClassVar[str] = KIND
+    options: ClassVar[tuple[Option, ...]] = ()
+    capabilities: ClassVar[frozenset[str]] = frozenset({"style"})
 
     def __init__(self, net: GlobalPriorNet, config: dict[str, Any]) -> None:
         if len(config.get("classes", ())) != net.n_classes:

@@ -1,77 +1,20 @@
-"""The command-line parsers and what every command shares: logging, one-line errors, exit codes.
+"""The command-line parsers: flags, types and help of every command; nothing runs here.
 
-The commands themselves are `deepcolor.fit`, `deepcolor.apply` and
-`deepcolor.evaluate` (``python -m ...``). Every command turns an expected
-failure (bad input, bad model file, unwritable output) into one line on stderr
-and a non-zero exit; Ctrl-C says how to resume.
+Parsers import no Dask, probe no GPU and load no weights: the model flags
+(``--method`` and each model kind's options) are built from the declarations
+in `deepcolor.models.registry`. What the commands share at run time is
+`deepcolor.cli.runtime`; the ``deepcolor`` command itself `deepcolor.cli.main`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-logger = logging.getLogger("deepcolor")
+from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
-EXIT_FAILED_ITEMS = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-OUTPUT_SUFFIX = "_colorized"  # apply without -o writes NAME_colorized.EXT beside each input
-
-
-class CommandError(Exception):
-    """An expected failure that ends a command with a one-line message."""
-
-
-def passive_openmp() -> None:
-    """Entry points call this before torch loads: OpenMP threads that spin while waiting stall
-    for hundreds of ms whenever another process holds a core (measured: 571 ms -> 26 ms per FCN call)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="deepcolor: %(message)s", stream=sys.stderr)
-    # Our messages are one line each; third-party chatter stays at warnings.
-    for name in ("numba", "matplotlib", "PIL"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def run_command(prog: str, body: Callable[[], int], *, resume_hint: str = "run the same command again to resume where it stopped") -> int:
-    """Run a command body; expected failures become one line on stderr and an exit code."""
-    from deepcolor.modelfile import ModelFileError
-
-    try:
-        return body()
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; {resume_hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (CommandError, ModelFileError, ValueError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def shown(text: object) -> str:
-    """Text safe for a terminal line: control characters (escape codes, newlines in file names) escaped."""
-    text = str(text)
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def report_failures(prog: str, failed: Sequence[tuple[Path, str]]) -> int:
-    """List failed files on stderr, one line each (names escaped); the exit status."""
-    if not failed:
-        return 0
-    print(f"{prog}: {len(failed)} file(s) failed:", file=sys.stderr)
-    for path, reason in failed:
-        # io errors already start with the file's name: do not say it twice.
-        for prefix in (f"{path}: ", f"{Path(path).name}: ", f"{shown(path)}: ", f"{shown(Path(path).name)}: "):
-            reason = reason[len(prefix) :] if reason.startswith(prefix) else reason
-        print(f"  {shown(path)}: {shown(reason)}", file=sys.stderr)
-    return EXIT_FAILED_ITEMS
+__all__ = ["apply_parser", "evaluate_parser", "fit_parser", "fcn_parser", "global_prior_parser",
+           "positive_int", "count_or_all", "gain", "new_file", "loudness_flags"]
 
 
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
@@ -80,19 +23,6 @@ def _add_device_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the per-pixel work runs: auto (the GPU when one works, else the CPU; "
                    "one line says which), cpu, or cuda (an error without a usable GPU)")
-
-
-def resolve_device_flag(args: argparse.Namespace) -> str:
-    """The device ``--device`` asks for (``"cpu"`` or ``"cuda"``), said in one line on stderr unless ``-q``.
-
-    ``--device cuda`` without a usable GPU raises ValueError (one line: the command exits with it).
-    """
-    from deepcolor.kernels.device import device_notice, resolve_device
-
-    device = resolve_device(args.device)
-    if not args.quiet:
-        print(device_notice(device, args.device), file=sys.stderr)
-    return device
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,17 +73,40 @@ def new_file(text: str) -> Path:
     return path
 
 
-def _model_flags() -> argparse.ArgumentParser:
-    """The flags apply and evaluate share: which model, which of its options, how loud."""
+def loudness_flags() -> argparse.ArgumentParser:
+    """``-q`` and ``-v``, which every command takes."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--method", choices=("cheng", "global-prior"), default="cheng",
-                   help="colorizer: Cheng et al.'s per-pixel MLPs (default) or Iizuka et al.'s global-prior CNN")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    loud.add_argument("-v", "--verbose", action="store_true", help="progress detail, and the full traceback of an internal error")
+    return p
+
+
+def _model_flags() -> argparse.ArgumentParser:
+    """The flags apply and evaluate share: which model, each kind's options (from the registry), where and how loud."""
+    from deepcolor.models.registry import DEFAULT_METHOD, entry, model_class, names
+
+    p = argparse.ArgumentParser(add_help=False, parents=[loudness_flags()])
+    kinds = names()
+    p.add_argument("--method", choices=kinds, default=None,
+                   help="model kind (default: the kind of --model, else %s): " % DEFAULT_METHOD
+                   + "; ".join(f"{n}: {entry(n).summary}" for n in kinds))
     p.add_argument("--model", metavar="MODEL", help="model file (default: the shipped model of --method)")
     p.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
-    p.add_argument("--no-semantic", action="store_true", help="the 81-d variant, without FCN semantics")
-    p.add_argument("--no-clusters", action="store_true", help="the single global MLP, without the cluster hierarchy")
+    by_flag: dict[str, list] = {}
+    for name in kinds:
+        for option in getattr(model_class(name), "options", ()):
+            by_flag.setdefault(option.flag, []).append((name, option))
+    for flag, owners in by_flag.items():
+        option = owners[0][1]
+        default = ("on" if option.default else "off") if option.type is bool else option.default
+        help_text = f"{'/'.join(n for n, _ in owners)}'s option {option.name} (default {default}): {option.help}"
+        if option.type is bool:
+            p.add_argument(flag, dest=option_dest(flag), action="store_const", const=not option.default,
+                           default=argparse.SUPPRESS, help=help_text)
+        else:
+            p.add_argument(flag, dest=option_dest(flag), type=option.type, default=argparse.SUPPRESS, help=help_text)
     _add_device_flag(p)
-    p.add_argument("-q", "--quiet", action="store_true")
     return p
 
 
@@ -166,83 +119,52 @@ def _engine_flags() -> argparse.ArgumentParser:
     return p
 
 
-def engine_options(args: argparse.Namespace) -> dict:
-    """``workers`` and ``scheduler`` for `deepcolor.batch.run_batch`; one line when they conflict or Dask is missing."""
-    if args.workers < 0:
-        raise CommandError(f"--workers must be >= 0, got {args.workers}")
-    if args.workers and args.scheduler:
-        raise CommandError("give --workers (a local cluster) or --scheduler (a running one), not both")
-    if args.workers or args.scheduler:
-        from deepcolor.batch.cluster import DaskMissing, require_dask
-
-        try:
-            require_dask()
-        except DaskMissing as exc:
-            raise CommandError(str(exc)) from None
-    return {"workers": args.workers, "scheduler": args.scheduler}
-
-
-def model_options(args: argparse.Namespace) -> dict[str, bool]:
-    """The model options (``deepcolor.colorize``'s ``**model_options``) the shared flags ask for."""
-    if args.method == "cheng":
-        return {"semantic": not args.no_semantic, "clusters": not args.no_clusters}
-    asked = [flag for flag, on in (("--no-semantic", args.no_semantic), ("--no-clusters", args.no_clusters)) if on]
-    if asked:
-        raise CommandError(f"{' and '.join(asked)}: options of --method cheng, not {args.method}")
-    return {}
-
-
-def load_method_model(args: argparse.Namespace):
-    """The model of ``--model`` or the shipped one of ``--method``; a file of another method is an error."""
-    from deepcolor.pipeline import load_model
-
-    model = load_model(args.model, method=args.method)
-    if model.name != args.method:
-        raise CommandError(f"--model {args.model} holds a {model.name} model; pass --method {model.name}")
-    return model
-
-
-def apply_parser() -> argparse.ArgumentParser:
+def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentParser:
+    """``deepcolor colorize`` (``python -m deepcolor.apply``): files and folders, or ``--example``."""
     parser = _Parser(
-        prog="python -m deepcolor.apply",
+        prog=prog,
         parents=[_model_flags(), _engine_flags()],
         description="Colorize grayscale photographs. Outputs are written atomically; inputs are never "
         "overwritten; existing outputs are kept (so a re-run resumes a batch) unless --overwrite.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
+    parser.add_argument("--example", action="store_true",
+                        help="colorize a photo shipped with scikit-image (the astronaut, made gray): writes "
+                        "example_gray.png and example_colorized.png into the current folder (or -o FOLDER)")
     parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
     parser.add_argument("--saturation", type=gain, default=1.0, help="chroma gain, finite, >= 0 (default 1.0)")
-    parser.add_argument("--style", metavar="REF", help="global-prior only: take the global features (the scene) from this image")
+    parser.add_argument("--style", metavar="REF", help="take the global features (the scene) from this image (models with a style reference: global-prior)")
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
+    parser.add_argument("--save-semantic", action="store_true", help="also write the model's label map (NAME.semantic.png; models with one: cheng, its FCN's classes in CamVid colours)")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
     return parser
 
 
-def evaluate_parser() -> argparse.ArgumentParser:
+def evaluate_parser(prog: str = "python -m deepcolor.evaluate") -> argparse.ArgumentParser:
+    """``deepcolor evaluate`` (``python -m deepcolor.evaluate``)."""
     parser = _Parser(
-        prog="python -m deepcolor.evaluate",
+        prog=prog,
         parents=[_model_flags()],
         description="Colorize the gray version of colour images and compare with the originals "
         "(PSNR on 8-bit RGB, peak 255, no resizing; gray baseline = zero chroma). "
         "The last line of output is one JSON object.",
     )
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST")
-    parser.add_argument("--csv", metavar="FILE", type=new_file, help="per-image rows (image, PSNR, gray PSNR, gain, colorfulness, cluster)")
+    parser.add_argument("--csv", metavar="FILE", type=new_file, help="per-image rows (image, PSNR, gray PSNR, gain, colorfulness, seconds, then the model's account, e.g. Cheng's cluster)")
     parser.add_argument("--limit", type=count_or_all, default=0, help="at most this many images (0: all)")
     return parser
 
 
-def fit_parser() -> argparse.ArgumentParser:
-    """``python -m deepcolor.fit``: the Cheng colorizer (``fit semantic`` is `fcn_parser`)."""
+def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser:
+    """``deepcolor fit cheng`` (``python -m deepcolor.fit``): the Cheng colorizer (``fit semantic`` is `fcn_parser`)."""
     parser = _Parser(
-        prog="python -m deepcolor.fit",
-        parents=[_engine_flags()],
+        prog=prog,
+        parents=[_engine_flags(), loudness_flags()],
         description="Train a colorization model on folders of colour photographs. "
-        "'python -m deepcolor.fit semantic --help' trains the FCN instead, "
-        "'python -m deepcolor.fit global-prior --help' the global-prior CNN.",
+        "This is Cheng's colorizer ('deepcolor fit cheng'); 'deepcolor fit semantic --help' trains the FCN, "
+        "'deepcolor fit global-prior --help' the global-prior CNN (also python -m deepcolor.fit semantic|global-prior).",
     )
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifest files (.txt)")
     parser.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="held-out folders or manifests: validation PSNR")
@@ -283,14 +205,13 @@ def fit_parser() -> argparse.ArgumentParser:
                         help="torch threads for the MLPs (default 1: they are small, and more threads on a busy machine "
                         "thrash; 0 = torch's default)")
     _add_device_flag(parser)
-    parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
 
-def fcn_parser() -> argparse.ArgumentParser:
-    """``python -m deepcolor.fit semantic``: its flags are the fields of `deepcolor.train.fcn.FCNConfig`."""
+def fcn_parser(prog: str = "python -m deepcolor.fit semantic") -> argparse.ArgumentParser:
+    """``deepcolor fit semantic``: its flags are the fields of `deepcolor.train.fcn.FCNConfig` (plus -q, -v)."""
     p = _Parser(
-        prog="python -m deepcolor.fit semantic",
+        prog=prog, parents=[loudness_flags()],
         description="Train the gray-image semantic FCN on per-pixel labels (CamVid layout, void = 11).",
     )
     from deepcolor.features.semantic import DEFAULT_ARCH, MAX_SIDE
@@ -325,9 +246,9 @@ def fcn_parser() -> argparse.ArgumentParser:
     return p
 
 
-def global_prior_parser() -> argparse.ArgumentParser:
-    """``python -m deepcolor.fit global-prior``: the CNN of `deepcolor.train.global_prior`."""
-    p = _Parser(prog="python -m deepcolor.fit global-prior",
+def global_prior_parser(prog: str = "python -m deepcolor.fit global-prior") -> argparse.ArgumentParser:
+    """``deepcolor fit global-prior``: the CNN of `deepcolor.train.global_prior`."""
+    p = _Parser(prog=prog, parents=[loudness_flags()],
                 description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs.")
     p.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifests (.txt)")
     p.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="selection images: validation PSNR each epoch")
@@ -346,5 +267,4 @@ def global_prior_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="CKPT", help="checkpoint file (default: MODEL.ckpt)")
     p.add_argument("--cache", metavar="DIR", help="decoded-photo cache (default: MODEL.work)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    p.add_argument("-q", "--quiet", action="store_true")
     return p

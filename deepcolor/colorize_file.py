@@ -1,0 +1,147 @@
+"""`apply_file`: one image file colorized into another (claim -> read -> colorize in tiles -> write).
+
+The one per-file step of ``deepcolor colorize`` (`deepcolor.apply`), called
+by the batch engine's task (`deepcolor.batch.apply`) in this process or on a
+Dask worker. It imports neither: the command calls the batch, the batch calls
+this. A bad file never raises: it comes back as a failed `FileResult`; an
+exception that is not a declared error (a bug) propagates, for the engine to
+report as an internal error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepcolor.io.common import DEFAULT_MAX_PIXELS
+from deepcolor.models.base import ChromaModel
+
+__all__ = ["ApplyOptions", "FileResult", "apply_file"]
+
+logger = logging.getLogger("deepcolor")
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How `apply_file` colorizes (picklable, so it crosses to batch workers)."""
+
+    refine: bool = True
+    saturation: float = 1.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    overwrite: bool = False
+    model_options: dict[str, Any] = field(default_factory=dict)  # the model's own, e.g. {"semantic": True, "clusters": True}
+    device: str = "cpu"  # resolved: "cpu" or "cuda"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What `apply_file` did with one input.
+
+    ``status``: ``"colorized"``; ``"kept"`` (the output exists and overwrite is
+    off); ``"claimed"`` (another live run is making this output now); or
+    ``"failed"``, with ``message`` one line, ``"<path>: <reason>"``.
+    """
+
+    source: Path
+    target: Path
+    status: str
+    message: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # the model's account, e.g. {"cluster": "L0C03"}
+    seconds: float = 0.0
+
+
+def apply_file(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    model: ChromaModel,
+    options: ApplyOptions = ApplyOptions(),
+    *,
+    semantic_target: str | os.PathLike | None = None,
+    inputs: Sequence[str | os.PathLike] = (),
+    claim: bool = True,
+) -> FileResult:
+    """Colorize one file into ``target`` under a claim; never raises for a bad file or a failed write.
+
+    Parameters
+    ----------
+    source, target : path-like
+        Input image and output image (its folder must exist).
+    model : ChromaModel
+        E.g. ``deepcolor.load_model("cheng")``.
+    options : ApplyOptions
+    semantic_target : path-like, optional, keyword-only
+        Also write the model's label map there (a model with the ``labels`` capability).
+    inputs : sequence of path-like, keyword-only
+        Every input of the batch: an output that is one of them is refused.
+    claim : bool, keyword-only
+        Hold `deepcolor.io.paths.claim_output` on ``target`` while working
+        (default). Pass False only when the caller already holds that claim:
+        a second claim of one output in one process is refused like another
+        run's.
+
+    Returns
+    -------
+    FileResult
+    """
+    from deepcolor import io
+
+    source, target = Path(os.fspath(source)), Path(os.fspath(target))
+    semantic_target = None if semantic_target is None else Path(os.fspath(semantic_target))
+    t0 = time.perf_counter()
+    try:
+        for out in (target, semantic_target):
+            if out is not None:
+                io.ensure_not_input(out, [source, *inputs])
+        with io.claim_output(target) if claim else contextlib.nullcontext(True) as mine:
+            if not mine:
+                return FileResult(source, target, "claimed")
+            if target.exists() and not options.overwrite:
+                return FileResult(source, target, "kept")
+            if semantic_target is not None and semantic_target.exists() and not options.overwrite:
+                raise io.ImageWriteError(semantic_target, "exists; pass --overwrite to replace it")
+            info = _colorize_file(source, target, model, options, semantic_target)
+    except (ValueError, OSError) as exc:
+        return FileResult(source, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except MemoryError:
+        return FileResult(source, target, "failed", f"{source}: not enough memory")
+    return FileResult(source, target, "colorized", info=info, seconds=time.perf_counter() - t0)
+
+
+def _colorize_file(source: Path, target: Path, model: ChromaModel, options: ApplyOptions, semantic_target: Path | None) -> dict:
+    """Read, colorize tile by tile into integer samples, write; the claim is held by the caller."""
+    from deepcolor import io
+    from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
+    from deepcolor.pipeline import colorize_tiles, quantize_rgb
+
+    image = io.read_image(source, max_pixels=options.max_pixels)
+    if image.pixels.ndim == 3:
+        if not image.is_gray:
+            logger.info("%r: colour input converted to gray (BT.601 luma) first", str(source))
+        luma = rgb_to_luma(image.pixels)
+    else:
+        luma = image.pixels
+    alpha, bit_depth = image.alpha, image.bit_depth
+    del image  # only the luma is needed from here on
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    rgb = np.empty(luma.shape + (3,), dtype)
+
+    def merge(t, chroma: np.ndarray) -> None:
+        rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype)
+
+    info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
+                             max_pixels=options.max_pixels, device=options.device, **options.model_options)
+    labels = model.label_map(luma) if semantic_target is not None else None  # type: ignore[attr-defined]
+    del luma
+    io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)
+    del rgb
+    if labels is not None:
+        io.write_image(semantic_target, labels, overwrite=options.overwrite)
+    return info

@@ -1,0 +1,187 @@
+"""The registry of model kinds: one entry per kind, and the one loader of every model.
+
+A new kind joins by one `ModelEntry` in `ENTRIES` (or, at run time, by
+`register`, which is how a test adds a toy kind). An entry names the class
+by ``"module:Class"``, imported only when a model of that kind is opened or
+its declarations (`deepcolor.models.base`) are read, so ``import deepcolor``
+stays cheap. The entry's ``name`` is the kind's one name: the ``kind`` in its
+model files (older files' kind strings are mapped by
+`deepcolor.modelfile.LEGACY_KINDS`), ``--method`` and ``deepcolor models``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
+
+__all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "names", "names_with", "entry", "model_class", "shipped_path",
+           "load_model", "list_models", "DEFAULT_METHOD"]
+
+if TYPE_CHECKING:
+    from deepcolor.models.base import ChromaModel
+
+DEFAULT_METHOD = "cheng"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model kind.
+
+    Attributes
+    ----------
+    name : str
+        The kind's one name (``"cheng"``).
+    target : str or type
+        ``"module:Class"`` (imported on first use) or the class itself.
+    summary : str
+        One line for ``deepcolor models`` and ``--method``'s help.
+    weights : str, optional
+        Stem of the shipped file in ``deepcolor/weights/v1`` (None: nothing shipped).
+    training : str
+        What the shipped model was trained on.
+    figures : str
+        Its report-set figures (median gain over gray, README protocol).
+    """
+
+    name: str
+    target: str | type
+    summary: str
+    weights: str | None = None
+    training: str = ""
+    figures: str = ""
+
+
+ENTRIES: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry(
+            "cheng", "deepcolor.models.cheng:ChengModel",
+            "Cheng et al. 2015: per-pixel MLPs on patch, DAISY and FCN-semantic features, a gist cluster hierarchy",
+            weights="colorizer",
+            training="3,429 images of data/splits/train.txt (CamVid 0001TP + 0016E5, BSDS500 train, photos), FCN on CamVid",
+            figures="median gain over gray: photos test +1.41 dB, BSDS500 val +2.04 dB, CamVid test -1.49 dB",
+        ),
+        ModelEntry(
+            "global-prior", "deepcolor.models.global_prior:GlobalPriorModel",
+            "Iizuka et al. 2016: a CNN with a global (scene) path fused into the local one, width x0.25",
+            weights="global_prior",
+            training="the same 3,429 images of data/splits/train.txt, gist pseudo-classes as scene labels",
+            figures="median gain over gray: photos test +1.35 dB, BSDS500 val +1.38 dB, CamVid test -0.61 dB",
+        ),
+    )
+}
+
+_BUILT_IN = frozenset(ENTRIES)
+_CLASSES: dict[str, type] = {}
+_SHIPPED: dict[str, "ChromaModel"] = {}  # name -> the loaded shipped model (one per process)
+
+
+def register(new: ModelEntry, *, replace: bool = False) -> None:
+    """Add a model kind at run time (e.g. a test's toy kind); an existing name needs ``replace=True``."""
+    if new.name in ENTRIES and not replace:
+        raise ValueError(f"model kind {new.name!r} is already registered")
+    ENTRIES[new.name] = new
+    _CLASSES.pop(new.name, None)
+    _SHIPPED.pop(new.name, None)
+
+
+def unregister(name: str) -> None:
+    """Remove a kind added by `register` (a test's cleanup); the shipped kinds stay."""
+    if name in _BUILT_IN:
+        raise ValueError(f"model kind {name!r} ships with deepcolor and cannot be removed")
+    ENTRIES.pop(name, None)
+    _CLASSES.pop(name, None)
+    _SHIPPED.pop(name, None)
+
+
+def names() -> list[str]:
+    """Every registered kind, in registration order."""
+    return list(ENTRIES)
+
+
+def entry(name: str) -> ModelEntry:
+    """The entry of ``name``; a ValueError listing the known names otherwise."""
+    if name not in ENTRIES:
+        raise ValueError(f"unknown model {name!r} (use one of {', '.join(ENTRIES)})")
+    return ENTRIES[name]
+
+
+def model_class(kind: str) -> type:
+    """The class of a kind (a registered name or an older file kind), imported on first use."""
+    from deepcolor.modelfile import LEGACY_KINDS
+
+    name = LEGACY_KINDS.get(kind, kind)
+    if name not in ENTRIES:
+        raise ModelFileError(f"no model class for kind {kind!r} (known: {', '.join(sorted(ENTRIES))})")
+    if name not in _CLASSES:
+        target = ENTRIES[name].target
+        if isinstance(target, str):
+            module_name, class_name = target.split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not module_name.startswith(exc.name):
+                    raise
+                raise ModelFileError(f"model kind {name!r} needs {module_name}, which this installation does not have") from None
+            target = getattr(module, class_name)
+        _CLASSES[name] = target
+    return _CLASSES[name]
+
+
+def names_with(capability: str) -> list[str]:
+    """The registered kinds that declare ``capability``."""
+    return [n for n in ENTRIES if capability in getattr(model_class(n), "capabilities", ())]
+
+
+def shipped_path(name: str) -> Path | None:
+    """The shipped model file of kind ``name`` (None when the kind ships none)."""
+    weights = entry(name).weights
+    return None if weights is None else default_weights_path(weights)
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, *, method: str | None = None) -> "ChromaModel":
+    """A model: a registered name's shipped one (cached), or any model file, opened by the kind it holds.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like, optional
+        ``"cheng"``, ``"global-prior"`` (see `list_models`) or a model file.
+        Default: the shipped model of ``method``.
+    method : str, optional, keyword-only
+        The kind to load when ``name_or_path`` is None (default ``"cheng"``).
+
+    Raises
+    ------
+    ModelFileError
+        A missing, foreign or unknown-kind file; a kind that ships no model (one line).
+    ValueError
+        An unknown name.
+    """
+    if name_or_path is None:
+        name_or_path = method or DEFAULT_METHOD
+    if isinstance(name_or_path, str) and name_or_path in ENTRIES and not Path(name_or_path).is_file():
+        name = name_or_path
+        if name not in _SHIPPED:
+            path = shipped_path(name)
+            if path is None:
+                raise ModelFileError(f"the {name} model kind ships no model file; pass a model file")
+            _SHIPPED[name] = model_class(name).load(path)
+        return _SHIPPED[name]
+    path = Path(os.fspath(name_or_path))
+    return model_class(read_model_kind(path)).load(path)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """The registered kinds: name, summary, shipped file and its size in bytes (None if none), training data, figures."""
+    rows = []
+    for name, e in ENTRIES.items():
+        path = shipped_path(name)
+        size = path.stat().st_size if path is not None and path.is_file() else None
+        rows.append({"name": name, "summary": e.summary, "file": None if path is None else str(path), "size": size,
+                     "training": e.training, "figures": e.figures})
+    return rows
