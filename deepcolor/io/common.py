@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -72,6 +73,34 @@ def _check_max_pixels(max_pixels: int) -> None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
 
+
+
+NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems
+
+
+def _name_max(folder: str | os.PathLike) -> int:
+    try:
+        return min(NAME_MAX, os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def fitted_hidden_name(name: str, tail: str, folder: str | os.PathLike = ".") -> str:
+    """``.<name><tail>``, with ``name`` cut to fit the folder's name limit (in bytes).
+
+    A cut name ends in ``~`` and 8 hex of the whole name's hash, so the result
+    is deterministic (two runs agree on it) and still tells long names apart.
+    Used for claims and temp files, which must fit wherever the output's own
+    name fits.
+    """
+    limit = _name_max(folder)
+    whole = f".{name}{tail}"
+    if len(os.fsencode(whole)) <= limit:
+        return whole
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:8]
+    room = max(1, limit - len(os.fsencode(f".~{digest}{tail}")))
+    cut = os.fsdecode(os.fsencode(name)[:room])
+    return f".{cut}~{digest}{tail}"
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
