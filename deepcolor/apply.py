@@ -130,7 +130,7 @@ def apply_file(
 def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions, semantic_target: Path | None) -> dict:
     """Read, colorize tile by tile into integer samples, write; the claim is held by the caller."""
     from deepcolor import io
-    from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
+    from deepcolor.colorspace import check_luma_kept, merge_luma_chroma, rgb_to_luma
     from deepcolor.pipeline import colorize_tiles, quantize_rgb
 
     image = io.read_image(source, max_pixels=options.max_pixels)
@@ -146,7 +146,7 @@ def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions
     rgb = np.empty(luma.shape + (3,), dtype)
 
     def merge(t, chroma: np.ndarray) -> None:
-        rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype)
+        rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype))
 
     info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
                              max_pixels=options.max_pixels, device=options.device, **options.model_options)

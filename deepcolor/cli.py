@@ -133,6 +133,18 @@ def gain(text: str) -> float:
     return value
 
 
+def saturation(text: str) -> float:
+    """A chroma gain in [0, MAX_SATURATION] (argparse type; the bound is `deepcolor.colorspace.check_saturation`'s)."""
+    from deepcolor.colorspace import check_saturation
+
+    try:
+        return check_saturation(float(text))
+    except ValueError:
+        from deepcolor.colorspace import MAX_SATURATION
+
+        raise argparse.ArgumentTypeError(f"must be a number in [0, {MAX_SATURATION:g}], got {text!r}") from None
+
+
 def new_file(text: str) -> Path:
     """A file to be written: not a folder, in a folder that exists (argparse type; nothing is created)."""
     path = Path(text)
@@ -211,7 +223,7 @@ def apply_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
-    parser.add_argument("--saturation", type=gain, default=1.0, help="chroma gain, finite, >= 0 (default 1.0)")
+    parser.add_argument("--saturation", type=saturation, default=1.0, help="chroma gain in [0, 10] (default 1.0: as predicted)")
     parser.add_argument("--style", metavar="REF", help="global-prior only: take the global features (the scene) from this image")
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")

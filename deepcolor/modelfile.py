@@ -19,7 +19,15 @@ import numpy as np
 
 from deepcolor.io.write import atomic_write_bytes
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model_file", "load_model_file", "read_model_kind", "default_weights_path"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "save_model_file",
+    "load_model_file",
+    "read_model_kind",
+    "default_weights_path",
+    "check_model_argument",
+]
 
 FORMAT_VERSION = 1
 _FORMAT = "deepcolor"
@@ -127,3 +135,10 @@ def _check_meta(path: Path, meta: dict[str, str], kind: str | None) -> dict[str,
     if kind is not None and meta.get("kind") != kind:
         raise ModelFileError(f"{path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
     return config
+
+
+def check_model_argument(model: object) -> None:
+    """A ValueError unless ``model`` is None, a path, or an object with ``predict_chroma`` (what `colorize` takes)."""
+    if model is None or isinstance(model, (str, os.PathLike)) or callable(getattr(model, "predict_chroma", None)):
+        return
+    raise ValueError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")

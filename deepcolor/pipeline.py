@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
+from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
-from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
+from deepcolor.modelfile import ModelFileError, check_model_argument, default_weights_path, read_model_kind
 
 __all__ = [
     "ChromaModel",
@@ -155,8 +155,7 @@ def _scale(image: np.ndarray) -> np.ndarray:
 
 
 def _check_saturation(saturation: float) -> None:
-    if isinstance(saturation, bool) or not isinstance(saturation, (int, float, np.integer, np.floating)) or not 0 <= saturation < np.inf:
-        raise ValueError(f"saturation must be a finite number >= 0, got {saturation!r}")
+    check_saturation(saturation)
 
 
 def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
@@ -224,6 +223,7 @@ def colorize_tiles(
         The model's account of its choice and per-stage timings.
     """
     _check_saturation(saturation)
+    check_refine(refine)
     luma = np.ascontiguousarray(luma, dtype=np.float32)
     _check_pixels(luma.shape, max_pixels)
     if device != "cpu":
@@ -349,6 +349,9 @@ def colorize(
         A bad argument, or an image over ``max_pixels`` (before any work).
     """
     _check_saturation(saturation)
+    check_refine(refine)
+    check_gray_image(gray)
+    check_model_argument(model)
     _check_pixels(np.shape(gray), max_pixels)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
@@ -358,7 +361,7 @@ def colorize(
     rgb = np.empty(luma.shape + (3,), out_dtype)
 
     def merge(t: Tile, chroma: np.ndarray) -> None:
-        rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype)
+        rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype))
 
     colorize_tiles(luma, model, merge, refine=refine, saturation=saturation, max_pixels=max_pixels, device=device, **model_options)
     return rgb

@@ -1,4 +1,4 @@
-"""The defects of issue 9, one test each (numbered as in the issue), on small real photographs."""
+"""Hostile-input defects (issues 9 and 20), one test each, on small real photographs."""
 
 import hashlib
 import os
@@ -161,8 +161,65 @@ def test_issue9_9_smaller_cases(photo, tmp_path, capsys):
     stale.write_bytes(b"left by kill -9")
     _run(apply_main, [photo.parent, "-q"], capsys)
     assert (photo.parent / "holiday_colorized_colorized.jpg").is_file() and own.is_file()
-    assert not stale.exists()
+    assert stale.exists()  # no claim recorded it: it may be the user's, so it stays
     manifest = tmp_path / "latin1.txt"
     manifest.write_bytes(b"caf\xe9.jpg\n")
     status, err = _run(evaluate_main, ["--images", manifest], capsys)
     assert status == 2 and "latin1.txt" in err
+
+
+# --------------------------------------------------------------------------- second round
+
+
+def test_saturation_is_bounded_in_the_cli_and_the_api(photo, tmp_path, capsys):
+    """--saturation 1e39 (finite, beyond float32) is a one-line usage error, no warnings; colorize() refuses it too."""
+    out = tmp_path / "o.png"
+    for value in ("1e39", "10.5"):
+        status, err = _run(apply_main, [photo, "-o", out, "--saturation", value], capsys)
+        assert status == 2 and "--saturation" in err and "Warning" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    for value in (1e39, 10.5, -0.1):
+        with pytest.raises(ValueError, match="saturation"):
+            deepcolor.colorize(np.full((16, 16), 90, np.uint8), saturation=value)
+    assert deepcolor.colorize(np.full((16, 16), 90, np.uint8), saturation=10).shape == (16, 16, 3)
+
+
+class _NaNChroma:
+    """A model whose chroma is NaN: what an overflowing gain or broken weights give."""
+
+    name = kind = "broken"
+
+    def predict_chroma(self, luma, **options):
+        from deepcolor.pipeline import ChromaPrediction
+
+        return ChromaPrediction(np.full(luma.shape + (2,), np.nan, np.float32), {}, {})
+
+
+def test_an_output_that_lost_the_luma_is_not_written(photo, tmp_path):
+    """The last check before encoding: a result whose luma moved fails the file (one line) and writes nothing."""
+    from deepcolor.apply import ApplyOptions, apply_file
+    from deepcolor.colorspace import check_luma_kept
+
+    out = tmp_path / "o.png"
+    result = apply_file(photo, out, _NaNChroma(), ApplyOptions(refine=False))
+    assert result.status == "failed" and "luma" in result.message and not out.exists()
+    with pytest.raises(ValueError, match="luma"):
+        deepcolor.colorize(np.full((16, 16), 90, np.uint8), model=_NaNChroma(), refine=False)
+    luma = np.full((4, 4), 90 / 255, np.float32)
+    assert check_luma_kept(luma, np.full((4, 4, 3), 90, np.uint8)).dtype == np.uint8  # gray: exact
+    with pytest.raises(ValueError, match="luma"):
+        check_luma_kept(luma, np.full((4, 4, 3), 92, np.uint8))
+
+
+def test_colorize_arguments_are_checked(photo):
+    """refine takes bools only; alpha (H, W, 4) is refused, not dropped; a non-model or non-array is a ValueError that says what it got."""
+    gray = np.full((16, 16), 90, np.uint8)
+    with pytest.raises(ValueError, match="refine must be True or False"):
+        deepcolor.colorize(gray, refine="no")
+    with pytest.raises(ValueError, match="alpha"):
+        deepcolor.colorize(np.zeros((16, 16, 4), np.uint8))
+    with pytest.raises(ValueError, match="model must be"):
+        deepcolor.colorize(gray, model=42)
+    for bad, named in ((None, "NoneType"), ("photo.jpg", "str")):
+        with pytest.raises(ValueError, match=named):
+            deepcolor.colorize(bad)
