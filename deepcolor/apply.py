@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.cli import (
+    EXIT_FAILED_ITEMS,
     OUTPUT_SUFFIX,
     CommandError,
     apply_parser,
@@ -33,6 +34,7 @@ from deepcolor.cli import (
     resolve_device_flag,
     run_command,
     setup_logging,
+    shown,
 )
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 
@@ -266,11 +268,14 @@ def _apply(args: argparse.Namespace) -> int:
         semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None and can_map},
     )
     failed += report.failed
+    if report.halted:  # a full disk: one line, then the summary of what was done
+        print(f"deepcolor.apply: stopped: {shown(report.halted)}; free space, then run the same command again to resume",
+              file=sys.stderr)
     logger.info(
         "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",
         report.done, report.kept, report.skipped, report.held, len(failed),
     )
-    return report_failures("deepcolor.apply", failed)
+    return report_failures("deepcolor.apply", failed) or (EXIT_FAILED_ITEMS if report.halted else 0)
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

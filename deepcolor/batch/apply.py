@@ -24,6 +24,7 @@ from deepcolor.apply import ApplyOptions
 from deepcolor.batch.engine import BatchReport, Job, Resource, load_resource, run_batch
 from deepcolor.batch.journal import Journal
 from deepcolor.batch.plan import plan_batch
+from deepcolor.io.common import one_line
 
 __all__ = ["apply_batch", "model_resource", "colorize_task", "colorize_job", "batch_settings"]
 
@@ -97,7 +98,7 @@ def apply_batch(
     with journal if journal is not None else contextlib.nullcontext():
         jobs, skipped = plan_batch(pairs, out_dir, journal=journal, overwrite=options.overwrite)
         if skipped:
-            logger.info("%d file(s) already done according to %s", skipped, journal.path)
+            logger.info("%d file(s) already done according to %s", skipped, one_line(str(journal.path)))
         task = colorize_task(options, semantic_targets or {})
         if not workers and not scheduler:  # this process: the caller's model, no second load
             task = functools.partial(_with_model, task, model)

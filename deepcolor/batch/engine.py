@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepcolor.batch.journal import Journal
+from deepcolor.batch.halt import halt_reason
+from deepcolor.batch.journal import Journal, JournalWriteError
 
 __all__ = ["Job", "Resource", "Outcome", "BatchReport", "run_batch", "load_resource", "one_line_reason", "WORKER_ENV"]
 
@@ -111,6 +112,7 @@ class BatchReport:
     skipped: int = 0  # already done according to the journal
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    halted: str = ""  # why the batch stopped early (a full disk: what could not be written), else ''
 
 
 _RESOURCES: dict[Hashable, Any] = {}
@@ -164,6 +166,16 @@ def _record(outcome: Outcome, job: Job, journal: Journal | None, report: BatchRe
             job.key, job.output_key, outcome.status, reason=outcome.reason, size=job.size, mtime_ns=job.mtime_ns,
             seconds=outcome.seconds, worker=outcome.worker,
         )
+
+
+def _record_or_halt(outcome: Outcome, job: Job, journal: Journal | None, report: BatchReport) -> bool:
+    """`_record`, then True when the batch must stop (see `deepcolor.batch.halt`)."""
+    try:
+        _record(outcome, job, journal, report)
+    except JournalWriteError as exc:
+        report.halted = str(exc)
+    report.halted = report.halted or halt_reason(outcome.status, outcome.reason)
+    return bool(report.halted)
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -243,7 +255,8 @@ def _run_serial(jobs, task, resource, journal, report, bar) -> None:
             except Exception as exc:  # as on Dask, where such a task fails after its retries: the batch goes on
                 logger.debug("%s failed", job.source, exc_info=True)
                 outcome = Outcome(job.key, "failed", f"{type(exc).__name__}: {one_line_reason(exc)}")
-            _record(outcome, job, journal, report)
+            if _record_or_halt(outcome, job, journal, report):
+                return
             bar.update(1)
             bar.set_postfix(failed=len(report.failed), refresh=False)
 
@@ -276,7 +289,9 @@ def _run_dask(client, jobs: Sequence[Job], task, resource, journal, report: Batc
                 if isinstance(result, BaseException):  # the task kept raising, or kept killing its worker
                     result = Outcome(job.key, "failed", f"{type(result).__name__}: {one_line_reason(result)}")
                 future.release()
-                _record(result, job, journal, report)
+                if _record_or_halt(result, job, journal, report):
+                    running.clear()  # in-flight tasks are cancelled; their outputs are atomic, their claims released
+                    return
             bar.update(len(batch))
             bar.set_postfix(failed=len(report.failed), refresh=False)
             for nxt in itertools.islice(pending, len(batch)):

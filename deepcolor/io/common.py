@@ -61,6 +61,9 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+one_line = _one_line  # the public name, for messages outside deepcolor.io
+
+
 def _reason(exc: BaseException) -> str:
     """Short text of an exception: strerror for OS errors, else its message, else its type."""
     if isinstance(exc, OSError) and exc.strerror:
