@@ -203,24 +203,24 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     given_one_file = len(args.inputs) == 1 and len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if given_one_file and not out.is_dir() and out.suffix:
         if not io.is_image_path(out):
-            raise CommandError(f"-o {args.output}: unsupported output extension '{out.suffix}' "
+            raise CommandError(f"-o {shown(args.output)}: unsupported output extension '{out.suffix}' "
                                f"(use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
         if not out.parent.is_dir():
-            raise CommandError(f"-o {args.output}: folder {out.parent} does not exist")
+            raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist")
         return io.plan_outputs(inputs, out_file=out, semantic=semantic)
     if out.exists() and not out.is_dir():
-        raise CommandError(f"-o {args.output}: exists and is not a folder (several inputs need an output folder)")
-    if io.is_image_path(out):
-        raise CommandError(f"-o {args.output}: an image file name, but the inputs are several files or a folder; give a folder")
+        raise CommandError(f"-o {shown(args.output)}: exists and is not a folder (several inputs need an output folder)")
+    if io.is_image_path(out) and not out.is_dir():  # an existing folder called result.jpg is a folder
+        raise CommandError(f"-o {shown(args.output)}: an image file name, but the inputs are several files or a folder; give a folder")
     if not out.is_dir():
         if not out.parent.is_dir():
-            raise CommandError(f"-o {args.output}: folder {out.parent} does not exist (only the last level is created)")
+            raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist (only the last level is created)")
         try:
             out.mkdir()
         except FileExistsError:
             pass
         except OSError as exc:
-            raise CommandError(f"-o {args.output}: cannot create the folder ({exc.strerror})") from None
+            raise CommandError(f"-o {shown(args.output)}: cannot create the folder ({exc.strerror})") from None
     if args.recursive:  # box/a.tif -> OUT/box/a.tif
         from deepcolor.batch import mirror_roots, mirrored_outputs
 

@@ -51,7 +51,7 @@ def run_command(prog: str, body: Callable[[], int], *, resume_hint: str = "run t
         return EXIT_INTERRUPTED
     except (CommandError, ModelFileError, ValueError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {shown(message)}", file=sys.stderr)  # no raw control character reaches the terminal
         return EXIT_USAGE
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
-from deepcolor.modelfile import ModelFileError, check_model_argument, default_weights_path, read_model_kind
+from deepcolor.modelfile import ModelFileError, check_model_argument, default_weights_path, kind_mismatch, read_model_kind
 
 __all__ = [
     "ChromaModel",
@@ -97,7 +97,10 @@ def load_model(path: str | Path | None = None, *, method: str = "cheng") -> Any:
     """Open a model file of any known kind; without a path, the model of ``method`` shipped in the package (cached)."""
     if path is not None:
         path = Path(path)
-        return model_class(read_model_kind(path)).load(path)
+        kind = read_model_kind(path)
+        if kind not in MODEL_KINDS:  # e.g. the FCN file: say what it is and what to pass
+            raise ModelFileError(kind_mismatch(path, kind, sorted(MODEL_KINDS)))
+        return model_class(kind).load(path)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (use one of {', '.join(METHODS)})")
     if method not in _DEFAULT_MODELS:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepcolor.modelfile import load_error_text
+
 __all__ = ["ChromaMLP", "Regressor", "fit_regressor"]
 
 logger = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ class Regressor:
             net.load_state_dict(state, strict=True)
             return cls(net.eval(), mean, tensors[f"{prefix}.std"], float(tensors[f"{prefix}.target_scale"][0]), dict(info or {}))
         except (KeyError, RuntimeError) as exc:
-            raise ValueError(f"regressor {prefix!r} is incomplete or malformed: {str(exc).splitlines()[0]}") from None
+            raise ValueError(f"regressor {prefix!r} is incomplete or malformed: {load_error_text(exc)}") from None
 
 
 def fit_regressor(

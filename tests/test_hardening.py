@@ -223,3 +223,51 @@ def test_colorize_arguments_are_checked(photo):
     for bad, named in ((None, "NoneType"), ("photo.jpg", "str")):
         with pytest.raises(ValueError, match=named):
             deepcolor.colorize(bad)
+
+
+def _model_copy(tmp_path, name, change):
+    """The shipped colorizer file with ``change(tensors)`` applied, saved under ``name``."""
+    from deepcolor.modelfile import default_weights_path, load_model_file, save_model_file
+
+    tensors, config = load_model_file(default_weights_path("colorizer"))
+    change(tensors)
+    return save_model_file(tmp_path / name, tensors, kind="colorizer", config=config)
+
+
+def test_model_file_messages_say_what_is_wrong(photo, tmp_path, capsys):
+    """A folder, a missing tensor, the FCN file, NaN weights: one line each that says what the file is, at load."""
+    from deepcolor.modelfile import ModelFileError, default_weights_path
+
+    (tmp_path / "folder.safetensors").mkdir()
+    missing = _model_copy(tmp_path, "missing.safetensors", lambda t: t.pop("global.semantic.layers.2.weight"))
+    nan = _model_copy(tmp_path, "nan.safetensors", lambda t: t["global.semantic.layers.0.weight"].__setitem__((0, 0), np.nan))
+    cases = [
+        (tmp_path / "folder.safetensors", "is a folder"),
+        (missing, "layers.2.weight"),
+        (default_weights_path("fcn"), "semantic FCN"),
+        (nan, "NaN"),
+    ]
+    for model, expected in cases:
+        with pytest.raises((ModelFileError, ValueError)) as err:
+            load_model(model)
+        assert expected in str(err.value) and not str(err.value).endswith(":"), str(err.value)
+        status, err_text = _run(apply_main, [photo, "-o", tmp_path / "o.png", "--model", model, "-q"], capsys)
+        assert status == 2 and expected in err_text and len(err_text.strip().splitlines()) == 1, err_text
+    assert "colorizer" in str(pytest.raises(ValueError, load_model, default_weights_path("fcn")).value)
+
+
+def test_one_input_into_an_existing_folder_named_like_an_image(photo, tmp_path, capsys):
+    """-o result.jpg, an existing folder: the output goes into it (it is not 'several inputs')."""
+    folder = tmp_path / "result.jpg"
+    folder.mkdir()
+    status, err = _run(apply_main, [photo, "-o", folder, "-q"], capsys)
+    assert status == 0, err
+    assert (folder / "c.jpg").is_file()
+
+
+def test_control_characters_in_argument_paths_are_escaped(photo, tmp_path, capsys):
+    """-o and --model paths with escape codes or newlines reach the terminal escaped, on one line."""
+    status, err = _run(apply_main, [photo, "--model", tmp_path / "evil\033[2J\nmodel.safetensors", "-q"], capsys)
+    assert status == 2 and "\033" not in err and len(err.strip().splitlines()) == 1 and "model.safetensors" in err
+    status, err = _run(apply_main, [photo, "-o", tmp_path / "no\033[31m" / "x\ny.jpg", "-q"], capsys)
+    assert status == 2 and "\033" not in err and len(err.strip().splitlines()) == 1, err

@@ -263,11 +263,41 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         raise ImageReadError(path, f"cannot open ({_reason(exc)})") from None
     with fh:
         try:
-            return _read_open_file(fh, path, max_pixels)
-        except ImageReadError:
-            raise
+            try:
+                return _read_open_file(fh, path, max_pixels)
+            except ImageReadError as exc:
+                if _TEXT_CHUNK_LIMIT not in exc.reason:
+                    raise
+                stripped = _png_without_text(fh)  # metadata we never use is over Pillow's limit: the pixels may be fine
+                if stripped is None:
+                    raise
+                logger.info("%s: a PNG text chunk over Pillow's size limit was skipped", _one_line(str(path)))
+                return _read_open_file(stripped, path, max_pixels)
         except MemoryError:
             raise ImageReadError(path, "not enough memory to decode") from None
+
+
+_TEXT_CHUNK_LIMIT = "MAX_TEXT_CHUNK"  # in Pillow's error for a text chunk that decompresses past its limit
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_without_text(fh):
+    """The PNG in ``fh`` without its text chunks (tEXt, zTXt, iTXt: metadata, never copied), as a BytesIO; None if not PNG."""
+    import struct
+    from io import BytesIO
+
+    fh.seek(0)
+    data = fh.read()
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept, at = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        end = at + 12 + length
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+            kept.append(data[at:end])
+        at = end
+    return BytesIO(b"".join(kept))
 
 
 def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file
+from deepcolor.modelfile import ModelFileError, default_weights_path, load_error_text, load_model_file
 
 from deepcolor.pipeline import ChromaPrediction
 
@@ -245,7 +245,7 @@ def net_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, 
         state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items() if not k.startswith("labels.")}
         net.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{source}: global-prior config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise ModelFileError(f"{source}: global-prior config/tensors do not match ({type(exc).__name__}: {load_error_text(exc)})") from None
     return net.eval()
 
 
