@@ -55,7 +55,7 @@ def test_load_model_opens_a_file_by_its_kind(tmp_path):
     assert read_model_kind(default_weights_path("colorizer")) == "colorizer"
     assert isinstance(load_model(default_weights_path("colorizer")), ChengModel)
     odd = save_model_file(tmp_path / "odd.safetensors", {"w": np.zeros(1, np.float32)}, kind="no_such_kind", config={})
-    with pytest.raises(ModelFileError, match="no model class for kind 'no_such_kind'"):
+    with pytest.raises(ModelFileError, match="kind 'no_such_kind', not a colorizer"):
         load_model(odd)
     if "global_prior" in MODEL_KINDS:
         prior = save_model_file(tmp_path / "gp.safetensors", {"w": np.zeros(1, np.float32)}, kind="global_prior", config={})
