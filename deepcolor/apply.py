@@ -246,9 +246,11 @@ def _apply(args: argparse.Namespace) -> int:
             logger.info("%d earlier output(s) of this command passed over", len(earlier))
     if not inputs:
         report_failures("deepcolor.apply", failed)
-        raise CommandError("no input images")
+        raise CommandError(io.no_inputs_message(args.inputs, recursive=args.recursive))
+    engine = engine_options(args)  # before _plan, which creates the -o folder: a refused run makes nothing
+    if args.save_semantic and args.method != "cheng":
+        raise CommandError(f"--save-semantic: the {args.method} model makes no label map (only Cheng's model with its FCN does)")
     plan = _plan(args, inputs, fmt)
-    engine = engine_options(args)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
     model = load_method_model(args)
     options = model_options(args)
@@ -261,6 +263,8 @@ def _apply(args: argparse.Namespace) -> int:
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device)
     can_map = getattr(model, "fcn", None) is not None
+    if args.save_semantic and not args.no_semantic and not can_map:
+        raise CommandError(f"--save-semantic: the {model.name} model makes no label map (only Cheng's model with its FCN does)")
     out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
         [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,

@@ -271,3 +271,27 @@ def test_control_characters_in_argument_paths_are_escaped(photo, tmp_path, capsy
     assert status == 2 and "\033" not in err and len(err.strip().splitlines()) == 1 and "model.safetensors" in err
     status, err = _run(apply_main, [photo, "-o", tmp_path / "no\033[31m" / "x\ny.jpg", "-q"], capsys)
     assert status == 2 and "\033" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_nothing_is_skipped_or_left_silently(photo, tmp_path, capsys, caplog, monkeypatch):
+    """Sub-folders not searched are said; --save-semantic without a label map is refused; refused runs leave no folder."""
+    import logging
+    import sys
+
+    folder = tmp_path / "album"
+    (folder / "2019").mkdir(parents=True)
+    _gray(folder / "2019" / "a.jpg", data.coffee()[::6, ::6])
+    status, err = _run(apply_main, [folder, "-q"], capsys)
+    assert status == 2 and "only sub-folders" in err and "--recursive" in err
+    from deepcolor.io import find_inputs
+
+    with caplog.at_level(logging.INFO, logger="deepcolor.io"):
+        find_inputs([photo.parent, folder])
+    assert "1 sub-folder(s) not searched" in caplog.text
+    out = tmp_path / "gp"
+    status, err = _run(apply_main, [photo, "-o", out, "--method", "global-prior", "--save-semantic", "-q"], capsys)
+    assert status == 2 and "label map" in err and not out.exists()
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the 'distributed' extra were not installed
+    out = tmp_path / "dist"
+    status, err = _run(apply_main, [photo.parent, "-o", out, "--workers", "2", "-q"], capsys)
+    assert status == 2 and "distributed" in err and not out.exists()

@@ -21,6 +21,7 @@ from deepcolor.io.paths import (
     find_inputs,
     list_images,
     match_pairs,
+    no_inputs_message,
     output_paths,
     plan_outputs,
     read_manifest,
@@ -50,6 +51,7 @@ __all__ = [
     "semantic_path",
     "claim_output",
     "match_pairs",
+    "no_inputs_message",
     "output_paths",
     "ensure_not_input",
 ]
