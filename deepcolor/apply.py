@@ -136,9 +136,10 @@ def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions
     from deepcolor.pipeline import colorize_tiles, quantize_rgb
 
     image = io.read_image(source, max_pixels=options.max_pixels)
+    notes = []  # said by the batch's driver (workers' own logs are not the user's terminal)
     if image.pixels.ndim == 3:
         if not image.is_gray:
-            logger.info("%s: colour input converted to gray (BT.601 luma) first", _shown(source))
+            notes.append(f"{_shown(source)}: colour input converted to gray (BT.601 luma) first")
         luma = rgb_to_luma(image.pixels)
     else:
         luma = image.pixels
@@ -160,7 +161,7 @@ def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions
         from deepcolor.features.semantic import label_colours
 
         io.write_image(semantic_target, label_colours(labels), overwrite=options.overwrite)
-    return info
+    return {**info, "notes": notes} if notes else info
 
 
 def _labels(luma: np.ndarray, model: Any, options: ApplyOptions) -> np.ndarray:

@@ -34,7 +34,11 @@ def passive_openmp() -> None:
 
 
 def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="deepcolor: %(message)s", stream=sys.stderr)
+    from deepcolor.io.common import TerminalHandler
+
+    handler = TerminalHandler(sys.stderr)  # escaped, and above the progress bar rather than on its line
+    handler.setFormatter(logging.Formatter("deepcolor: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
     # Our messages are one line each; third-party chatter stays at warnings.
     for name in ("numba", "matplotlib", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -235,3 +235,24 @@ def test_a_journal_on_a_full_disk_says_it_cannot_be_written(small_disk, tmp_path
     run = _cli("apply", str(inputs[0].parent), "-o", str(inputs[0].parent), "--format", "png", "-q")  # refused: the output is the input
     assert run.returncode == 2 and "input" in run.stderr
     assert not (inputs[0].parent / JOURNAL_NAME).exists()
+
+
+def test_colour_notice_is_said_once_off_the_bar_line_also_with_workers(tmp_path):
+    """The colour-to-gray notice: its own line (not glued to the progress bar), from Dask workers too; a gray lossy WebP gets none."""
+    import numpy as np
+    from PIL import Image
+
+    from hostile_corpus import _scene
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.dstack([_scene(64, 80, s) for s in (1, 2, 3)])).save(folder / "colour.jpg", quality=90)
+    Image.fromarray(_scene(64, 80, 4)).convert("RGB").save(folder / "gray_lossy.webp", quality=80)
+    for extra in ([], ["--workers", "2"]):
+        out = tmp_path / f"out{len(extra)}"
+        run = _cli("apply", str(folder), "-o", str(out), *extra)
+        _clean(run.stderr)
+        assert run.returncode == 0, run.stderr
+        notices = [line for line in run.stderr.split("\n") if "converted to gray" in line]
+        assert len(notices) == 1 and "colour.jpg" in notices[0], run.stderr
+        assert notices[0].split("\r")[-1].startswith("deepcolor: "), notices

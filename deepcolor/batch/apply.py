@@ -122,8 +122,8 @@ def colorize_task(options: ApplyOptions = ApplyOptions(), semantic_targets: dict
 _STATUS = {"colorized": "done", "kept": "kept", "claimed": "held"}
 
 
-def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_targets: dict[Path, Path]) -> str:
-    """Run one job through `apply_file`: its status for the journal; a failed file raises its one-line reason."""
+def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_targets: dict[Path, Path]) -> tuple[str, tuple[str, ...]]:
+    """Run one job through `apply_file`: its status for the journal and its notices; a failed file raises its one-line reason."""
     from deepcolor.apply import apply_file
 
     # job.overwrite: the journal knows this output is ours and stale (its input changed)
@@ -132,4 +132,4 @@ def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_target
     result = apply_file(job.source, job.target, model, options, semantic_target=semantic_targets.get(job.target))
     if result.status == "failed":
         raise ValueError(result.message)
-    return _STATUS[result.status]
+    return _STATUS[result.status], tuple(result.info.get("notes", ()))

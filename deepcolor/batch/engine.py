@@ -100,6 +100,7 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     worker: str = ""
+    notes: tuple[str, ...] = ()  # one-line notices for the user, said by the driver
 
 
 @dataclass
@@ -144,16 +145,25 @@ def _execute(job: Job, task: Callable[[Job, Any], str | None], resource: Resourc
     t0 = time.perf_counter()
     value = load_resource(resource)
     try:
-        status = task(job, value) or "done"
+        status, notes = _status_and_notes(task(job, value))
         reason = ""
     except (ValueError, OSError) as exc:
-        status, reason = "failed", one_line_reason(exc)
+        status, reason, notes = "failed", one_line_reason(exc), ()
     if status not in ("done", "kept", "held", "failed"):
         raise ValueError(f"task returned status {status!r}; expected 'done', 'kept' or 'held'")
-    return Outcome(job.key, status, reason, time.perf_counter() - t0, _worker_name())
+    return Outcome(job.key, status, reason, time.perf_counter() - t0, _worker_name(), notes)
+
+
+def _status_and_notes(returned: Any) -> tuple[str, tuple[str, ...]]:
+    """A task returns a status, None (done), or (status, notices)."""
+    if isinstance(returned, tuple):
+        return returned[0] or "done", tuple(returned[1])
+    return returned or "done", ()
 
 
 def _record(outcome: Outcome, job: Job, journal: Journal | None, report: BatchReport) -> None:
+    for note in outcome.notes:
+        logger.info("%s", note)
     if outcome.status == "held":  # another live run is writing it: its row is that run's to write
         report.held += 1
         return
@@ -203,9 +213,9 @@ def run_batch(
     ----------
     jobs : sequence of Job
         The files still to do (see `deepcolor.batch.plan_batch`).
-    task : callable ``(job, resource) -> "done" | "kept" | "held" | None``
+    task : callable ``(job, resource) -> "done" | "kept" | "held" | None | (status, notices)``
         The per-file function. It must be picklable (a module-level function
-        or a ``functools.partial`` of one) for the Dask path. ``None`` means done.
+        or a ``functools.partial`` of one) for the Dask path. ``None`` means done; notices (one-line strings) are logged by the driver.
     resource : Resource, optional, keyword-only
         Loaded once per process and passed to ``task``.
     journal : Journal, optional, keyword-only

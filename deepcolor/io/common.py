@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,22 @@ def _one_line(text: str) -> str:
 
 
 one_line = _one_line  # the public name, for messages outside deepcolor.io
+
+
+class TerminalHandler(logging.StreamHandler):
+    """Log lines for a terminal: control characters escaped, and printed above a live tqdm bar, not onto its line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = _one_line(self.format(record))
+            tqdm = sys.modules.get("tqdm.auto") and sys.modules["tqdm"].tqdm
+            if tqdm is not None and getattr(tqdm, "_instances", None):
+                tqdm.write(text, file=self.stream)
+            else:
+                self.stream.write(text + self.terminator)
+                self.flush()
+        except Exception:  # noqa: BLE001 - logging must never end a command
+            self.handleError(record)
 
 
 def _reason(exc: BaseException) -> str:
