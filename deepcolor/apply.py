@@ -53,6 +53,7 @@ class ApplyOptions:
     overwrite: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
+    since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ def apply_file(
                 return FileResult(source, target, "claimed")
             if target.exists() and not options.overwrite:
                 return FileResult(source, target, "kept")
+            if options.overwrite and io.written_since(target, options.since_ns):  # a concurrent --overwrite run made it
+                return FileResult(source, target, "claimed")
             if semantic_target is not None and semantic_target.exists() and not options.overwrite:
                 raise io.ImageWriteError(semantic_target, "exists; pass --overwrite to replace it")
             info = _colorize_file(source, target, model, options, semantic_target)
@@ -234,6 +237,8 @@ def _apply(args: argparse.Namespace) -> int:
     from deepcolor import io
     from deepcolor.batch.apply import apply_batch
 
+    started_ns = time.time_ns()
+
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
@@ -262,7 +267,8 @@ def _apply(args: argparse.Namespace) -> int:
             raise CommandError("--style needs --method global-prior (Cheng's model has no global features to swap)")
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
-                           max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device)
+                           max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
+                           since_ns=started_ns)
     can_map = getattr(model, "fcn", None) is not None
     if args.save_semantic and not args.no_semantic and not can_map:
         raise CommandError(f"--save-semantic: the {model.name} model makes no label map (only Cheng's model with its FCN does)")

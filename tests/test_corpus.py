@@ -256,3 +256,31 @@ def test_colour_notice_is_said_once_off_the_bar_line_also_with_workers(tmp_path)
         notices = [line for line in run.stderr.split("\n") if "converted to gray" in line]
         assert len(notices) == 1 and "colour.jpg" in notices[0], run.stderr
         assert notices[0].split("\r")[-1].startswith("deepcolor: "), notices
+
+
+def test_concurrent_overwrite_runs_colorize_each_image_once(tmp_path):
+    """Two --overwrite runs started together over existing outputs share the work as plain runs do."""
+    import numpy as np
+    from PIL import Image
+
+    from hostile_corpus import _scene
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(10):
+        Image.fromarray(_scene(96, 128, i)).save(folder / f"p{i}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(10):  # outputs from elsewhere: no journal vouches for them, so --overwrite replaces them
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(out / f"p{i}.png")
+    runs = [_cli("apply", str(folder), "-o", str(out), "--overwrite", wait=False) for _ in range(2)]
+    done = 0
+    for proc in runs:
+        _, stderr = proc.communicate(timeout=600)
+        _clean(stderr)
+        assert proc.returncode == 0, stderr
+        summary = [line for line in stderr.splitlines() if " colorized, " in line][-1]
+        done += int(summary.split("deepcolor: ")[-1].split()[0])
+    assert done == 10
+    assert all(Image.open(out / f"p{i}.png").size == (128, 96) for i in range(10))
+    assert _leftovers(out) == []

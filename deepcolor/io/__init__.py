@@ -12,6 +12,7 @@ from deepcolor.io.common import (
     ImageWriteError,
     is_image_path,
 )
+from deepcolor.io.claims import written_since
 from deepcolor.io.paths import (
     PlannedOutput,
     claim_output,
@@ -50,6 +51,7 @@ __all__ = [
     "PlannedOutput",
     "semantic_path",
     "claim_output",
+    "written_since",
     "match_pairs",
     "no_inputs_message",
     "output_paths",

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from deepcolor.io.common import ImageWriteError, _one_line, _reason, fitted_hidden_name
 
-__all__ = ["claim_output", "claim_path", "record_temp", "CLAIM_SUFFIX", "CLAIM_MARKER"]
+__all__ = ["claim_output", "claim_path", "record_temp", "written_since", "CLAIM_SUFFIX", "CLAIM_MARKER"]
 
 logger = logging.getLogger("deepcolor.io")
 
@@ -208,3 +208,18 @@ def claim_output(path: str | os.PathLike) -> Iterator[bool]:
         with contextlib.suppress(OSError):
             os.unlink(lock_file)  # still locked: a process that opened it sees it is stale and retries
         os.close(fd)
+
+
+def written_since(output: str | os.PathLike, since_ns: int) -> bool:
+    """True when ``output`` exists and was written at or after ``since_ns`` (Unix time in ns; 0: never).
+
+    Checked under the claim by an ``--overwrite`` run: an output finished
+    after the run started was made by a concurrent run, so this run counts
+    it as done instead of colorizing it again.
+    """
+    if not since_ns:
+        return False
+    try:
+        return os.stat(output).st_mtime_ns >= since_ns
+    except OSError:
+        return False

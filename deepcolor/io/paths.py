@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from deepcolor.io.claims import claim_output, claim_path  # noqa: F401  (re-exported: the per-output claim)
+from deepcolor.io.claims import claim_output, claim_path, written_since  # noqa: F401  (re-exported: the per-output claim)
 from deepcolor.io.common import SUPPORTED_EXTENSIONS, ImageReadError, ImageWriteError, _one_line, _reason, is_image_path
 
 logger = logging.getLogger("deepcolor.io")
