@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from deepcolor.cli.parsers import apply_parser
 from deepcolor.cli.runtime import (
+    EXIT_FAILED_ITEMS,
     OUTPUT_SUFFIX,
     CommandError,
     engine_options,
@@ -29,6 +31,7 @@ from deepcolor.cli.runtime import (
     report_failures,
     resolve_device_flag,
     run_main,
+    shown,
 )
 from deepcolor.colorize_file import ApplyOptions, FileResult, apply_file
 
@@ -55,7 +58,7 @@ def _example_input(args: argparse.Namespace) -> None:
         raise CommandError("--example colours its own photo; give no INPUT with it")
     folder = Path(args.output) if args.output is not None else Path(".")
     if not folder.is_dir():
-        raise CommandError(f"-o {args.output}: with --example, -o is an existing folder")
+        raise CommandError(f"-o {shown(args.output)}: with --example, -o is an existing folder")
     gray = quantize_rgb(rgb_to_luma(data.astronaut().astype(np.float32) / 255.0), np.uint8)
     io.write_image(folder / EXAMPLE_NAME, gray, overwrite=True)
     args.inputs = [str(folder / EXAMPLE_NAME)]
@@ -75,24 +78,24 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     given_one_file = len(args.inputs) == 1 and len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if given_one_file and not out.is_dir() and out.suffix:
         if not io.is_image_path(out):
-            raise CommandError(f"-o {args.output}: unsupported output extension '{out.suffix}' "
+            raise CommandError(f"-o {shown(args.output)}: unsupported output extension '{out.suffix}' "
                                f"(use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
         if not out.parent.is_dir():
-            raise CommandError(f"-o {args.output}: folder {out.parent} does not exist")
+            raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist")
         return io.plan_outputs(inputs, out_file=out, semantic=semantic)
     if out.exists() and not out.is_dir():
-        raise CommandError(f"-o {args.output}: exists and is not a folder (several inputs need an output folder)")
-    if io.is_image_path(out):
-        raise CommandError(f"-o {args.output}: an image file name, but the inputs are several files or a folder; give a folder")
+        raise CommandError(f"-o {shown(args.output)}: exists and is not a folder (several inputs need an output folder)")
+    if io.is_image_path(out) and not out.is_dir():  # an existing folder called result.jpg is a folder
+        raise CommandError(f"-o {shown(args.output)}: an image file name, but the inputs are several files or a folder; give a folder")
     if not out.is_dir():
         if not out.parent.is_dir():
-            raise CommandError(f"-o {args.output}: folder {out.parent} does not exist (only the last level is created)")
+            raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist (only the last level is created)")
         try:
             out.mkdir()
         except FileExistsError:
             pass
         except OSError as exc:
-            raise CommandError(f"-o {args.output}: cannot create the folder ({exc.strerror})") from None
+            raise CommandError(f"-o {shown(args.output)}: cannot create the folder ({exc.strerror})") from None
     if args.recursive:  # box/a.tif -> OUT/box/a.tif
         from deepcolor.batch import mirror_roots, mirrored_outputs
 
@@ -106,6 +109,7 @@ def _apply(args: argparse.Namespace) -> int:
     from deepcolor.batch.apply import apply_batch
     from deepcolor.models.base import require_capability
 
+    started_ns = time.time_ns()
     if args.example:
         _example_input(args)
     elif not args.inputs:
@@ -123,9 +127,9 @@ def _apply(args: argparse.Namespace) -> int:
             logger.info("%d earlier output(s) of this command passed over", len(earlier))
     if not inputs:
         report_failures("deepcolor.apply", failed)
-        raise CommandError("no input images")
+        raise CommandError(io.no_inputs_message(args.inputs, recursive=args.recursive))
+    engine = engine_options(args)  # before _plan, which creates the -o folder: a refused run makes nothing
     plan = _plan(args, inputs, fmt)
-    engine = engine_options(args)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
@@ -135,7 +139,8 @@ def _apply(args: argparse.Namespace) -> int:
         require_capability(model, "style", "--style")
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
-                           max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device)
+                           max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
+                           since_ns=started_ns)
     out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
         [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,
@@ -143,11 +148,14 @@ def _apply(args: argparse.Namespace) -> int:
         semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None},
     )
     failed += report.failed
+    if report.halted:  # a full disk: one line, then the summary of what was done
+        print(f"deepcolor.apply: stopped: {shown(report.halted)}; free space, then run the same command again to resume",
+              file=sys.stderr)
     logger.info(
         "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",
         report.done, report.kept, report.skipped, report.held, len(failed),
     )
-    return report_failures("deepcolor.apply", failed, report.details)
+    return report_failures("deepcolor.apply", failed, report.details) or (EXIT_FAILED_ITEMS if report.halted else 0)
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

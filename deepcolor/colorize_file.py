@@ -39,6 +39,7 @@ class ApplyOptions:
     overwrite: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)  # the model's own, e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
+    since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ def apply_file(
                 return FileResult(source, target, "claimed")
             if target.exists() and not options.overwrite:
                 return FileResult(source, target, "kept")
+            if options.overwrite and io.written_since(target, options.since_ns):  # a concurrent --overwrite run made it
+                return FileResult(source, target, "claimed")
             if semantic_target is not None and semantic_target.exists() and not options.overwrite:
                 raise io.ImageWriteError(semantic_target, "exists; pass --overwrite to replace it")
             info = _colorize_file(source, target, model, options, semantic_target)
@@ -118,13 +121,14 @@ def apply_file(
 def _colorize_file(source: Path, target: Path, model: ChromaModel, options: ApplyOptions, semantic_target: Path | None) -> dict:
     """Read, colorize tile by tile into integer samples, write; the claim is held by the caller."""
     from deepcolor import io
-    from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
+    from deepcolor.colorspace import check_luma_kept, merge_luma_chroma, rgb_to_luma
     from deepcolor.pipeline import colorize_tiles, quantize_rgb
 
     image = io.read_image(source, max_pixels=options.max_pixels)
+    notes = []  # said by the batch's driver (workers' own logs are not the user's terminal)
     if image.pixels.ndim == 3:
         if not image.is_gray:
-            logger.info("%r: colour input converted to gray (BT.601 luma) first", str(source))
+            notes.append(f"{str(source)!r}: colour input converted to gray (BT.601 luma) first")
         luma = rgb_to_luma(image.pixels)
     else:
         luma = image.pixels
@@ -134,7 +138,7 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
     rgb = np.empty(luma.shape + (3,), dtype)
 
     def merge(t, chroma: np.ndarray) -> None:
-        rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype)
+        rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype))
 
     info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
                              max_pixels=options.max_pixels, device=options.device, **options.model_options)
@@ -144,4 +148,4 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
     del rgb
     if labels is not None:
         io.write_image(semantic_target, labels, overwrite=options.overwrite)
-    return info
+    return {**info, "notes": notes} if notes else info

@@ -157,3 +157,87 @@ def check_luma(luma: np.ndarray, *, min_size: int = 1) -> np.ndarray:
     if not bool(xp.all(xp.isfinite(luma))):
         raise ValueError("luma must be finite, got NaN or inf values")
     return xp.ascontiguousarray(luma, dtype=xp.float32)
+
+
+# --------------------------------------------------------------------------- input checks of the public API
+
+# Chroma gain limit. Predicted chroma of photographs is small (|U|, |V| mostly below 0.1, the
+# gamut reaching 0.44 / 0.62), so at a gain of 10 all but near-gray pixels already sit on the gamut
+# edge, where `merge_luma_chroma` clamps them: larger gains change nothing a user could want, and
+# far larger ones (1e39) overflow float32 into inf/NaN, which used to write black images.
+MAX_SATURATION = 10.0
+
+
+def check_saturation(saturation: object) -> float:
+    """``saturation`` as a float, or a ValueError: a real number in [0, `MAX_SATURATION`]."""
+    if isinstance(saturation, bool) or not isinstance(saturation, (int, float, np.integer, np.floating)):
+        raise ValueError(f"saturation must be a number in [0, {MAX_SATURATION:g}], got {saturation!r}")
+    if not 0.0 <= float(saturation) <= MAX_SATURATION:  # NaN fails too
+        raise ValueError(
+            f"saturation must be in [0, {MAX_SATURATION:g}] (1 = as predicted; {MAX_SATURATION:g} already puts "
+            f"most colours on the gamut edge), got {saturation!r}"
+        )
+    return float(saturation)
+
+
+def check_refine(refine: object) -> bool:
+    """``refine`` itself when it is a bool; a ValueError otherwise (``'no'`` is not False)."""
+    if not isinstance(refine, (bool, np.bool_)):
+        raise ValueError(f"refine must be True or False, got {refine!r}")
+    return bool(refine)
+
+
+def check_gray_image(gray: object) -> np.ndarray:
+    """The image `deepcolor.colorize` accepts, as an ndarray, or a ValueError naming what is wrong.
+
+    Accepted: an ndarray of shape (H, W), (H, W, 1) or (H, W, 3), H, W > 0,
+    uint8, uint16 or float (range checked later). Alpha (H, W, 4) is refused
+    rather than silently dropped.
+    """
+    if not isinstance(gray, np.ndarray):
+        raise ValueError(f"gray must be a numpy array of shape (H, W) or (H, W, 3), got {type(gray).__name__}")
+    if gray.ndim == 3 and gray.shape[2] == 4:
+        raise ValueError(
+            f"gray has shape {gray.shape}: an alpha channel is not colorized; pass gray[..., :3] "
+            "(or composite it first) and keep the alpha yourself"
+        )
+    if not (gray.ndim == 2 or (gray.ndim == 3 and gray.shape[2] in (1, 3))) or gray.size == 0:
+        raise ValueError(f"gray must be a non-empty array of shape (H, W) or (H, W, 3), got shape {gray.shape}")
+    if not (gray.dtype in (np.uint8, np.uint16) or np.issubdtype(gray.dtype, np.floating)):
+        raise ValueError(f"gray must be uint8, uint16 or float in [0, 1], got dtype {gray.dtype}")
+    return gray
+
+
+# The largest luma change quantization can cause: each channel rounds by half a level, and the
+# BT.601 weights sum to 1, so luma moves by at most half a level (plus float noise).
+_LUMA_TOLERANCE_LEVELS = 0.5 + 1e-3
+
+
+def check_luma_kept(luma: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` when its BT.601 luma equals ``luma`` to its quantization; else a ValueError.
+
+    The last check before an output is encoded: the model predicts chroma
+    only, so an output whose luma moved (an overflowing gain, a NaN) is a
+    wrong result and must not be written as a success.
+
+    Parameters
+    ----------
+    luma : ndarray, shape (H, W), float in [0, 1]
+        The input's luma.
+    rgb : ndarray, shape (H, W, 3), uint8, uint16 or float in [0, 1]
+        The output samples about to be written.
+
+    Returns
+    -------
+    ndarray
+        ``rgb``, unchanged.
+    """
+    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(rgb.dtype)
+    samples = rgb.astype(np.float32) / np.float32(top) if top else np.asarray(rgb, np.float32)
+    tolerance = _LUMA_TOLERANCE_LEVELS / top if top else 1e-4
+    drift = np.abs(rgb_to_luma(samples) - np.asarray(luma, np.float32))
+    worst = float(np.max(drift, initial=0.0)) if np.isfinite(drift).all() else float("inf")
+    if worst > tolerance:
+        shown = f"{worst * top:.3g} levels" if top else f"{worst:.3g}"
+        raise ValueError(f"the colorized result lost the input's luma (off by up to {shown}); nothing written")
+    return rgb

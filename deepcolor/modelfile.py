@@ -20,7 +20,18 @@ import numpy as np
 
 from deepcolor.io.write import atomic_write_bytes
 
-__all__ = ["FORMAT_VERSION", "LEGACY_KINDS", "ModelFileError", "save_model_file", "load_model_file", "read_model_kind", "default_weights_path"]
+__all__ = [
+    "FORMAT_VERSION",
+    "LEGACY_KINDS",
+    "ModelFileError",
+    "save_model_file",
+    "load_model_file",
+    "read_model_kind",
+    "default_weights_path",
+    "check_model_argument",
+    "load_error_text",
+    "kind_mismatch",
+]
 
 FORMAT_VERSION = 1
 _FORMAT = "deepcolor"
@@ -89,7 +100,40 @@ def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tupl
     path = Path(path)
     tensors, meta = _open(path, with_tensors=True)
     config = _check_meta(path, meta, kind)
+    _check_finite(path, tensors)
     return tensors, config
+
+
+def _check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """Refuse weights with NaN or infinity at load: they would fail (or blacken) every image later."""
+    for name, values in tensors.items():
+        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+            raise ModelFileError(f"{_shown(path)}: tensor {name!r} holds NaN or infinite values; the file is damaged or its training diverged")
+
+
+def _shown(path: Path) -> str:
+    from deepcolor.io.common import one_line
+
+    return one_line(str(path))
+
+
+def load_error_text(exc: BaseException) -> str:
+    """An exception's whole message on one line (torch's state-dict errors put the missing names on later lines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# What a file of each non-colorizer kind is, for "this file cannot be a --model" messages.
+_PART_KINDS = {
+    "fcn": "the semantic FCN, a part of a Cheng colorizer (python -m deepcolor.fit --fcn takes it)",
+    "regressor": "one MLP of a Cheng colorizer's training cache",
+}
+
+
+def kind_mismatch(path: str | os.PathLike, kind: str, known: list[str]) -> str:
+    """One line for a model file of a kind that is not a colorizer: what it holds and what to pass instead."""
+    what = _PART_KINDS.get(kind, f"a model of kind {kind!r}")
+    return (f"{_shown(Path(path))} holds {what}, not a colorizer; pass a colorizer file "
+            f"(kind {' or '.join(repr(k) for k in known)}) or leave --model out for the shipped one")
 
 
 def read_model_kind(path: str | os.PathLike) -> str:
@@ -107,27 +151,38 @@ def _open(path: Path, *, with_tensors: bool) -> tuple[dict[str, np.ndarray], dic
     from safetensors import safe_open
 
     if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
+        if path.is_dir():
+            raise ModelFileError(f"{_shown(path)}: is a folder, not a model file")
+        if path.exists():
+            raise ModelFileError(f"{_shown(path)}: not a regular file")
+        raise ModelFileError(f"model file not found: {_shown(path)}")
     try:
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()} if with_tensors else {}
     except Exception as exc:  # safetensors raises several types for bad headers
-        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise ModelFileError(f"{_shown(path)}: not a readable model file ({type(exc).__name__}: {load_error_text(exc)})") from None
     return tensors, meta
 
 
 def _check_meta(path: Path, meta: dict[str, str], kind: str | None) -> dict[str, Any]:
     if meta.get("format") != _FORMAT:
-        raise ModelFileError(f"{path}: not a deepcolor model file")
+        raise ModelFileError(f"{_shown(path)}: not a deepcolor model file")
     try:
         version = int(meta.get("version", "-1"))
         config = json.loads(meta.get("config", "{}"))
     except (ValueError, json.JSONDecodeError):
-        raise ModelFileError(f"{path}: corrupt deepcolor metadata") from None
+        raise ModelFileError(f"{_shown(path)}: corrupt deepcolor metadata") from None
     if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version}, this deepcolor reads version {FORMAT_VERSION}")
+        raise ModelFileError(f"{_shown(path)}: model format version {version}, this deepcolor reads version {FORMAT_VERSION}")
     held = LEGACY_KINDS.get(str(meta.get("kind")), meta.get("kind"))
     if kind is not None and held != LEGACY_KINDS.get(kind, kind):
-        raise ModelFileError(f"{path}: holds a {held!r} model, expected {LEGACY_KINDS.get(kind, kind)!r}")
+        raise ModelFileError(f"{_shown(path)}: holds a {held!r} model, expected {LEGACY_KINDS.get(kind, kind)!r}")
     return config
+
+
+def check_model_argument(model: object) -> None:
+    """A ValueError unless ``model`` is None, a path, or an object with ``predict_chroma`` (what `colorize` takes)."""
+    if model is None or isinstance(model, (str, os.PathLike)) or callable(getattr(model, "predict_chroma", None)):
+        return
+    raise ValueError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")

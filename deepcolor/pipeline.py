@@ -19,13 +19,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deepcolor.colorspace import merge_luma_chroma, quantize_rgb, rgb_to_luma
+from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, quantize_rgb, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.kernels.device import array_module_for, resolve_device, to_host
 from deepcolor.refine import refine_chroma
 from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
 from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
+from deepcolor.modelfile import check_model_argument
 
 __all__ = [
     "ChromaModel",
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("deepcolor")
-_CPU_ONLY_WARNED: set[str] = set()  # model names already said to predict on the CPU
 
 
 @dataclass
@@ -94,8 +94,7 @@ def _scale(image: np.ndarray) -> np.ndarray:
 
 
 def _check_saturation(saturation: float) -> None:
-    if isinstance(saturation, bool) or not isinstance(saturation, (int, float, np.integer, np.floating)) or not 0 <= saturation < np.inf:
-        raise ValueError(f"saturation must be a finite number >= 0, got {saturation!r}")
+    check_saturation(saturation)
 
 
 def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
@@ -190,6 +189,7 @@ def colorize_tiles_on(
     ``"cuda"`` runs the GPU path on numpy arrays: the tests' way in.
     """
     _check_saturation(saturation)
+    check_refine(refine)
     luma = np.ascontiguousarray(luma, dtype=np.float32)
     _check_pixels(luma.shape, max_pixels)
     prepare = _prepare_method(model, device)
@@ -349,6 +349,9 @@ def colorize(
         A bad argument, or an image over ``max_pixels`` (before any work).
     """
     _check_saturation(saturation)
+    check_refine(refine)
+    check_gray_image(gray)
+    check_model_argument(model)
     _check_pixels(np.shape(gray), max_pixels)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
@@ -358,7 +361,7 @@ def colorize(
     rgb = np.empty(luma.shape + (3,), out_dtype)
 
     def merge(t: Tile, chroma: np.ndarray) -> None:
-        rgb[t.core] = quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype)
+        rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype))
 
     info, _ = colorize_tiles(luma, model, merge, refine=refine, saturation=saturation, max_pixels=max_pixels, device=device,
                              **model_options)

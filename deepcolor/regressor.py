@@ -19,6 +19,7 @@ from torch import nn
 
 from deepcolor.kernels.cuda_host import array_module
 from deepcolor.kernels.device import from_torch, module_on, to_torch
+from deepcolor.modelfile import load_error_text
 
 __all__ = ["ChromaMLP", "Regressor", "fit_regressor"]
 
@@ -140,7 +141,7 @@ class Regressor:
             net.load_state_dict(state, strict=True)
             return cls(net.eval(), mean, tensors[f"{prefix}.std"], float(tensors[f"{prefix}.target_scale"][0]), dict(info or {}))
         except (KeyError, RuntimeError) as exc:
-            raise ValueError(f"regressor {prefix!r} is incomplete or malformed: {str(exc).splitlines()[0]}") from None
+            raise ValueError(f"regressor {prefix!r} is incomplete or malformed: {load_error_text(exc)}") from None
 
 
 def _train_epochs(

@@ -43,24 +43,78 @@ def test_claim_is_exclusive_and_released(tmp_path):
     assert not claim_path(out).exists()
 
 
+def _writer_killed_mid_write(output) -> str:
+    """Another process claims `output`, creates the atomic writer's temp file, prints its name, and is killed."""
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {os.getcwd()!r})
+        from deepcolor.io.paths import claim_output
+        from deepcolor.io.write import atomic_open
+        with claim_output({str(output)!r}) as mine:
+            with atomic_open({str(output)!r}) as fh:
+                fh.write(b"partial")
+                fh.flush()
+                print([n for n in os.listdir({str(output.parent)!r}) if n.endswith(".tmp.png")][0], flush=True)
+                time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    name = proc.stdout.readline().strip()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return name
+
+
 @pytest.mark.slow
 def test_stale_claim_of_a_killed_run_is_taken_over(tmp_path):
-    """kill -9 leaves the claim file (and a temp file) behind: the next claim succeeds and cleans both."""
+    """kill -9 mid-write leaves the claim and its temp: the next claim succeeds and removes exactly that temp."""
     out = tmp_path / "a.png"
-    holder = _holder(out, hold_s=60)
-    temp = tmp_path / ".a.0123abcd.tmp.png"  # what the atomic writer leaves when killed mid-write
-    temp.write_bytes(b"partial")
-    unrelated = tmp_path / ".b.0123abcd.tmp.png"
-    unrelated.write_bytes(b"someone else's")
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.wait()
+    temp = tmp_path / _writer_killed_mid_write(out)
+    assert temp.name.startswith(".a.") and temp.read_bytes() == b"partial"
+    lookalike = tmp_path / ".a.0123abcd.tmp.png"  # same pattern, but no claim recorded it: not ours
+    lookalike.write_bytes(b"someone else's")
     assert claim_path(out).exists()
     t0 = time.perf_counter()
     with claim_output(out) as mine:
         assert mine is True
-        assert not temp.exists() and unrelated.exists()
+        assert not temp.exists() and lookalike.read_bytes() == b"someone else's"
     assert time.perf_counter() - t0 < 5
     assert not claim_path(out).exists()
+
+
+def test_users_own_claim_and_temp_named_files_are_never_removed(tmp_path):
+    """A hidden .NAME.claim without deepcolor's marker stops that output with one line; it and a .NAME.<hex>.tmp file stay."""
+    import pytest
+
+    from deepcolor.io import ImageWriteError
+
+    out = tmp_path / "x_colorized.jpg"
+    users_claim = claim_path(out)
+    users_claim.write_bytes(b"my notes\n")
+    users_temp = tmp_path / ".x_colorized.deadbeef.tmp.jpg"
+    users_temp.write_bytes(b"my draft")
+    with pytest.raises(ImageWriteError, match="not made by deepcolor"):
+        with claim_output(out):
+            pass
+    assert users_claim.read_bytes() == b"my notes\n"
+    users_claim.unlink()
+    with claim_output(out) as mine:
+        assert mine
+    assert users_temp.read_bytes() == b"my draft"
+
+
+def test_claim_and_temp_names_fit_wherever_the_output_name_fits(tmp_path):
+    """A 255-byte output name (ASCII and multi-byte) gets a claim and a temp file; the claim name is stable."""
+    from deepcolor.io.write import atomic_write_bytes
+
+    for name in ("n" * 251 + ".jpg", "é" * 125 + "a.png"):
+        out = tmp_path / name
+        assert len(os.fsencode(out.name)) == 255
+        assert len(os.fsencode(claim_path(out).name)) <= 255 and claim_path(out) == claim_path(out)
+        with claim_output(out) as mine:
+            assert mine and claim_path(out).exists()
+            atomic_write_bytes(out, b"data")
+        assert out.read_bytes() == b"data"
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith(".")) == []
 
 
 def test_claim_in_a_missing_folder_is_a_one_line_error(tmp_path):

@@ -159,3 +159,129 @@ def test_concurrent_runs_colorize_each_image_once(corpus, tmp_path):
 def test_corpus_covers_every_numbered_case(corpus):
     assert corpus.issues >= set(range(1, 10)) - {5, 6, 7, 8}  # 5-8 are argument and concurrency cases, above
     assert ESCAPE_NAME in corpus.names("bad") and NEWLINE_NAME in corpus.names("bad")
+
+
+# --------------------------------------------------------------------------- second round
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 640 KiB tmpfs (the tests run as root here and in CI); skipped where mounting is not permitted."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.strip() or 'mount failed'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _noise_pngs(folder: Path, count: int, side: int = 200) -> list[Path]:
+    """Gray PNGs of noise: their colorized PNGs are ~100 KiB each, so a few fill the small disk."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        paths.append(folder / f"n{i}.png")
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def test_a_full_disk_ends_the_batch_cleanly_and_a_rerun_resumes(small_disk, tmp_path):
+    """Outputs fill the disk: one 'stopped' line naming the file and why, the summary, exit 1, nothing half-written; with space, the rerun completes."""
+    from PIL import Image
+
+    inputs = _noise_pngs(tmp_path / "in", 12)
+    out = small_disk / "out"
+    run = _cli("apply", str(tmp_path / "in"), "-o", str(out), "--no-refine")
+    _clean(run.stderr)
+    assert run.returncode == 1, run.stderr
+    stopped = [line for line in run.stderr.splitlines() if "stopped:" in line]
+    assert len(stopped) == 1 and ("No space left on device" in stopped[0] or "disk is full" in stopped[0]), run.stderr
+    assert any(" colorized, " in line for line in run.stderr.splitlines()), run.stderr
+    written = sorted(n for n in os.listdir(out) if not n.startswith("."))
+    assert 0 < len(written) < len(inputs)
+    for name in written:  # every output there is whole
+        Image.open(out / name).load()
+    assert _leftovers(out) == []
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    again = _cli("apply", str(tmp_path / "in"), "-o", str(out), "--no-refine")
+    _clean(again.stderr)
+    assert again.returncode == 0, again.stderr
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == sorted(p.name for p in inputs)
+    assert f"{len(inputs) - len(written)} colorized" in again.stderr, again.stderr
+    assert _leftovers(out) == []
+
+
+def test_a_journal_on_a_full_disk_says_it_cannot_be_written(small_disk, tmp_path):
+    """Not 'not a usable journal ... move it away': the journal could not be written, and why; a refused run leaves none."""
+    from deepcolor.batch import Journal
+    from deepcolor.batch.journal import JOURNAL_NAME, JournalWriteError
+
+    with open(small_disk / "filler", "wb") as fh, pytest.raises(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+            fh.flush()
+    with Journal.in_folder(small_disk) as journal:
+        with pytest.raises(JournalWriteError) as err:
+            journal.record("a.jpg", "a.jpg", "done", size=1, mtime_ns=1)
+    message = str(err.value)
+    assert "cannot" in message and "full" in message and "move it away" not in message and "\n" not in message
+    inputs = _noise_pngs(tmp_path / "in", 1)
+    run = _cli("apply", str(inputs[0].parent), "-o", str(inputs[0].parent), "--format", "png", "-q")  # refused: the output is the input
+    assert run.returncode == 2 and "input" in run.stderr
+    assert not (inputs[0].parent / JOURNAL_NAME).exists()
+
+
+def test_colour_notice_is_said_once_off_the_bar_line_also_with_workers(tmp_path):
+    """The colour-to-gray notice: its own line (not glued to the progress bar), from Dask workers too; a gray lossy WebP gets none."""
+    import numpy as np
+    from PIL import Image
+
+    from hostile_corpus import _scene
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.dstack([_scene(64, 80, s) for s in (1, 2, 3)])).save(folder / "colour.jpg", quality=90)
+    Image.fromarray(_scene(64, 80, 4)).convert("RGB").save(folder / "gray_lossy.webp", quality=80)
+    for extra in ([], ["--workers", "2"]):
+        out = tmp_path / f"out{len(extra)}"
+        run = _cli("apply", str(folder), "-o", str(out), *extra)
+        _clean(run.stderr)
+        assert run.returncode == 0, run.stderr
+        notices = [line for line in run.stderr.split("\n") if "converted to gray" in line]
+        assert len(notices) == 1 and "colour.jpg" in notices[0], run.stderr
+        assert notices[0].split("\r")[-1].startswith("deepcolor: "), notices
+
+
+def test_concurrent_overwrite_runs_colorize_each_image_once(tmp_path):
+    """Two --overwrite runs started together over existing outputs share the work as plain runs do."""
+    import numpy as np
+    from PIL import Image
+
+    from hostile_corpus import _scene
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(10):
+        Image.fromarray(_scene(96, 128, i)).save(folder / f"p{i}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(10):  # outputs from elsewhere: no journal vouches for them, so --overwrite replaces them
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(out / f"p{i}.png")
+    runs = [_cli("apply", str(folder), "-o", str(out), "--overwrite", wait=False) for _ in range(2)]
+    done = 0
+    for proc in runs:
+        _, stderr = proc.communicate(timeout=600)
+        _clean(stderr)
+        assert proc.returncode == 0, stderr
+        summary = [line for line in stderr.splitlines() if " colorized, " in line][-1]
+        done += int(summary.split("deepcolor: ")[-1].split()[0])
+    assert done == 10
+    assert all(Image.open(out / f"p{i}.png").size == (128, 96) for i in range(10))
+    assert _leftovers(out) == []

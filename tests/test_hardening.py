@@ -1,4 +1,4 @@
-"""The defects of issue 9, one test each (numbered as in the issue), on small real photographs."""
+"""Hostile-input defects (issues 9 and 20), one test each, on small real photographs."""
 
 import hashlib
 import os
@@ -161,8 +161,137 @@ def test_issue9_9_smaller_cases(photo, tmp_path, capsys):
     stale.write_bytes(b"left by kill -9")
     _run(apply_main, [photo.parent, "-q"], capsys)
     assert (photo.parent / "holiday_colorized_colorized.jpg").is_file() and own.is_file()
-    assert not stale.exists()
+    assert stale.exists()  # no claim recorded it: it may be the user's, so it stays
     manifest = tmp_path / "latin1.txt"
     manifest.write_bytes(b"caf\xe9.jpg\n")
     status, err = _run(evaluate_main, ["--images", manifest], capsys)
     assert status == 2 and "latin1.txt" in err
+
+
+# --------------------------------------------------------------------------- second round
+
+
+def test_saturation_is_bounded_in_the_cli_and_the_api(photo, tmp_path, capsys):
+    """--saturation 1e39 (finite, beyond float32) is a one-line usage error, no warnings; colorize() refuses it too."""
+    out = tmp_path / "o.png"
+    for value in ("1e39", "10.5"):
+        status, err = _run(apply_main, [photo, "-o", out, "--saturation", value], capsys)
+        assert status == 2 and "--saturation" in err and "Warning" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    for value in (1e39, 10.5, -0.1):
+        with pytest.raises(ValueError, match="saturation"):
+            deepcolor.colorize(np.full((16, 16), 90, np.uint8), saturation=value)
+    assert deepcolor.colorize(np.full((16, 16), 90, np.uint8), saturation=10).shape == (16, 16, 3)
+
+
+class _NaNChroma:
+    """A model whose chroma is NaN: what an overflowing gain or broken weights give."""
+
+    name = kind = "broken"
+
+    def predict_chroma(self, luma, **options):
+        from deepcolor.pipeline import ChromaPrediction
+
+        return ChromaPrediction(np.full(luma.shape + (2,), np.nan, np.float32), {}, {})
+
+
+def test_an_output_that_lost_the_luma_is_not_written(photo, tmp_path):
+    """The last check before encoding: a result whose luma moved fails the file (one line) and writes nothing."""
+    from deepcolor.apply import ApplyOptions, apply_file
+    from deepcolor.colorspace import check_luma_kept
+
+    out = tmp_path / "o.png"
+    result = apply_file(photo, out, _NaNChroma(), ApplyOptions(refine=False))
+    assert result.status == "failed" and "luma" in result.message and not out.exists()
+    with pytest.raises(ValueError, match="luma"):
+        deepcolor.colorize(np.full((16, 16), 90, np.uint8), model=_NaNChroma(), refine=False)
+    luma = np.full((4, 4), 90 / 255, np.float32)
+    assert check_luma_kept(luma, np.full((4, 4, 3), 90, np.uint8)).dtype == np.uint8  # gray: exact
+    with pytest.raises(ValueError, match="luma"):
+        check_luma_kept(luma, np.full((4, 4, 3), 92, np.uint8))
+
+
+def test_colorize_arguments_are_checked(photo):
+    """refine takes bools only; alpha (H, W, 4) is refused, not dropped; a non-model or non-array is a ValueError that says what it got."""
+    gray = np.full((16, 16), 90, np.uint8)
+    with pytest.raises(ValueError, match="refine must be True or False"):
+        deepcolor.colorize(gray, refine="no")
+    with pytest.raises(ValueError, match="alpha"):
+        deepcolor.colorize(np.zeros((16, 16, 4), np.uint8))
+    with pytest.raises(ValueError, match="model must be"):
+        deepcolor.colorize(gray, model=42)
+    for bad, named in ((None, "NoneType"), ("photo.jpg", "str")):
+        with pytest.raises(ValueError, match=named):
+            deepcolor.colorize(bad)
+
+
+def _model_copy(tmp_path, name, change):
+    """The shipped colorizer file with ``change(tensors)`` applied, saved under ``name``."""
+    from deepcolor.modelfile import default_weights_path, load_model_file, save_model_file
+
+    tensors, config = load_model_file(default_weights_path("colorizer"))
+    change(tensors)
+    return save_model_file(tmp_path / name, tensors, kind="colorizer", config=config)
+
+
+def test_model_file_messages_say_what_is_wrong(photo, tmp_path, capsys):
+    """A folder, a missing tensor, the FCN file, NaN weights: one line each that says what the file is, at load."""
+    from deepcolor.modelfile import ModelFileError, default_weights_path
+
+    (tmp_path / "folder.safetensors").mkdir()
+    missing = _model_copy(tmp_path, "missing.safetensors", lambda t: t.pop("global.semantic.layers.2.weight"))
+    nan = _model_copy(tmp_path, "nan.safetensors", lambda t: t["global.semantic.layers.0.weight"].__setitem__((0, 0), np.nan))
+    cases = [
+        (tmp_path / "folder.safetensors", "is a folder"),
+        (missing, "layers.2.weight"),
+        (default_weights_path("fcn"), "semantic FCN"),
+        (nan, "NaN"),
+    ]
+    for model, expected in cases:
+        with pytest.raises((ModelFileError, ValueError)) as err:
+            load_model(model)
+        assert expected in str(err.value) and not str(err.value).endswith(":"), str(err.value)
+        status, err_text = _run(apply_main, [photo, "-o", tmp_path / "o.png", "--model", model, "-q"], capsys)
+        assert status == 2 and expected in err_text and len(err_text.strip().splitlines()) == 1, err_text
+    assert "colorizer" in str(pytest.raises(ValueError, load_model, default_weights_path("fcn")).value)
+
+
+def test_one_input_into_an_existing_folder_named_like_an_image(photo, tmp_path, capsys):
+    """-o result.jpg, an existing folder: the output goes into it (it is not 'several inputs')."""
+    folder = tmp_path / "result.jpg"
+    folder.mkdir()
+    status, err = _run(apply_main, [photo, "-o", folder, "-q"], capsys)
+    assert status == 0, err
+    assert (folder / "c.jpg").is_file()
+
+
+def test_control_characters_in_argument_paths_are_escaped(photo, tmp_path, capsys):
+    """-o and --model paths with escape codes or newlines reach the terminal escaped, on one line."""
+    status, err = _run(apply_main, [photo, "--model", tmp_path / "evil\033[2J\nmodel.safetensors", "-q"], capsys)
+    assert status == 2 and "\033" not in err and len(err.strip().splitlines()) == 1 and "model.safetensors" in err
+    status, err = _run(apply_main, [photo, "-o", tmp_path / "no\033[31m" / "x\ny.jpg", "-q"], capsys)
+    assert status == 2 and "\033" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_nothing_is_skipped_or_left_silently(photo, tmp_path, capsys, caplog, monkeypatch):
+    """Sub-folders not searched are said; --save-semantic without a label map is refused; refused runs leave no folder."""
+    import logging
+    import sys
+
+    folder = tmp_path / "album"
+    (folder / "2019").mkdir(parents=True)
+    _gray(folder / "2019" / "a.jpg", data.coffee()[::6, ::6])
+    status, err = _run(apply_main, [folder, "-q"], capsys)
+    assert status == 2 and "only sub-folders" in err and "--recursive" in err
+    from deepcolor.io import find_inputs
+
+    with caplog.at_level(logging.INFO, logger="deepcolor.io"):
+        find_inputs([photo.parent, folder])
+    assert "1 sub-folder(s) not searched" in caplog.text
+    out = tmp_path / "gp"
+    status, err = _run(apply_main, [photo, "-o", out, "--method", "global-prior", "--save-semantic", "-q"], capsys)
+    assert status == 2 and "label map" in err and not out.exists()
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the 'distributed' extra were not installed
+    out = tmp_path / "dist"
+    status, err = _run(apply_main, [photo.parent, "-o", out, "--workers", "2", "-q"], capsys)
+    assert status == 2 and "distributed" in err and not out.exists()

@@ -883,3 +883,33 @@ def test_real_photographs_read_and_round_trip(shared_data, tmp_path):
     assert sorted(read_image(bsds).pixels.shape[:2]) == [321, 481]
     back = read_image(write_image(tmp_path / "c.png", r.pixels))
     np.testing.assert_array_equal(back.pixels, r.pixels)
+
+
+def test_png_with_an_oversized_text_chunk_is_read(tmp_path):
+    """Valid pixels behind a text chunk that decompresses past Pillow's limit: read (the metadata is never used), not 'corrupt'."""
+    import struct
+    import zlib
+    from io import BytesIO
+
+    from PIL import Image
+
+    from deepcolor.io import read_image
+
+    pixels = np.tile(np.arange(16, dtype=np.uint8) * 16, (8, 1))
+    buf = BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    png = buf.getvalue()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    bomb = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * (64 << 20)))  # 64 MB of text in 64 KB
+    for at in (33, len(png) - 12):  # before the pixels, and after them (read at load time)
+        path = tmp_path / f"meta{at}.png"
+        path.write_bytes(png[:at] + bomb + png[at:])
+        image = read_image(path)
+        assert np.array_equal(np.rint(image.pixels * 255).astype(np.uint8), pixels)
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes((png[:33] + bomb + png[33:])[: 33 + len(bomb) + 20])  # IDAT cut short
+    with pytest.raises(ImageReadError, match="truncated or corrupt|not a recognized"):
+        read_image(truncated)

@@ -66,7 +66,7 @@ def test_load_model_opens_a_file_by_its_kind(tmp_path, monkeypatch):
     assert read_model_kind(resaved) == "cheng" and isinstance(load_model(resaved), ChengModel)
 
     odd = save_model_file(tmp_path / "odd.safetensors", {"w": np.zeros(1, np.float32)}, kind="no_such_kind", config={})
-    with pytest.raises(ModelFileError, match="no model class for kind 'no_such_kind'"):
+    with pytest.raises(ModelFileError, match="kind 'no_such_kind', not a colorizer"):
         load_model(odd)
     # A global-prior file whose config does not describe the network: one line, naming the file.
     prior = save_model_file(tmp_path / "gp.safetensors", {"w": np.zeros(1, np.float32)}, kind="global_prior", config={})

@@ -25,6 +25,7 @@ from deepcolor.batch.journal import Journal
 from deepcolor.batch.plan import plan_batch
 from deepcolor.colorize_file import ApplyOptions, apply_file
 from deepcolor.models.registry import DEFAULT_METHOD
+from deepcolor.io.common import one_line
 
 __all__ = ["apply_batch", "model_resource", "model_identity", "colorize_task", "colorize_job", "batch_settings"]
 
@@ -99,7 +100,7 @@ def apply_batch(
     with journal if journal is not None else contextlib.nullcontext():
         jobs, skipped = plan_batch(pairs, out_dir, journal=journal, overwrite=options.overwrite)
         if skipped:
-            logger.info("%d file(s) already done according to %s", skipped, journal.path)
+            logger.info("%d file(s) already done according to %s", skipped, one_line(str(journal.path)))
         task = colorize_task(options, semantic_targets or {})
         if not workers and not scheduler:  # this process: the caller's model, no second load
             task = functools.partial(_with_model, task, model)
@@ -123,12 +124,12 @@ def colorize_task(options: ApplyOptions = ApplyOptions(), semantic_targets: dict
 _STATUS = {"colorized": "done", "kept": "kept", "claimed": "held"}
 
 
-def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_targets: dict[Path, Path]) -> str:
-    """Run one job through `apply_file`: its status for the journal; a failed file raises its one-line reason."""
+def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_targets: dict[Path, Path]) -> tuple[str, tuple[str, ...]]:
+    """Run one job through `apply_file`: its status for the journal and its notices; a failed file raises its one-line reason."""
     # job.overwrite: the journal knows this output is ours and stale (its input changed)
     if job.overwrite and not options.overwrite:
         options = dataclasses.replace(options, overwrite=True)
     result = apply_file(job.source, job.target, model, options, semantic_target=semantic_targets.get(job.target))
     if result.status == "failed":
         raise ValueError(result.message)
-    return _STATUS[result.status]
+    return _STATUS[result.status], tuple(result.info.get("notes", ()))

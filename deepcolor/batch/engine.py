@@ -40,6 +40,8 @@ from typing import Any
 
 from deepcolor.batch.cluster import WORKER_ENV, dask_client
 from deepcolor.batch.journal import Journal
+from deepcolor.batch.halt import halt_reason
+from deepcolor.batch.journal import Journal, JournalWriteError
 
 __all__ = ["Job", "Resource", "Outcome", "BatchReport", "run_batch", "load_resource", "one_line_reason", "internal_error_reason",
            "WORKER_ENV"]
@@ -95,6 +97,7 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     worker: str = ""
+    notes: tuple[str, ...] = ()  # one-line notices for the user, said by the driver
 
 
 @dataclass
@@ -108,6 +111,7 @@ class BatchReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
     details: dict[Path, str] = field(default_factory=dict)  # input -> traceback of an internal error
+    halted: str = ""  # why the batch stopped early (a full disk: what could not be written), else ''
 
 
 _RESOURCES: dict[Hashable, Any] = {}
@@ -144,16 +148,25 @@ def _execute(job: Job, task: Callable[[Job, Any], str | None], resource: Resourc
     t0 = time.perf_counter()
     value = load_resource(resource)
     try:
-        status = task(job, value) or "done"
+        status, notes = _status_and_notes(task(job, value))
         reason = ""
     except (ValueError, OSError) as exc:
-        status, reason = "failed", one_line_reason(exc)
+        status, reason, notes = "failed", one_line_reason(exc), ()
     if status not in ("done", "kept", "held", "failed"):
         raise ValueError(f"task returned status {status!r}; expected 'done', 'kept' or 'held'")
-    return Outcome(job.key, status, reason, time.perf_counter() - t0, _worker_name())
+    return Outcome(job.key, status, reason, time.perf_counter() - t0, _worker_name(), notes)
+
+
+def _status_and_notes(returned: Any) -> tuple[str, tuple[str, ...]]:
+    """A task returns a status, None (done), or (status, notices)."""
+    if isinstance(returned, tuple):
+        return returned[0] or "done", tuple(returned[1])
+    return returned or "done", ()
 
 
 def _record(outcome: Outcome, job: Job, journal: Journal | None, report: BatchReport) -> None:
+    for note in outcome.notes:
+        logger.info("%s", note)
     if outcome.status == "held":  # another live run is writing it: its row is that run's to write
         report.held += 1
         return
@@ -166,6 +179,16 @@ def _record(outcome: Outcome, job: Job, journal: Journal | None, report: BatchRe
             job.key, job.output_key, outcome.status, reason=outcome.reason, size=job.size, mtime_ns=job.mtime_ns,
             seconds=outcome.seconds, worker=outcome.worker,
         )
+
+
+def _record_or_halt(outcome: Outcome, job: Job, journal: Journal | None, report: BatchReport) -> bool:
+    """`_record`, then True when the batch must stop (see `deepcolor.batch.halt`)."""
+    try:
+        _record(outcome, job, journal, report)
+    except JournalWriteError as exc:
+        report.halted = str(exc)
+    report.halted = report.halted or halt_reason(outcome.status, outcome.reason)
+    return bool(report.halted)
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -193,9 +216,9 @@ def run_batch(
     ----------
     jobs : sequence of Job
         The files still to do (see `deepcolor.batch.plan_batch`).
-    task : callable ``(job, resource) -> "done" | "kept" | "held" | None``
+    task : callable ``(job, resource) -> "done" | "kept" | "held" | None | (status, notices)``
         The per-file function. It must be picklable (a module-level function
-        or a ``functools.partial`` of one) for the Dask path. ``None`` means done.
+        or a ``functools.partial`` of one) for the Dask path. ``None`` means done; notices (one-line strings) are logged by the driver.
     resource : Resource, optional, keyword-only
         Loaded once per process and passed to ``task``.
     journal : Journal, optional, keyword-only
@@ -243,7 +266,8 @@ def _run_serial(jobs, task, resource, journal, report, bar) -> None:
             except Exception as exc:  # a bug: as on Dask, where such a task fails after its retries, the batch goes on
                 outcome = Outcome(job.key, "failed", internal_error_reason(exc))
                 report.details[job.source] = traceback.format_exc()
-            _record(outcome, job, journal, report)
+            if _record_or_halt(outcome, job, journal, report):
+                return
             bar.update(1)
             bar.set_postfix(failed=len(report.failed), refresh=False)
 
@@ -279,7 +303,9 @@ def _run_dask(client, jobs: Sequence[Job], task, resource, journal, report: Batc
                     report.details[job.source] = "".join(traceback.format_exception(type(result), result, result.__traceback__))
                     result = Outcome(job.key, "failed", internal_error_reason(result))
                 future.release()
-                _record(result, job, journal, report)
+                if _record_or_halt(result, job, journal, report):
+                    running.clear()  # in-flight tasks are cancelled; their outputs are atomic, their claims released
+                    return
             bar.update(len(batch))
             bar.set_postfix(failed=len(report.failed), refresh=False)
             for nxt in itertools.islice(pending, len(batch)):

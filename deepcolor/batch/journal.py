@@ -33,6 +33,7 @@ Schema (``SCHEMA_VERSION`` 1)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -40,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["JOURNAL_NAME", "SCHEMA_VERSION", "STATUSES", "JournalError", "JournalRow", "Journal"]
+__all__ = ["JOURNAL_NAME", "SCHEMA_VERSION", "STATUSES", "JournalError", "JournalWriteError", "JournalRow", "Journal"]
 
 JOURNAL_NAME = ".deepcolor-journal.sqlite"  # hidden: listing the output folder as input never picks it up
 SCHEMA_VERSION = 1
@@ -66,6 +67,28 @@ _COLUMNS = ("input", "output", "status", "reason", "size", "mtime_ns", "settings
 
 class JournalError(ValueError):
     """A journal that cannot be opened or is not ours; one line."""
+
+
+class JournalWriteError(OSError):
+    """The journal cannot be written (a full disk, a read-only folder); one line naming the journal and why.
+
+    A batch ends on it: what is done is kept, the rest is done by a rerun.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _write_error(path: Path, what: str, exc: BaseException) -> JournalWriteError:
+    from deepcolor.io.common import _one_line
+
+    return JournalWriteError(f"{_one_line(str(path))}: cannot {what} the batch journal ({exc})")
+
+
+def _unusable(exc: sqlite3.Error) -> bool:
+    """True for a file that is not an SQLite journal (as opposed to one that cannot be written)."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) or "not a database" in text or "malformed" in text
 
 
 @dataclass(frozen=True)
@@ -102,17 +125,37 @@ class Journal:
             raise ValueError(f"settings must be a string, got {type(settings).__name__}")
         self.path = Path(os.fspath(path))
         self.settings = settings
+        self._db: sqlite3.Connection | None = None
         if not self.path.parent.is_dir():
             raise JournalError(f"{self.path}: folder {self.path.parent} does not exist")
+        if self.path.exists() or self.path.is_symlink():
+            self._connect()
+        # else: created by the first record, so a run refused before any file leaves no journal behind
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open (creating when missing) the database and check its schema version."""
+        if self._db is not None:
+            return self._db
         try:
             # isolation_level=None: we open and commit each transaction ourselves.
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self._initialize()
             version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-            if version != str(SCHEMA_VERSION):
-                raise JournalError(f"{self.path}: journal schema {version}, this deepcolor reads {SCHEMA_VERSION}; move it away to start afresh")
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{self.path}: not a usable journal ({exc}); move it away to start afresh") from None
+        except sqlite3.Error as exc:
+            self._close_quietly()
+            if _unusable(exc):
+                raise JournalError(f"{self.path}: not a usable journal ({exc}); move it away to start afresh") from None
+            raise _write_error(self.path, "open", exc) from None
+        if version != str(SCHEMA_VERSION):
+            self._close_quietly()
+            raise JournalError(f"{self.path}: journal schema {version}, this deepcolor reads {SCHEMA_VERSION}; move it away to start afresh")
+        return self._db
+
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
 
     def _initialize(self, wait_s: float = 30.0) -> None:
         """WAL mode, the schema and its version row, safe when several runs open a new journal at once.
@@ -147,10 +190,12 @@ class Journal:
 
     def close(self) -> None:
         """Close the database (the WAL is folded back into the file)."""
-        self._db.close()
+        self._close_quietly()
 
     def rows(self) -> dict[str, JournalRow]:
         """Every row, keyed by relative input path."""
+        if self._db is None:
+            return {}
         cursor = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM files")
         return {row[0]: JournalRow(*row) for row in cursor}
 
@@ -180,11 +225,15 @@ class Journal:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
         row = (input, output, status, reason, int(size), int(mtime_ns), self.settings, float(seconds), worker, time.time())
-        self._db.execute(f"INSERT OR REPLACE INTO files ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", row)
+        db = self._connect()
+        try:
+            db.execute(f"INSERT OR REPLACE INTO files ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", row)
+        except sqlite3.Error as exc:  # 'database or disk is full', a read-only folder: the batch must end cleanly
+            raise _write_error(self.path, f"record {input} in", exc) from None
 
     def record_many(self, rows: Iterable[dict]) -> None:
         """`record` for many rows in one transaction (used to measure and seed large journals)."""
-        self._db.execute("BEGIN")
+        self._connect().execute("BEGIN")
         try:
             for r in rows:
                 self.record(**r)
@@ -195,9 +244,13 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         """Rows per status."""
+        if self._db is None:
+            return dict.fromkeys(STATUSES, 0)
         found = dict(self._db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
         return {s: found.get(s, 0) for s in STATUSES}
 
     def failures(self) -> Iterator[tuple[str, str]]:
         """(relative input, reason) of every failed file, in input order."""
+        if self._db is None:
+            return
         yield from self._db.execute("SELECT input, reason FROM files WHERE status = 'failed' ORDER BY input")

@@ -14,7 +14,7 @@ from pathlib import Path
 from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
 __all__ = ["apply_parser", "evaluate_parser", "fit_parser", "fcn_parser", "global_prior_parser",
-           "positive_int", "count_or_all", "gain", "new_file", "loudness_flags"]
+           "positive_int", "count_or_all", "gain", "saturation", "new_file", "loudness_flags"]
 
 
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
@@ -61,6 +61,18 @@ def gain(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def saturation(text: str) -> float:
+    """A chroma gain in [0, MAX_SATURATION] (argparse type; the bound is `deepcolor.colorspace.check_saturation`'s)."""
+    from deepcolor.colorspace import check_saturation
+
+    try:
+        return check_saturation(float(text))
+    except ValueError:
+        from deepcolor.colorspace import MAX_SATURATION
+
+        raise argparse.ArgumentTypeError(f"must be a number in [0, {MAX_SATURATION:g}], got {text!r}") from None
 
 
 def new_file(text: str) -> Path:
@@ -132,7 +144,7 @@ def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentPa
                         help="colorize a photo shipped with scikit-image (the astronaut, made gray): writes "
                         "example_gray.png and example_colorized.png into the current folder (or -o FOLDER)")
     parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
-    parser.add_argument("--saturation", type=gain, default=1.0, help="chroma gain, finite, >= 0 (default 1.0)")
+    parser.add_argument("--saturation", type=saturation, default=1.0, help="chroma gain in [0, 10] (default 1.0: as predicted)")
     parser.add_argument("--style", metavar="REF", help="take the global features (the scene) from this image (models with a style reference: global-prior)")
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")

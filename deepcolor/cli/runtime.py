@@ -49,7 +49,11 @@ def setup_logging(quiet: bool, verbose: bool = False) -> None:
     """Log to stderr: warnings only with ``quiet``, progress detail (debug) with ``verbose``."""
     _STATE["verbose"] = bool(verbose)
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="deepcolor: %(message)s", stream=sys.stderr)
+    from deepcolor.io.common import TerminalHandler
+
+    handler = TerminalHandler(sys.stderr)  # escaped, and above the progress bar rather than on its line
+    handler.setFormatter(logging.Formatter("deepcolor: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("deepcolor").setLevel(level)
     # Our messages are one line each; third-party chatter stays at warnings.
     for name in ("numba", "matplotlib", "PIL"):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file
+from deepcolor.modelfile import ModelFileError, default_weights_path, load_error_text, load_model_file
 
 __all__ = ["CAMVID_CLASSES", "N_CLASSES", "DEFAULT_ARCH", "MAX_SIDE", "SemanticFCN", "fcn_from_tensors", "fcn_file_parts", "load_fcn"]
 
@@ -212,7 +212,7 @@ def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, 
         state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{source}: FCN config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise ModelFileError(f"{source}: FCN config/tensors do not match ({type(exc).__name__}: {load_error_text(exc)})") from None
     model.file_config = dict(config)  # its model card travels with it into a colorizer file
     return model.eval()
 

@@ -12,6 +12,7 @@ from deepcolor.io.common import (
     ImageWriteError,
     is_image_path,
 )
+from deepcolor.io.claims import written_since
 from deepcolor.io.paths import (
     PlannedOutput,
     claim_output,
@@ -21,6 +22,7 @@ from deepcolor.io.paths import (
     find_inputs,
     list_images,
     match_pairs,
+    no_inputs_message,
     output_paths,
     plan_outputs,
     read_manifest,
@@ -49,7 +51,9 @@ __all__ = [
     "PlannedOutput",
     "semantic_path",
     "claim_output",
+    "written_since",
     "match_pairs",
+    "no_inputs_message",
     "output_paths",
     "ensure_not_input",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,25 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+one_line = _one_line  # the public name, for messages outside deepcolor.io
+
+
+class TerminalHandler(logging.StreamHandler):
+    """Log lines for a terminal: control characters escaped, and printed above a live tqdm bar, not onto its line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = _one_line(self.format(record))
+            tqdm = sys.modules.get("tqdm.auto") and sys.modules["tqdm"].tqdm
+            if tqdm is not None and getattr(tqdm, "_instances", None):
+                tqdm.write(text, file=self.stream)
+            else:
+                self.stream.write(text + self.terminator)
+                self.flush()
+        except Exception:  # noqa: BLE001 - logging must never end a command
+            self.handleError(record)
+
+
 def _reason(exc: BaseException) -> str:
     """Short text of an exception: strerror for OS errors, else its message, else its type."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -72,6 +94,34 @@ def _check_max_pixels(max_pixels: int) -> None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
 
+
+
+NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems
+
+
+def _name_max(folder: str | os.PathLike) -> int:
+    try:
+        return min(NAME_MAX, os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def fitted_hidden_name(name: str, tail: str, folder: str | os.PathLike = ".") -> str:
+    """``.<name><tail>``, with ``name`` cut to fit the folder's name limit (in bytes).
+
+    A cut name ends in ``~`` and 8 hex of the whole name's hash, so the result
+    is deterministic (two runs agree on it) and still tells long names apart.
+    Used for claims and temp files, which must fit wherever the output's own
+    name fits.
+    """
+    limit = _name_max(folder)
+    whole = f".{name}{tail}"
+    if len(os.fsencode(whole)) <= limit:
+        return whole
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:8]
+    room = max(1, limit - len(os.fsencode(f".~{digest}{tail}")))
+    cut = os.fsdecode(os.fsencode(name)[:room])
+    return f".{cut}~{digest}{tail}"
 
 
 def is_image_path(path: str | os.PathLike) -> bool:

@@ -37,8 +37,22 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 
 
-def _split_gray(samples: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """(H, W[, C]) samples (C in 1..4, alpha last when C is 2 or 4) / scale -> float32 pixels, alpha, is_gray."""
+# Largest |R - G| or |B - G| (8-bit levels) that lossy coding puts into a gray photo: measured 1 for
+# gray WebP at quality 50-95; colour photos differ by tens of levels.
+GRAY_NOISE_LEVELS = 2
+
+
+def _nearly_gray(samples: np.ndarray) -> bool:
+    green = samples[..., 1].astype(np.int16)
+    return bool(np.abs(samples[..., 0] - green).max() <= GRAY_NOISE_LEVELS and np.abs(samples[..., 2] - green).max() <= GRAY_NOISE_LEVELS)
+
+
+def _split_gray(samples: np.ndarray, scale: float, *, lossy: bool = False) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(H, W[, C]) samples (C in 1..4, alpha last when C is 2 or 4) / scale -> float32 pixels, alpha, is_gray.
+
+    ``lossy`` (8-bit JPEG/WebP): colour samples within `GRAY_NOISE_LEVELS` of
+    each other count as gray, and the pixels are their BT.601 luma.
+    """
     if samples.ndim == 2:
         samples = samples[..., None]
     channels = samples.shape[2]
@@ -52,6 +66,10 @@ def _split_gray(samples: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarr
     ):
         samples = samples[..., :1]
         channels = 1
+    if channels == 3 and lossy and scale == 255.0 and _nearly_gray(samples):
+        from deepcolor.colorspace import rgb_to_luma
+
+        return rgb_to_luma(samples.astype(np.float32) / np.float32(scale)), alpha, True
     color = samples[..., 0] if channels == 1 else samples
     pixels = np.ascontiguousarray(color, dtype=np.float32) / np.float32(scale)
     return pixels, alpha, channels == 1

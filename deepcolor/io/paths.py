@@ -8,6 +8,7 @@ Batch naming (`output_paths`)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from deepcolor.io.claims import claim_output, claim_path  # noqa: F401  (re-exported: the per-output claim)
+from deepcolor.io.claims import claim_output, claim_path, written_since  # noqa: F401  (re-exported: the per-output claim)
 from deepcolor.io.common import SUPPORTED_EXTENSIONS, ImageReadError, ImageWriteError, _one_line, _reason, is_image_path
 
 logger = logging.getLogger("deepcolor.io")
@@ -60,7 +61,26 @@ def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, st
     except OSError as exc:
         problems.append((folder, f"cannot list folder ({_reason(exc)})"))
         return []
+    subfolders = _subfolders(folder, names)
+    if subfolders:
+        logger.info("%s: %d sub-folder(s) not searched (--recursive searches them)", _one_line(str(folder)), len(subfolders))
     return [folder / n for n in names if not n.startswith(".") and is_image_path(n)]
+
+
+def _subfolders(folder: Path, names: Iterable[str]) -> list[str]:
+    """The non-hidden sub-folders among ``names`` (linked ones included: they are what a user sees as folders)."""
+    return [n for n in names if not n.startswith(".") and os.path.isdir(folder / n)]
+
+
+def no_inputs_message(specs: Iterable[str | os.PathLike], *, recursive: bool) -> str:
+    """The one line for a run that found no input image, with a hint when sub-folders were not searched."""
+    if not recursive:
+        for raw in specs:
+            folder = Path(os.fspath(raw))
+            with contextlib.suppress(OSError):
+                if folder.is_dir() and _subfolders(folder, os.listdir(folder)):
+                    return f"no input images in {_one_line(str(folder))}, only sub-folders; pass --recursive to search them"
+    return "no input images"
 
 
 def find_inputs(

@@ -24,7 +24,10 @@ Reading (`read_image`)
 
     ``is_gray`` is True when the source has no colour: gray modes (1, L, LA,
     I;16*, I, F) and also colour-mode files whose R, G and B samples are
-    equal at every pixel (a gray scan saved as RGB, a gray palette). In both
+    equal at every pixel (a gray scan saved as RGB, a gray palette) or, for
+    lossy JPEG and WebP (stored as YCbCr), within `GRAY_NOISE_LEVELS` of each
+    other (coding noise of a gray photo; such a file is read as its BT.601
+    luma). In both
     cases ``pixels`` is 2-D, so ``is_gray == (pixels.ndim == 2)`` always.
 
     ``bit_depth`` is 16 for 16-bit sources and for 32-bit integer (``I``,
@@ -59,6 +62,9 @@ from deepcolor.io.common import (
 from deepcolor.io.deep import _is_tiff, _NeedsCodec, _opencv_arrays, _split_gray, _tifffile_arrays
 
 logger = logging.getLogger("deepcolor.io")
+
+# Formats whose colour planes carry coding noise: a gray photo comes back with R, G, B a level apart.
+_LOSSY_FORMATS = frozenset({"JPEG", "WEBP", "MPO"})
 
 # Decoders allowed to open a file (Pillow's JPEG opener also yields camera MPO files).
 _READ_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP")
@@ -165,8 +171,8 @@ def _exif_transpose(im, path: Path):
 
 
 
-def _pillow_arrays(im, path: Path) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
-    """Decoded Pillow image -> (pixels, alpha, bit_depth, is_gray)."""
+def _pillow_arrays(im, path: Path, *, lossy: bool = False) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
+    """Decoded Pillow image -> (pixels, alpha, bit_depth, is_gray); ``lossy``: see `_split_gray`."""
     mode = im.mode
     transparency = im.info.get("transparency")
     if mode.startswith("I;16") or mode == "I":
@@ -204,7 +210,7 @@ def _pillow_arrays(im, path: Path) -> tuple[np.ndarray, np.ndarray | None, int, 
             im = im.convert("RGB")
         except (ValueError, OSError) as exc:
             raise ImageReadError(path, f"unsupported pixel mode {mode} ({_reason(exc)})") from None
-    pixels, alpha, is_gray = _split_gray(np.asarray(im), 255.0)
+    pixels, alpha, is_gray = _split_gray(np.asarray(im), 255.0, lossy=lossy)
     return pixels, alpha, 8, is_gray
 
 
@@ -263,11 +269,41 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         raise ImageReadError(path, f"cannot open ({_reason(exc)})") from None
     with fh:
         try:
-            return _read_open_file(fh, path, max_pixels)
-        except ImageReadError:
-            raise
+            try:
+                return _read_open_file(fh, path, max_pixels)
+            except ImageReadError as exc:
+                if _TEXT_CHUNK_LIMIT not in exc.reason:
+                    raise
+                stripped = _png_without_text(fh)  # metadata we never use is over Pillow's limit: the pixels may be fine
+                if stripped is None:
+                    raise
+                logger.info("%s: a PNG text chunk over Pillow's size limit was skipped", _one_line(str(path)))
+                return _read_open_file(stripped, path, max_pixels)
         except MemoryError:
             raise ImageReadError(path, "not enough memory to decode") from None
+
+
+_TEXT_CHUNK_LIMIT = "MAX_TEXT_CHUNK"  # in Pillow's error for a text chunk that decompresses past its limit
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_without_text(fh):
+    """The PNG in ``fh`` without its text chunks (tEXt, zTXt, iTXt: metadata, never copied), as a BytesIO; None if not PNG."""
+    import struct
+    from io import BytesIO
+
+    fh.seek(0)
+    data = fh.read()
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept, at = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        end = at + 12 + length
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+            kept.append(data[at:end])
+        at = end
+    return BytesIO(b"".join(kept))
 
 
 def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:
@@ -348,8 +384,9 @@ def _decode_with_pillow(im, path: Path, max_pixels: int):
         if deep:  # Pillow decoded 8 bits only to prove the file intact; OpenCV gives the 16
             orientation = _exif_orientation(im, path)
         else:
+            lossy = im.format in _LOSSY_FORMATS
             im = _exif_transpose(im, path)
-            result = _pillow_arrays(im, path)
+            result = _pillow_arrays(im, path, lossy=lossy)
     except ImageReadError:
         raise
     except MemoryError:

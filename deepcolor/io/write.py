@@ -30,7 +30,16 @@ from typing import IO
 
 import numpy as np
 
-from deepcolor.io.common import _FORMAT_BY_EXT, _FORMATS_16BIT, SUPPORTED_EXTENSIONS, ImageWriteError, _one_line, _reason
+from deepcolor.io.claims import record_temp
+from deepcolor.io.common import (
+    _FORMAT_BY_EXT,
+    _FORMATS_16BIT,
+    SUPPORTED_EXTENSIONS,
+    ImageWriteError,
+    _one_line,
+    _reason,
+    fitted_hidden_name,
+)
 
 logger = logging.getLogger("deepcolor.io")
 
@@ -147,14 +156,20 @@ def _prepare_folder(path: Path) -> None:
 
 
 def _new_temp(path: Path) -> tuple[int, Path]:
-    """Create a hidden temp file next to ``path``; mode 0o666 minus umask, like a normal new file."""
+    """Create a hidden temp file next to ``path``; mode 0o666 minus umask, like a normal new file.
+
+    Its name (``.<stem>.<8 hex>.tmp<ext>``, the stem cut to fit the name limit
+    whenever the destination's name fits) is recorded in the claim this thread
+    holds in that folder, so only a run that takes over that claim removes it.
+    """
     for _ in range(100):
-        # stem shortened so the temp name fits NAME_MAX whenever the destination does
-        tmp = path.with_name(f".{path.stem[:200]}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        tmp = path.with_name(fitted_hidden_name(path.stem, f".{secrets.token_hex(4)}.tmp{path.suffix}", path.parent))
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
             continue
+        record_temp(tmp)
+        return fd, tmp
     raise FileExistsError(f"no free temporary name next to {path}")
 
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from deepcolor.colorspace import check_luma
 from deepcolor.kernels.device import array_module_for, from_torch, module_on, synchronize, torch_device
-from deepcolor.modelfile import ModelFileError, default_weights_path, load_model_file, save_model_file
+from deepcolor.modelfile import ModelFileError, default_weights_path, load_error_text, load_model_file, save_model_file
 from deepcolor.models.base import ChromaPrediction, Option
 
 __all__ = [
@@ -257,7 +257,7 @@ def net_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, 
         state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items() if not k.startswith("labels.")}
         net.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{source}: global-prior config/tensors do not match ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise ModelFileError(f"{source}: global-prior config/tensors do not match ({type(exc).__name__}: {load_error_text(exc)})") from None
     return net.eval()
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepcolor.modelfile import ModelFileError, default_weights_path, read_model_kind
+from deepcolor.modelfile import LEGACY_KINDS, ModelFileError, default_weights_path, kind_mismatch, read_model_kind
 
 __all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "names", "names_with", "entry", "model_class", "shipped_path",
            "load_model", "list_models", "DEFAULT_METHOD"]
@@ -113,8 +113,6 @@ def entry(name: str) -> ModelEntry:
 
 def model_class(kind: str) -> type:
     """The class of a kind (a registered name or an older file kind), imported on first use."""
-    from deepcolor.modelfile import LEGACY_KINDS
-
     name = LEGACY_KINDS.get(kind, kind)
     if name not in ENTRIES:
         raise ModelFileError(f"no model class for kind {kind!r} (known: {', '.join(sorted(ENTRIES))})")
@@ -173,7 +171,10 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, method: str | N
             _SHIPPED[name] = model_class(name).load(path)
         return _SHIPPED[name]
     path = Path(os.fspath(name_or_path))
-    return model_class(read_model_kind(path)).load(path)
+    kind = read_model_kind(path)
+    if LEGACY_KINDS.get(kind, kind) not in ENTRIES:  # e.g. the FCN file: say what it is and what to pass
+        raise ModelFileError(kind_mismatch(path, kind, sorted(ENTRIES)))
+    return model_class(kind).load(path)
 
 
 def list_models() -> list[dict[str, Any]]:
