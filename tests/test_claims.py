@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from deepcolor.io.paths import claim_output, claim_path
 
 
