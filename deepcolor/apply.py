@@ -108,6 +108,7 @@ def _apply(args: argparse.Namespace) -> int:
     from deepcolor import io
     from deepcolor.batch.apply import apply_batch
     from deepcolor.models.base import require_capability
+    from deepcolor.models.registry import names_with
 
     started_ns = time.time_ns()
     if args.example:
@@ -134,9 +135,9 @@ def _apply(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
     if args.save_semantic:
-        require_capability(model, "labels", "--save-semantic")
+        require_capability(model, "labels", "--save-semantic", alternatives=names_with("labels"))
     if args.style:
-        require_capability(model, "style", "--style")
+        require_capability(model, "style", "--style", alternatives=names_with("style"))
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,

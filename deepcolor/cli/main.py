@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from deepcolor.cli.parsers import OneLineParser
 from deepcolor.cli.runtime import EXIT_USAGE, parse_args, shown
 
 __all__ = ["COMMANDS", "main", "models_main"]
@@ -28,7 +29,7 @@ COMMANDS = {
 def _top_parser() -> argparse.ArgumentParser:
     from deepcolor import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="deepcolor",
         description="Fully automatic colorization of grayscale photographs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,7 +60,7 @@ def models_main(argv: Sequence[str] = ()) -> int:
     from deepcolor.models.base import capabilities
     from deepcolor.models.registry import list_models, model_class
 
-    parser = argparse.ArgumentParser(prog="deepcolor models", description="List the model kinds (--method) and the shipped models.")
+    parser = OneLineParser(prog="deepcolor models", description="List the model kinds (--method) and the shipped models.")
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args

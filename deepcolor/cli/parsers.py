@@ -14,7 +14,7 @@ from pathlib import Path
 from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
 __all__ = ["apply_parser", "evaluate_parser", "fit_parser", "fcn_parser", "global_prior_parser",
-           "positive_int", "count_or_all", "gain", "saturation", "new_file", "loudness_flags"]
+           "positive_int", "count_or_all", "gain", "saturation", "new_file", "loudness_flags", "OneLineParser"]
 
 
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def _add_device_flag(p: argparse.ArgumentParser) -> None:
                    "one line says which), cpu, or cuda (an error without a usable GPU)")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse with a one-line error (``PROG: error: ...``) instead of usage plus error."""
 
     def error(self, message: str):  # type: ignore[override]
@@ -133,7 +133,7 @@ def _engine_flags() -> argparse.ArgumentParser:
 
 def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentParser:
     """``deepcolor colorize`` (``python -m deepcolor.apply``): files and folders, or ``--example``."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         parents=[_model_flags(), _engine_flags()],
         description="Colorize grayscale photographs. Outputs are written atomically; inputs are never "
@@ -156,7 +156,7 @@ def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentPa
 
 def evaluate_parser(prog: str = "python -m deepcolor.evaluate") -> argparse.ArgumentParser:
     """``deepcolor evaluate`` (``python -m deepcolor.evaluate``)."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         parents=[_model_flags()],
         description="Colorize the gray version of colour images and compare with the originals "
@@ -171,7 +171,7 @@ def evaluate_parser(prog: str = "python -m deepcolor.evaluate") -> argparse.Argu
 
 def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser:
     """``deepcolor fit cheng`` (``python -m deepcolor.fit``): the Cheng colorizer (``fit semantic`` is `fcn_parser`)."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         parents=[_engine_flags(), loudness_flags()],
         description="Train a colorization model on folders of colour photographs. "
@@ -222,7 +222,7 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
 
 def fcn_parser(prog: str = "python -m deepcolor.fit semantic") -> argparse.ArgumentParser:
     """``deepcolor fit semantic``: its flags are the fields of `deepcolor.train.fcn.FCNConfig` (plus -q, -v)."""
-    p = _Parser(
+    p = OneLineParser(
         prog=prog, parents=[loudness_flags()],
         description="Train the gray-image semantic FCN on per-pixel labels (CamVid layout, void = 11).",
     )
@@ -260,7 +260,7 @@ def fcn_parser(prog: str = "python -m deepcolor.fit semantic") -> argparse.Argum
 
 def global_prior_parser(prog: str = "python -m deepcolor.fit global-prior") -> argparse.ArgumentParser:
     """``deepcolor fit global-prior``: the CNN of `deepcolor.train.global_prior`."""
-    p = _Parser(prog=prog, parents=[loudness_flags()],
+    p = OneLineParser(prog=prog, parents=[loudness_flags()],
                 description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs.")
     p.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifests (.txt)")
     p.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="selection images: validation PSNR each epoch")

@@ -16,7 +16,7 @@ pipeline, so a model imports this module, never the pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -97,14 +97,16 @@ def capabilities(model: Any) -> frozenset[str]:
     return frozenset(getattr(model, "capabilities", ()))
 
 
-def require_capability(model: Any, capability: str, asked_by: str) -> None:
-    """Raise `CapabilityError` (one line) when ``model`` lacks ``capability``; ``asked_by`` names who asks (a flag)."""
+def require_capability(model: Any, capability: str, asked_by: str, *, alternatives: Sequence[str] = ()) -> None:
+    """Raise `CapabilityError` (one line) when ``model`` lacks ``capability``.
+
+    ``asked_by`` names who asks (a flag); ``alternatives`` the kinds that have it
+    (`deepcolor.models.registry.names_with`), named in the message.
+    """
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
     if capability not in capabilities(model):
-        from deepcolor.models.registry import names_with
-
-        others = [n for n in names_with(capability) if n != model.name]
+        others = [n for n in alternatives if n != model.name]
         what = CAPABILITIES[capability].split(" (")[0].removeprefix("a ")
         if others:
             raise CapabilityError(f"{asked_by} needs --method {' or '.join(others)} (the {model.name} model has no {what})")
