@@ -66,7 +66,7 @@ def local_cluster(workers: int, **kwargs: Any):
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # None still takes 8787 and warns on stderr when another cluster holds it
         silence_logs=logging.CRITICAL,  # a dead worker is our outcome to report, not a log traceback
         env=_worker_env(),
     )
