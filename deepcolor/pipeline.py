@@ -7,6 +7,13 @@ only when a file of that kind is opened, so `load_model` opens any kind and a
 new model is a new file under ``deepcolor/models/`` plus one line here.
 Model-specific options (Cheng's ``semantic``, ``clusters``) pass through
 `colorize` to the model untouched.
+
+One path for both devices (`colorize_tiles_on`): on ``"cuda"`` the arrays
+are CuPy arrays (numpy under numba's CUDA simulator), the model predicts with
+its ``prepare_cuda`` / ``predict_chroma_cuda`` (the same code as on the CPU,
+written against the array module), the refinement runs the kernels' CUDA
+twin, and only each tile's final chroma comes back to the host. The CPU path
+never imports CuPy or numba.cuda.
 """
 
 from __future__ import annotations
