@@ -139,23 +139,29 @@ def quantize_luma(luma: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(luma) * 255.0 + 0.5).astype(np.float32) / 255.0  # quantize_rgb's rule, kept as float
 
 
-def check_luma(luma: np.ndarray, *, min_size: int = 1) -> np.ndarray:
+def check_luma(luma: np.ndarray, *, min_size: int = 1, name: str = "luma", range_tolerance: float | None = None) -> np.ndarray:
     """The one luma validator of the dense stages: (H, W) float, finite, each side >= ``min_size``.
 
-    Returns the luma as a C-contiguous float32 array of its own array module
-    (numpy, or CuPy for a CuPy luma; no copy when it already is one); raises a
-    ValueError that names what is wrong.
+    With ``range_tolerance`` the values must also lie in [0, 1] give or take
+    that much (float round-off; 0 for none). Returns the luma as a
+    C-contiguous float32 array of its own array module (numpy, or CuPy for a
+    CuPy luma; no copy when it already is one); raises a ValueError that
+    names what is wrong (``name`` says which array).
     """
     xp = array_module(luma)
     luma = xp.asarray(luma)
     if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"luma must be a non-empty (H, W) array, got shape {luma.shape}")
+        raise ValueError(f"{name} must be a non-empty (H, W) array, got shape {luma.shape}")
     if min(luma.shape) < min_size:
-        raise ValueError(f"luma must be at least {min_size}x{min_size}, got {luma.shape}")
+        raise ValueError(f"{name} must be at least {min_size}x{min_size}, got {luma.shape}")
     if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"luma must be a float array in [0, 1], got dtype {luma.dtype}")
+        raise ValueError(f"{name} must be a float array in [0, 1], got dtype {luma.dtype}")
     if not bool(xp.all(xp.isfinite(luma))):
-        raise ValueError("luma must be finite, got NaN or inf values")
+        raise ValueError(f"{name} must be finite, got NaN or inf values")
+    if range_tolerance is not None:
+        lo, hi = float(luma.min()), float(luma.max())
+        if lo < -range_tolerance or hi > 1.0 + range_tolerance:
+            raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (uint8 images: divide by 255)")
     return xp.ascontiguousarray(luma, dtype=xp.float32)
 
 

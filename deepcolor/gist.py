@@ -95,11 +95,7 @@ _FFT_WORKERS = 2
 def _check_luma(luma: np.ndarray) -> np.ndarray:
     if not isinstance(luma, np.ndarray):
         raise ValueError(f"luma must be a numpy array, got {type(luma).__name__}")
-    y = check_luma(luma, min_size=MIN_INPUT_SIZE)
-    lo, hi = float(y.min()), float(y.max())
-    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
-        raise ValueError(f"luma must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (uint8 images: divide by 255)")
-    return np.clip(y, 0.0, 1.0)
+    return np.clip(check_luma(luma, min_size=MIN_INPUT_SIZE, range_tolerance=_RANGE_TOLERANCE), 0.0, 1.0)
 
 
 def _resize(y: np.ndarray) -> np.ndarray:

@@ -6,6 +6,13 @@ models (`load_model`). Model-specific options (Cheng's ``semantic``,
 ``clusters``) pass through `colorize` to the model untouched, and what the
 model says about an image (Cheng's cluster, the global prior's scene) comes
 back as ``info`` (``colorize(..., return_info=True)``).
+
+One path for both devices (`colorize_tiles_on`): on ``"cuda"`` the arrays
+are CuPy arrays (numpy under numba's CUDA simulator), the model predicts with
+its ``prepare_cuda`` / ``predict_chroma_cuda`` (the same code as on the CPU,
+written against the array module), the refinement runs the kernels' CUDA
+twin, and only each tile's final chroma comes back to the host. The CPU path
+never imports CuPy or numba.cuda.
 """
 
 from __future__ import annotations

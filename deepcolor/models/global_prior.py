@@ -48,7 +48,6 @@ __all__ = [
     "net_from_tensors",
     "global_prior_chroma",
     "global_input",
-    "check_luma_range",
     "normalize_luma",
     "chroma_to_unit",
     "unit_to_chroma",
@@ -176,17 +175,6 @@ class GlobalPriorNet(nn.Module):
         return x, self.classify(g512)
 
 
-def check_luma_range(luma: np.ndarray, name: str) -> np.ndarray:
-    """`colorspace.check_luma`, its message prefixed by ``name``, and the range [0, 1] the network was trained on."""
-    try:
-        luma = check_luma(luma)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
-    if luma.min() < 0.0 or luma.max() > 1.0:
-        raise ValueError(f"{name} must be luma in [0, 1]")
-    return luma
-
-
 def global_input(luma: np.ndarray) -> np.ndarray:
     """(H, W) luma -> the (224, 224) float32 luma the global path sees (area-averaged; aspect not kept)."""
     interp = cv2.INTER_AREA if min(luma.shape) >= GLOBAL_SIZE else cv2.INTER_LINEAR
@@ -222,8 +210,8 @@ def global_prior_chroma(
     probabilities : numpy.ndarray, shape (n_classes,), float32
         Scene-class probabilities (of the style image when given).
     """
-    luma = check_luma_range(luma, "luma")
-    glob_src = luma if style is None else check_luma_range(style, "style")
+    luma = check_luma(luma, range_tolerance=0.0)
+    glob_src = luma if style is None else check_luma(style, name="style", range_tolerance=0.0)
     device = torch_device(xp)
     h, w = luma.shape
     padded = np.pad(luma, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="edge")
