@@ -51,6 +51,7 @@ class ApplyOptions:
     overwrite: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
+    video: dict[str, Any] = field(default_factory=dict)  # `deepcolor.video.colorize_video` options: crf, codec, stable
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,13 @@ def apply_file(
 def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions, semantic_target: Path | None) -> dict:
     """Read, colorize tile by tile into integer samples, write; the claim is held by the caller."""
     from deepcolor import io
+    from deepcolor.io.video import is_video_path
+
+    if is_video_path(source):  # a video: frame by frame, written atomically (deepcolor.video)
+        from deepcolor.video import colorize_video
+
+        return colorize_video(source, target, model=model, refine=options.refine, saturation=options.saturation,
+                              overwrite=options.overwrite, progress=sys.stderr.isatty(), **options.video, **options.model_options)
     from deepcolor.colorspace import merge_luma_chroma, rgb_to_luma
     from deepcolor.pipeline import colorize_tiles, quantize_rgb
 
@@ -193,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     """Where every input's output goes, checked before any work (one-line CommandError otherwise)."""
     from deepcolor import io
+    from deepcolor.io.video import is_video_path
 
     semantic = bool(args.save_semantic and not args.no_semantic)
     if args.output is None:
@@ -200,7 +209,7 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     out = Path(args.output)
     given_one_file = len(args.inputs) == 1 and len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if given_one_file and not out.is_dir() and out.suffix:
-        if not io.is_image_path(out):
+        if not io.is_image_path(out) and not is_video_path(out):
             raise CommandError(f"-o {args.output}: unsupported output extension '{out.suffix}' "
                                f"(use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
         if not out.parent.is_dir():
@@ -208,7 +217,7 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
         return io.plan_outputs(inputs, out_file=out, semantic=semantic)
     if out.exists() and not out.is_dir():
         raise CommandError(f"-o {args.output}: exists and is not a folder (several inputs need an output folder)")
-    if io.is_image_path(out):
+    if io.is_image_path(out) or is_video_path(out):
         raise CommandError(f"-o {args.output}: an image file name, but the inputs are several files or a folder; give a folder")
     if not out.is_dir():
         if not out.parent.is_dir():
@@ -237,7 +246,7 @@ def _apply(args: argparse.Namespace) -> int:
         if fmt not in io.SUPPORTED_EXTENSIONS:
             raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
 
-    inputs, failed = io.find_inputs(args.inputs, recursive=args.recursive)
+    inputs, failed = io.find_inputs(args.inputs, recursive=args.recursive, videos=True)
     if args.output is None:  # our own earlier outputs beside the inputs are not inputs
         inputs, earlier = io.drop_own_outputs(inputs, ext=fmt, suffix=OUTPUT_SUFFIX)
         if earlier:
@@ -257,7 +266,8 @@ def _apply(args: argparse.Namespace) -> int:
             raise CommandError("--style needs --method global-prior (Cheng's model has no global features to swap)")
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
-                           max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device)
+                           max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
+                           video=_video_options(args))
     can_map = getattr(model, "fcn", None) is not None
     out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
@@ -271,6 +281,12 @@ def _apply(args: argparse.Namespace) -> int:
         report.done, report.kept, report.skipped, report.held, len(failed),
     )
     return report_failures("deepcolor.apply", failed)
+
+
+def _video_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The video flags that were given (`deepcolor.video.colorize_video`'s options); empty for a run of images."""
+    given = {"crf": args.crf, "codec": args.codec, "stable": False if args.per_frame else None}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

@@ -218,6 +218,10 @@ def apply_parser() -> argparse.ArgumentParser:
     parser.add_argument("--save-semantic", action="store_true", help="also write the FCN's label map (NAME.semantic.png) in CamVid colours")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
+    video = parser.add_argument_group("video (inputs .mp4 .mov .mkv .avi .webm .m4v; needs the 'video' extra: PyAV)")
+    video.add_argument("--crf", type=int, default=None, metavar="N", help="encoder quality, 0 (lossless) to 51 (default 18)")
+    video.add_argument("--codec", default=None, metavar="NAME", help="FFmpeg encoder (default libx264; libvpx-vp9 into .webm)")
+    video.add_argument("--per-frame", action="store_true", help="colour each frame on its own (no chroma carried along the motion)")
     return parser
 
 
