@@ -133,7 +133,7 @@ def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions
     from deepcolor import io
     from deepcolor.io.video import is_video_path
 
-    if is_video_path(source):  # a video: frame by frame, written atomically (deepcolor.video)
+    if is_video_path(source) or source.is_dir():  # a video, or a folder of frames (--fps): deepcolor.video
         from deepcolor.video import colorize_video
 
         return colorize_video(source, target, model=model, refine=options.refine, saturation=options.saturation,
@@ -246,15 +246,10 @@ def _apply(args: argparse.Namespace) -> int:
         if fmt not in io.SUPPORTED_EXTENSIONS:
             raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
 
-    inputs, failed = io.find_inputs(args.inputs, recursive=args.recursive, videos=True)
-    if args.output is None:  # our own earlier outputs beside the inputs are not inputs
-        inputs, earlier = io.drop_own_outputs(inputs, ext=fmt, suffix=OUTPUT_SUFFIX)
-        if earlier:
-            logger.info("%d earlier output(s) of this command passed over", len(earlier))
-    if not inputs:
-        report_failures("deepcolor.apply", failed)
-        raise CommandError("no input images")
-    plan = _plan(args, inputs, fmt)
+    if args.fps is not None:  # every input folder is one video of numbered frames
+        plan, failed = _frame_folders(args), []
+    else:
+        plan, failed = _inputs_plan(args, fmt)
     engine = engine_options(args)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
     model = load_method_model(args)
@@ -285,8 +280,41 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _video_options(args: argparse.Namespace) -> dict[str, Any]:
     """The video flags that were given (`deepcolor.video.colorize_video`'s options); empty for a run of images."""
-    given = {"crf": args.crf, "codec": args.codec, "stable": False if args.per_frame else None}
+    given = {"crf": args.crf, "codec": args.codec, "stable": False if args.per_frame else None, "fps": args.fps}
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _inputs_plan(args: argparse.Namespace, fmt: str | None) -> tuple[list, list]:
+    """The images and videos the inputs name, planned (`_plan`), and the entries that cannot be inputs."""
+    from deepcolor import io
+
+    inputs, failed = io.find_inputs(args.inputs, recursive=args.recursive, videos=True)
+    if args.output is None:  # our own earlier outputs beside the inputs are not inputs
+        inputs, earlier = io.drop_own_outputs(inputs, ext=fmt, suffix=OUTPUT_SUFFIX)
+        if earlier:
+            logger.info("%d earlier output(s) of this command passed over", len(earlier))
+    if not inputs:
+        report_failures("deepcolor.apply", failed)
+        raise CommandError("no input images")
+    return _plan(args, inputs, fmt), failed
+
+
+def _frame_folders(args: argparse.Namespace) -> list:
+    """With --fps: each input a folder of numbered frames -> one video, ``-o`` (one folder) or FOLDER_colorized.mp4 beside it."""
+    from deepcolor import io
+    from deepcolor.io.video import is_video_path
+
+    folders = [Path(p) for p in args.inputs]
+    if args.fps <= 0:
+        raise CommandError(f"--fps must be > 0, got {args.fps}")
+    for folder in folders:
+        if not folder.is_dir():
+            raise CommandError(f"--fps {args.fps}: {folder} is not a folder of frames")
+    if args.output is not None:
+        if len(folders) != 1 or not is_video_path(args.output):
+            raise CommandError(f"-o {args.output}: with --fps give one folder and a video file name (e.g. out.mp4)")
+        return [io.PlannedOutput(folders[0], Path(args.output))]
+    return [io.PlannedOutput(f, f.with_name(f"{f.name}{OUTPUT_SUFFIX}.mp4")) for f in folders]
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

@@ -12,8 +12,10 @@ check (Sundaram et al. 2010) and whose warped luma matches (a photometric
 check), and ``soft`` widens the transition at occlusion borders with a
 Gaussian blur. Occluded or newly visible pixels take their own prediction;
 the first frame of a shot (`cut_scores` above `CUT_THRESHOLD`) takes only
-its own prediction. With ``CARRY = 0.8`` the carried colour is an
-exponential average of about five frames' predictions along the motion.
+its own prediction. With ``CARRY = 0.9`` the carried colour is an
+exponential average of about ten frames' predictions along the motion.
+The parameters were chosen on the first 30 frames of CamVid 0016E5
+(benchmarks/bench_video.py; README, "Video").
 """
 
 from __future__ import annotations
@@ -35,16 +37,17 @@ __all__ = [
     "warping_error",
 ]
 
-CARRY = 0.8  # weight of the carried (warped) chroma where the flow is trusted
+CARRY = 0.9  # weight of the carried (warped) chroma where the flow is trusted
 HISTOGRAM_BINS = 32
 # A cut: the histograms of two frames differ by more than this total variation
 # (half the L1 distance of the normalized histograms, 0 = same, 1 = disjoint).
-CUT_THRESHOLD = 0.35
+CUT_THRESHOLD = 0.45
 CUT_GRID = 2  # the frame is split into CUT_GRID x CUT_GRID blocks; the distance is their mean
-FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check of Sundaram et al. (2010), in pixels^2
-PHOTOMETRIC_TOLERANCE = 0.06  # largest |luma_t - warped luma_{t-1}| (luma in [0, 1]) of a trusted pixel
-SOFT_SIGMA = 2.0  # pixels; blur of the trust mask
-DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
+FB_ALPHA, FB_BETA = 0.01, 1.0  # forward-backward check of Sundaram et al. (2010), in pixels^2
+PHOTOMETRIC_TOLERANCE = 0.1  # largest |luma_t - warped luma_{t-1}| (luma in [0, 1]) of a trusted pixel
+SOFT_SIGMA = 1.0  # pixels; blur of the trust mask
+DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+FLOW_MAX_SIDE = 960  # larger frames get their flow from a copy downscaled to this longest side (then upscaled)
 
 
 def luma_histogram(gray: np.ndarray, *, bins: int = HISTOGRAM_BINS, grid: int = CUT_GRID) -> np.ndarray:
@@ -139,7 +142,8 @@ def consistent_flow(current: np.ndarray, previous: np.ndarray, *, preset: int = 
     the forward flow ``f`` (previous -> current) read at ``x + b(x)`` cancel,
     ``|b + f|^2 < FB_ALPHA (|b|^2 + |f|^2) + FB_BETA``, the point lands inside
     the previous frame, and the warped previous luma is within
-    `PHOTOMETRIC_TOLERANCE` of the current one.
+    `PHOTOMETRIC_TOLERANCE` of the current one. Frames with a side above
+    `FLOW_MAX_SIDE` get their flow at that size.
 
     Parameters
     ----------
@@ -150,8 +154,17 @@ def consistent_flow(current: np.ndarray, previous: np.ndarray, *, preset: int = 
     backward : ndarray, shape (H, W, 2), float32
     valid : ndarray, shape (H, W), bool
     """
-    backward = dense_flow(current, previous, preset=preset)
-    forward = dense_flow(previous, current, preset=preset)
+    scale = max(current.shape) / FLOW_MAX_SIDE
+    if scale > 1:  # a large frame: the flow of a smaller copy, upscaled (motion is smooth at this scale)
+        size = (max(1, round(current.shape[1] / scale)), max(1, round(current.shape[0] / scale)))
+        small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in (current, previous)]
+        full = (current.shape[1], current.shape[0])
+        sx, sy = full[0] / size[0], full[1] / size[1]
+        backward, forward = (cv2.resize(dense_flow(a, b, preset=preset), full, interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
+                             for a, b in ((small[0], small[1]), (small[1], small[0])))
+    else:
+        backward = dense_flow(current, previous, preset=preset)
+        forward = dense_flow(previous, current, preset=preset)
     forward_at, inside = warp(forward, backward)
     gap = np.sum((backward + forward_at) ** 2, axis=-1)
     bound = FB_ALPHA * (np.sum(backward ** 2, axis=-1) + np.sum(forward_at ** 2, axis=-1)) + FB_BETA

@@ -63,6 +63,7 @@ def packets(path: Path, kind: str) -> list[bytes]:
         return [bytes(p) for p in container.demux(stream) if p.dts is not None]
 
 
+@pytest.mark.slow  # 100 frames through the model: about 20 s on a shared 2-core CPU
 def test_round_trip_keeps_count_rate_size_and_time_base(tmp_path):
     src = make_clip(tmp_path / "in.mp4", 100)
     out = tmp_path / "out.mp4"
@@ -144,6 +145,7 @@ def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, kind):
     assert not target.exists() and not partial_path(target).exists()
 
 
+@pytest.mark.slow  # two command runs, each loading the model
 def test_apply_command_colorizes_a_video_and_reports_a_bad_one(tmp_path):
     folder = tmp_path / "reels"
     folder.mkdir()
