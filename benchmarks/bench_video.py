@@ -161,19 +161,50 @@ def throughput(model, work: Path, size: tuple[int, int], count: int, runs: int) 
     for i, f in enumerate(_frames("val", "0016E5", count)):
         gray = np.asarray(Image.open(f).convert("L").resize(size, Image.BICUBIC))
         Image.fromarray(gray).save(folder / f"f{i:04d}.png")
-    walls, cpus = [], []
-    for r in range(runs):
+    walls, cpus, images = [], [], []
+    lumas = [np.asarray(Image.open(f)).astype(np.float32) / 255.0 for f in sorted(folder.iterdir())]
+    for r in range(runs):  # the video path, then the image path on the same frames (the same run's reference)
         out = work / f"speed{size[0]}_{r}.mp4"
         w0, c0 = time.perf_counter(), time.process_time()
         colorize_video(folder, out, model=model, fps=15.0)
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
-    wall, cpu = float(np.median(walls)), float(np.median(cpus))
+        c0 = time.process_time()
+        for luma in lumas:
+            colorize_luma(luma, model)
+        images.append(time.process_time() - c0)
+    wall, cpu, image = float(np.median(walls)), float(np.median(cpus)), float(np.median(images))
     return {"size": f"{size[0]}x{size[1]}", "frames": count, "runs": runs, "wall_s": wall, "frames_per_s": count / wall,
-            "cpu_s_per_frame": cpu / count, "frames_per_cpu_s": count / cpu, "load_average": os.getloadavg()}
+            "cpu_s_per_frame": cpu / count, "frames_per_cpu_s": count / cpu, "image_cpu_s_per_frame": image / count,
+            "video_over_image": cpu / image, "load_average": os.getloadavg()}
 
 
-def write_report(results: dict, speed: list[dict], path: Path) -> None:
+_PEAK = """
+import resource, sys
+from deepcolor.video import colorize_video
+colorize_video(sys.argv[1], sys.argv[2], fps=15.0)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def memory(work: Path, counts: tuple[int, ...]) -> list[dict]:
+    """Peak resident memory (MB) of a process colouring the first ``count`` frames of 0016E5 (flat in the length?)."""
+    import subprocess
+    import sys
+
+    rows = []
+    for count in counts:
+        folder = work / f"memory{count}"
+        folder.mkdir()
+        for i, f in enumerate(_frames("val", "0016E5", count)):
+            Image.open(f).convert("L").save(folder / f"f{i:04d}.png")
+        run = subprocess.run([sys.executable, "-c", _PEAK, str(folder), str(work / f"memory{count}.mp4")],
+                             capture_output=True, text=True, check=True)
+        rows.append({"frames": count, "peak_mb": int(run.stdout.split()[-1]) / 1024})
+    return rows
+
+
+def write_report(results: dict, speed: list[dict], peaks: list[dict], path: Path) -> None:
     lines = ["# Video: temporal stability and speed", "",
              "`PYTHONPATH=. python benchmarks/bench_video.py` (shipped Cheng model, CamVid frames; see the script's docstring).",
              "Warping error: mean |UV_t - warp(UV_t-1)| over non-occluded pixels (Farneback flow on the colour frames'",
@@ -190,11 +221,18 @@ def write_report(results: dict, speed: list[dict], path: Path) -> None:
         lines.append(f"- {name}: per-frame {s['per-frame clusters']}; per-shot {s['decisions']}")
         if "cut" in s:
             lines.append(f"  - cut: {json.dumps(s['cut'])}")
-    lines += ["", "| size | frames | runs | wall s (median) | frames/s | CPU s a frame | frames per CPU s | load average |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "Speed: `colorize_video` stable, libx264 crf 18, frames read from PNG; CPU s = process time of all threads;",
+              "image path = `colorize_luma` on the same frames in the same run (the reference).", "",
+              "| size | frames | runs | wall s (median) | frames/s | CPU s a frame | frames per CPU s | image path CPU s a frame "
+              "| video / image | load average (1, 5, 15 min) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in speed:
         lines.append(f"| {s['size']} | {s['frames']} | {s['runs']} | {s['wall_s']:.2f} | {s['frames_per_s']:.2f} | "
-                     f"{s['cpu_s_per_frame']:.3f} | {s['frames_per_cpu_s']:.2f} | {', '.join(f'{x:.2f}' for x in s['load_average'])} |")
+                     f"{s['cpu_s_per_frame']:.3f} | {s['frames_per_cpu_s']:.2f} | {s['image_cpu_s_per_frame']:.3f} | "
+                     f"{s['video_over_image']:.2f} | {', '.join(f'{x:.2f}' for x in s['load_average'])} |")
+    if peaks:
+        lines += ["", "Peak resident memory of a process colouring the clip (480x360, stable): "
+                  + ", ".join(f"{p['frames']} frames {p['peak_mb']:.0f} MB" for p in peaks) + "."]
     _common.write_atomic(path, "\n".join(lines) + "\n")
 
 
@@ -202,11 +240,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 frames a clip, one speed run")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-clips", action="store_true", help="keep the clip results of results/video.json, time again")
     args = parser.parse_args()
     model = load_model()
     results, speed = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, (files, rate, cut)) in enumerate(clips(args.quick).items()):
+        if args.skip_clips:
+            results = json.loads((_common.RESULTS / "video.json").read_text())["clips"]
+        for i, (name, (files, rate, cut)) in enumerate(() if args.skip_clips else clips(args.quick).items()):
             work = Path(tmp) / f"clip{i}"
             work.mkdir()
             results[name] = measure_clip(files, rate, cut, model, work)
@@ -215,8 +256,10 @@ def main() -> None:
             for size, count in (((480, 360), 20 if args.quick else 40), ((1920, 1080), 5 if args.quick else 10)):
                 speed.append(throughput(model, Path(tmp), size, count, 1 if args.quick else 3))
                 print(json.dumps(speed[-1]), flush=True)
-    _common.write_atomic(_common.RESULTS / "video.json", json.dumps({"clips": results, "speed": speed}, indent=1))
-    write_report(results, speed, _common.RESULTS / "video.md")
+        peaks = [] if args.skip_speed else memory(Path(tmp), (10, 20) if args.quick else (20, 101))
+        print(json.dumps(peaks), flush=True)
+    _common.write_atomic(_common.RESULTS / "video.json", json.dumps({"clips": results, "speed": speed, "memory": peaks}, indent=1))
+    write_report(results, speed, peaks, _common.RESULTS / "video.md")
 
 
 if __name__ == "__main__":
