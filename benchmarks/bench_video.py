@@ -63,7 +63,7 @@ def clips(quick: bool) -> dict[str, tuple[list[Path], float, int | None]]:
     a = _frames("val", "0016E5", n or 101)
     b = _frames("test", "Seq05VD", n or 60)
     c = _frames("val", "0016E5", (n or 80) // 2) + _frames("train", "0006R0", (n or 80) // 2)
-    return {"0016E5 (15 Hz)": (a, 15.0, None), "Seq05VD (1 Hz)": (b, 1.0, None), "cut 0016E5 | 0006R0": (c, 15.0, len(c) // 2)}
+    return {"0016E5 (15 Hz)": (a, 15.0, None), "Seq05VD (1 Hz)": (b, 1.0, None), "cut 0016E5 / 0006R0": (c, 15.0, len(c) // 2)}
 
 
 def metric_flow(current: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +124,9 @@ def measure_clip(files: list[Path], rate: float, cut: int | None, model, work: P
             summary[f"gain {name}"] = float(np.mean([r[f"gain {name}"] for r in rows]))
     if cut is not None:
         summary["cut"] = cut_report(files, cut, truth, result)
+        for part, chosen in (("before the cut", [r for r in rows if r["frame"] < cut]), ("after the cut", [r for r in rows if r["frame"] >= cut])):
+            summary["cut"][part] = {f"warp {n}": float(np.nanmean([r[f"warp {n}"] for r in chosen if f"warp {n}" in r])) for n in VARIANTS}
+            summary["cut"][part].update({f"gain {n}": float(np.mean([r[f"gain {n}"] for r in chosen])) for n in VARIANTS})
     return summary
 
 
@@ -241,22 +244,26 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 frames a clip, one speed run")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-clips", action="store_true", help="keep the clip results of results/video.json, time again")
+    parser.add_argument("--only", metavar="WORD", help="measure only the clips whose name holds WORD (the others kept from video.json)")
     args = parser.parse_args()
     model = load_model()
     results, speed = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        if args.skip_clips:
-            results = json.loads((_common.RESULTS / "video.json").read_text())["clips"]
-        for i, (name, (files, rate, cut)) in enumerate(() if args.skip_clips else clips(args.quick).items()):
+        earlier = json.loads((_common.RESULTS / "video.json").read_text()) if args.skip_clips or args.only else {}
+        results = {k.replace(" | ", " / "): v for k, v in earlier.get("clips", {}).items()}
+        chosen = {} if args.skip_clips else {k: v for k, v in clips(args.quick).items() if not args.only or args.only in k}
+        for i, (name, (files, rate, cut)) in enumerate(chosen.items()):
             work = Path(tmp) / f"clip{i}"
             work.mkdir()
             results[name] = measure_clip(files, rate, cut, model, work)
             print(name, json.dumps({k: v for k, v in results[name].items() if k != "cut"}), flush=True)
-        if not args.skip_speed:
+        if args.skip_speed:
+            speed = earlier.get("speed", [])
+        else:
             for size, count in (((480, 360), 20 if args.quick else 40), ((1920, 1080), 5 if args.quick else 10)):
                 speed.append(throughput(model, Path(tmp), size, count, 1 if args.quick else 3))
                 print(json.dumps(speed[-1]), flush=True)
-        peaks = [] if args.skip_speed else memory(Path(tmp), (10, 20) if args.quick else (20, 101))
+        peaks = earlier.get("memory", []) if args.skip_speed else memory(Path(tmp), (10, 20) if args.quick else (20, 101))
         print(json.dumps(peaks), flush=True)
     _common.write_atomic(_common.RESULTS / "video.json", json.dumps({"clips": results, "speed": speed, "memory": peaks}, indent=1))
     write_report(results, speed, peaks, _common.RESULTS / "video.md")

@@ -236,3 +236,33 @@ def test_shot_state_fixes_the_cluster_choice(monkeypatch):
     called = []
     monkeypatch.setattr(model, "image_cues", lambda *a: called.append(1))
     assert model.prepare(lumas[0], semantic=False, state=state).source == state and not called
+
+
+def test_global_prior_shot_state_is_one_of_the_frames_global_inputs():
+    from deepcolor.models.global_prior import global_input
+    from deepcolor.pipeline import load_model
+
+    model = load_model(method="global-prior")
+    lumas = [moving_pattern(i, shift=5).astype(np.float32) / 255 for i in range(3)]
+    state = model.shot_state(lumas)
+    assert any(np.array_equal(state, global_input(luma)) for luma in lumas)
+    with_state = model.predict_chroma(lumas[2], state=state).chroma
+    assert np.allclose(with_state, model.predict_chroma(lumas[2], style=state).chroma)
+    with pytest.raises(ValueError, match="unknown option"):
+        model.shot_state(lumas, clusters=False)
+
+
+def test_folder_of_numbered_frames_is_a_video(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in (1, 2, 10):  # numeric order, not name order: frame2 before frame10
+        Image.fromarray(moving_pattern(i)).save(folder / f"frame{i}.png")
+    out = tmp_path / "out.mp4"
+    assert colorize_video(folder, out, fps=12, crf=0, **FAST)["frames"] == 3
+    info = probe(out)
+    assert (info.frames, info.rate, info.width, info.height) == (3, Fraction(12), W, H)
+    assert all(np.array_equal(f.y, moving_pattern(i)) for f, i in zip(read_luma(info), (1, 2, 10)))
+    with pytest.raises(VideoError, match="--fps"):
+        colorize_video(folder, tmp_path / "again.mp4", **FAST)
