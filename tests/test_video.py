@@ -266,3 +266,14 @@ def test_folder_of_numbered_frames_is_a_video(tmp_path):
     assert all(np.array_equal(f.y, moving_pattern(i)) for f, i in zip(read_luma(info), (1, 2, 10)))
     with pytest.raises(VideoError, match="--fps"):
         colorize_video(folder, tmp_path / "again.mp4", **FAST)
+
+
+def test_odd_frame_size_is_one_line(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    Image.fromarray(moving_pattern(0)[:47, :63]).save(folder / "f1.png")
+    with pytest.raises(VideoError, match="63x47: yuv420p output needs even sides"):
+        colorize_video(folder, tmp_path / "out.mp4", fps=10, **FAST)
+    assert not (tmp_path / "out.mp4").exists() and not partial_path(tmp_path / "out.mp4").exists()

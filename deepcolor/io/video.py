@@ -300,6 +300,8 @@ class VideoWriter:
 
     def __enter__(self) -> "VideoWriter":
         av, info = self.av, self.info
+        if info.width % 2 or info.height % 2:
+            raise VideoError(info.path, f"frames are {info.width}x{info.height}: yuv420p output needs even sides")
         try:
             self.out = av.open(str(self.path), "w", format=self.container_format)
             self._source = None if info.folder or not info.audio_streams else av.open(str(info.path))
