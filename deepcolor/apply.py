@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,7 @@ def _example_input(args: argparse.Namespace) -> None:
 def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     """Where every input's output goes, checked before any work (one-line CommandError otherwise)."""
     from deepcolor import io
+    from deepcolor.io.video import is_video_path
 
     semantic = bool(args.save_semantic)
     if args.output is None:
@@ -77,7 +79,7 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     out = Path(args.output)
     given_one_file = len(args.inputs) == 1 and len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if given_one_file and not out.is_dir() and out.suffix:
-        if not io.is_image_path(out):
+        if not io.is_image_path(out) and not is_video_path(out):
             raise CommandError(f"-o {shown(args.output)}: unsupported output extension '{out.suffix}' "
                                f"(use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
         if not out.parent.is_dir():
@@ -85,7 +87,7 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
         return io.plan_outputs(inputs, out_file=out, semantic=semantic)
     if out.exists() and not out.is_dir():
         raise CommandError(f"-o {shown(args.output)}: exists and is not a folder (several inputs need an output folder)")
-    if io.is_image_path(out) and not out.is_dir():  # an existing folder called result.jpg is a folder
+    if (io.is_image_path(out) or is_video_path(out)) and not out.is_dir():  # an existing folder called result.jpg is a folder
         raise CommandError(f"-o {shown(args.output)}: an image file name, but the inputs are several files or a folder; give a folder")
     if not out.is_dir():
         if not out.parent.is_dir():
@@ -121,16 +123,11 @@ def _apply(args: argparse.Namespace) -> int:
         if fmt not in io.SUPPORTED_EXTENSIONS:
             raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
 
-    inputs, failed = io.find_inputs(args.inputs, recursive=args.recursive)
-    if args.output is None:  # our own earlier outputs beside the inputs are not inputs
-        inputs, earlier = io.drop_own_outputs(inputs, ext=fmt, suffix=OUTPUT_SUFFIX)
-        if earlier:
-            logger.info("%d earlier output(s) of this command passed over", len(earlier))
-    if not inputs:
-        report_failures("deepcolor.apply", failed)
-        raise CommandError(io.no_inputs_message(args.inputs, recursive=args.recursive))
     engine = engine_options(args)  # before _plan, which creates the -o folder: a refused run makes nothing
-    plan = _plan(args, inputs, fmt)
+    if args.fps is not None:  # every input folder is one video of numbered frames
+        plan, failed = _frame_folders(args), []
+    else:
+        plan, failed = _inputs_plan(args, fmt)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
@@ -141,7 +138,7 @@ def _apply(args: argparse.Namespace) -> int:
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
-                           since_ns=started_ns)
+                           since_ns=started_ns, video=_video_options(args))
     out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
         [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,
@@ -157,6 +154,45 @@ def _apply(args: argparse.Namespace) -> int:
         report.done, report.kept, report.skipped, report.held, len(failed),
     )
     return report_failures("deepcolor.apply", failed, report.details) or (EXIT_FAILED_ITEMS if report.halted else 0)
+
+
+def _video_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The video flags that were given (`deepcolor.video.colorize_video`'s options); empty for a run of images."""
+    given = {"crf": args.crf, "codec": args.codec, "stable": False if args.per_frame else None, "fps": args.fps}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _inputs_plan(args: argparse.Namespace, fmt: str | None) -> tuple[list, list]:
+    """The images and videos the inputs name, planned (`_plan`), and the entries that cannot be inputs."""
+    from deepcolor import io
+
+    inputs, failed = io.find_inputs(args.inputs, recursive=args.recursive, videos=True)
+    if args.output is None:  # our own earlier outputs beside the inputs are not inputs
+        inputs, earlier = io.drop_own_outputs(inputs, ext=fmt, suffix=OUTPUT_SUFFIX)
+        if earlier:
+            logger.info("%d earlier output(s) of this command passed over", len(earlier))
+    if not inputs:
+        report_failures("deepcolor.apply", failed)
+        raise CommandError(io.no_inputs_message(args.inputs, recursive=args.recursive))
+    return _plan(args, inputs, fmt), failed
+
+
+def _frame_folders(args: argparse.Namespace) -> list:
+    """With --fps: each input a folder of numbered frames -> one video, ``-o`` (one folder) or FOLDER_colorized.mp4 beside it."""
+    from deepcolor import io
+    from deepcolor.io.video import is_video_path
+
+    folders = [Path(p) for p in args.inputs]
+    if args.fps <= 0:
+        raise CommandError(f"--fps must be > 0, got {args.fps}")
+    for folder in folders:
+        if not folder.is_dir():
+            raise CommandError(f"--fps {args.fps}: {shown(folder)} is not a folder of frames")
+    if args.output is not None:
+        if len(folders) != 1 or not is_video_path(args.output):
+            raise CommandError(f"-o {shown(args.output)}: with --fps give one folder and a video file name (e.g. out.mp4)")
+        return [io.PlannedOutput(folders[0], Path(args.output))]
+    return [io.PlannedOutput(f, f.with_name(f"{f.name}{OUTPUT_SUFFIX}.mp4")) for f in folders]
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class ApplyOptions:
     overwrite: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)  # the model's own, e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
+    video: dict[str, Any] = field(default_factory=dict)  # `deepcolor.video.colorize_video` options: crf, codec, stable
     since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
 
@@ -121,6 +123,13 @@ def apply_file(
 def _colorize_file(source: Path, target: Path, model: ChromaModel, options: ApplyOptions, semantic_target: Path | None) -> dict:
     """Read, colorize tile by tile into integer samples, write; the claim is held by the caller."""
     from deepcolor import io
+    from deepcolor.io.video import is_video_path
+
+    if is_video_path(source) or source.is_dir():  # a video, or a folder of frames (--fps): deepcolor.video
+        from deepcolor.video import colorize_video
+
+        return colorize_video(source, target, model=model, refine=options.refine, saturation=options.saturation,
+                              overwrite=options.overwrite, progress=sys.stderr.isatty(), **options.video, **options.model_options)
     from deepcolor.colorspace import check_luma_kept, merge_luma_chroma, rgb_to_luma
     from deepcolor.pipeline import colorize_tiles, quantize_rgb
 

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("deepcolor")
+_CPU_ONLY_WARNED: set[str] = set()  # model names already said to predict on the CPU
 
 
 @dataclass

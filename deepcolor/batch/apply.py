@@ -68,6 +68,7 @@ def batch_settings(model_path: str | os.PathLike | None, options: ApplyOptions, 
     for name, value in sorted(options.model_options.items()):
         # an array option (the style reference) enters by its content hash
         shaping[name] = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()[:16] if isinstance(value, np.ndarray) else value
+    shaping.update({f"video_{name}": value for name, value in sorted(options.video.items())})  # none in a run of images
     return json.dumps({**model_identity(model_path, method), **shaping}, sort_keys=True)
 
 

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from deepcolor.batch.cluster import WORKER_ENV, dask_client
-from deepcolor.batch.journal import Journal
 from deepcolor.batch.halt import halt_reason
 from deepcolor.batch.journal import Journal, JournalWriteError
 

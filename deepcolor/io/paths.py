@@ -26,6 +26,15 @@ from deepcolor.io.common import SUPPORTED_EXTENSIONS, ImageReadError, ImageWrite
 logger = logging.getLogger("deepcolor.io")
 
 
+def _is_input_path(path: str | os.PathLike, videos: bool) -> bool:
+    """An image file name, or with ``videos`` also a video's (`deepcolor.io.video`: apply's batches take both)."""
+    if is_image_path(path):
+        return True
+    from deepcolor.io.video import is_video_path
+
+    return videos and is_video_path(path)
+
+
 def _entry_problem(path: Path) -> str | None:
     """Why ``path`` cannot be an input file; None for a regular file (directly or through a link)."""
     try:
@@ -44,7 +53,7 @@ def _entry_problem(path: Path) -> str | None:
     return f"not a regular file ({kind})"
 
 
-def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, str]]) -> list[Path]:
+def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, str]], videos: bool = False) -> list[Path]:
     """Image-named, non-hidden entries of a folder (and its sub-folders when recursive; linked folders not followed)."""
     if recursive:
         found: list[Path] = []
@@ -54,7 +63,7 @@ def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, st
 
         for root, dirs, files in os.walk(folder, onerror=unreadable):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
-            found.extend(Path(root) / f for f in files if not f.startswith(".") and is_image_path(f))
+            found.extend(Path(root) / f for f in files if not f.startswith(".") and _is_input_path(f, videos))
         return found
     try:
         names = os.listdir(folder)
@@ -64,7 +73,7 @@ def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, st
     subfolders = _subfolders(folder, names)
     if subfolders:
         logger.info("%s: %d sub-folder(s) not searched (--recursive searches them)", _one_line(str(folder)), len(subfolders))
-    return [folder / n for n in names if not n.startswith(".") and is_image_path(n)]
+    return [folder / n for n in names if not n.startswith(".") and _is_input_path(n, videos)]
 
 
 def _subfolders(folder: Path, names: Iterable[str]) -> list[str]:
@@ -84,7 +93,7 @@ def no_inputs_message(specs: Iterable[str | os.PathLike], *, recursive: bool) ->
 
 
 def find_inputs(
-    specs: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False
+    specs: str | os.PathLike | Iterable[str | os.PathLike], *, recursive: bool = False, videos: bool = False
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The image files named by files and folders, and the entries that cannot be inputs.
 
@@ -98,6 +107,8 @@ def find_inputs(
         logged warning.
     recursive : bool, keyword-only
         Descend into sub-folders (symbolic links to folders are not followed).
+    videos : bool, keyword-only
+        Video files (`deepcolor.io.video.VIDEO_EXTENSIONS`) are inputs too.
 
     Returns
     -------
@@ -117,7 +128,7 @@ def find_inputs(
         p = Path(os.fspath(raw))
         reason = _entry_problem(p)
         if reason == "is a folder":
-            for entry in _folder_entries(p, recursive, problems):
+            for entry in _folder_entries(p, recursive, problems, videos):
                 why = _entry_problem(entry)
                 if why is None:
                     candidates.append(entry)
@@ -125,7 +136,7 @@ def find_inputs(
                     problems.append((entry, why))
         elif reason is not None:
             problems.append((p, reason))
-        elif is_image_path(p):
+        elif _is_input_path(p, videos):
             candidates.append(p)
         else:
             logger.warning("%s: skipped, not a supported image extension", _one_line(str(p)))

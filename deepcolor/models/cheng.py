@@ -198,6 +198,7 @@ class ChengModel:
     def label_map(self, luma: np.ndarray) -> np.ndarray:
         """The FCN's most probable class of every pixel in CamVid colours: (H, W, 3) uint8, computed tile by tile
         from the FCN map of the whole image (as the semantic feature sees it)."""
+        from deepcolor.features.region import region_maps, semantic_small
         from deepcolor.features.semantic import label_colours
         from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
 
@@ -294,27 +295,47 @@ class ChengModel:
         of any region of ``luma`` (`ChengImage.chroma`), so an image can be
         colorized in tiles with the same MLP as whole.
         """
+        state = options.pop("state", None)  # a `shot_state`: the cluster choice made once for a video shot
         semantic, clusters = self._switches(options, _OPTIONS)
-        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters)
+        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters, state=state)
 
     def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> "ChengImage":
         """`prepare` on the GPU: ``xp`` is the device's array module (`kernels.device.array_module_for`);
         the FCN and every region's features and MLP run on the device, gist and the choice on the host."""
+        state = options.pop("state", None)
         semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
-        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters)
+        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters, state=state)
 
-    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool) -> "ChengImage":
+    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool, state: str | None = None) -> "ChengImage":
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
         # The FCN's map stays on the device; only its 11-number histogram comes back, for the choice.
         small = small_probabilities(luma, self.fcn, xp=array_module_for(device)) if semantic else None
         gist = histogram = None
-        if clusters and self.clusters:
+        if clusters and self.clusters and state is None:
             gist, histogram = self.image_cues(luma, small)
-        source = self.choose(gist, histogram, semantic=semantic, clusters=clusters)
+        source = self.choose(gist, histogram, semantic=semantic, clusters=clusters) if state is None else state
         seconds = {"choice": time.perf_counter() - t0}
         return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
+
+    # -- video -----------------------------------------------------------
+    def shot_state(self, lumas: list[np.ndarray], **options: Any) -> str:
+        """The cluster choice of a video shot, made once from a few of its frames (``state=`` of `prepare`).
+
+        The frames' gists and semantic histograms are averaged and routed as
+        one image, so every frame of the shot gets the same MLP. Takes the
+        options of `predict_chroma`.
+        """
+        semantic, clusters = self._switches(options, _OPTIONS)
+        if not lumas:
+            raise ValueError("shot_state needs at least one frame")
+        if not clusters or not self.clusters:
+            return "global"
+        cues = [self.image_cues(luma, small_probabilities(luma, self.fcn) if semantic else None) for luma in lumas]
+        gist = np.mean([g for g, _ in cues], axis=0)
+        histogram = None if cues[0][1] is None else np.mean([h for _, h in cues], axis=0)
+        return self.choose(gist, histogram, semantic=semantic, clusters=clusters)
 
     def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
         """Chroma of a luma image, before refinement.
@@ -328,6 +349,8 @@ class ChengModel:
             Pick the MLP from the cluster hierarchy (False: the global MLP).
         maps : FeatureMaps, keyword-only, optional
             Precomputed feature maps of ``luma`` (evaluation reuses them across settings).
+        state : str, keyword-only, optional
+            A `shot_state`: use its cluster choice instead of this image's own.
 
         Returns
         -------

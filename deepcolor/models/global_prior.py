@@ -272,7 +272,26 @@ class GlobalPriorModel:
         self.classes: list[str] = list(config["classes"])
         self.label_tensors: dict[str, np.ndarray] = {}  # e.g. "labels.gist_centres" (k, 512) of gist pseudo-classes
 
-    def predict_chroma(self, luma: np.ndarray, *, style: np.ndarray | None = None, **options: Any) -> ChromaPrediction:
+    def shot_state(self, lumas: list[np.ndarray], *, style: np.ndarray | None = None, **options: Any) -> np.ndarray:
+        """The global-path input of a video shot, chosen once from a few of its frames (``state=`` of `predict_chroma`).
+
+        The frame whose 224 x 224 global input is nearest (L2) to the mean of
+        the frames' is the shot's: every frame then shares its global features.
+        Takes the options of `predict_chroma` (a ``style`` overrides the state there).
+
+        Returns
+        -------
+        ndarray, shape (224, 224), float32 in [0, 1]
+        """
+        if options:
+            raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
+        if not lumas:
+            raise ValueError("shot_state needs at least one frame")
+        inputs = np.stack([global_input(check_luma(luma, range_tolerance=0.0)) for luma in lumas])
+        return inputs[int(np.argmin(((inputs - inputs.mean(axis=0)) ** 2).sum(axis=(1, 2))))]
+
+    def predict_chroma(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
+                       **options: Any) -> ChromaPrediction:
         """Chroma of a luma image.
 
         Parameters
@@ -280,6 +299,8 @@ class GlobalPriorModel:
         luma : ndarray, shape (H, W), float32 in [0, 1]
         style : ndarray, shape (H', W'), float32 in [0, 1], optional
             Reference luma whose global features are used instead of the input's.
+        state : ndarray, optional
+            A `shot_state`: its global features instead of the input's (``style`` wins when both are given).
 
         Returns
         -------
@@ -292,17 +313,19 @@ class GlobalPriorModel:
         ValueError
             Unknown options, or a luma/style that is not (H, W) float in [0, 1].
         """
-        return self._predict(luma, style, options, np)
+        return self._predict(luma, style, options, np, state)
 
-    def predict_chroma_cuda(self, luma: np.ndarray, *, style: np.ndarray | None = None, **options: Any) -> ChromaPrediction:
+    def predict_chroma_cuda(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
+                            **options: Any) -> ChromaPrediction:
         """`predict_chroma` on the GPU: ``luma`` on the host, the chroma returned on the device."""
-        return self._predict(luma, style, options, array_module_for("cuda"))
+        return self._predict(luma, style, options, array_module_for("cuda"), state)
 
-    def _predict(self, luma: np.ndarray, style: np.ndarray | None, options: dict[str, Any], xp: Any) -> ChromaPrediction:
+    def _predict(self, luma: np.ndarray, style: np.ndarray | None, options: dict[str, Any], xp: Any,
+                 state: np.ndarray | None = None) -> ChromaPrediction:
         if options:
             raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
         t0 = time.perf_counter()
-        chroma, probs = global_prior_chroma(self.net, luma, style=style, xp=xp)
+        chroma, probs = global_prior_chroma(self.net, luma, style=style if style is not None else state, xp=xp)
         top = int(np.argmax(probs))
         info = {"scene": self.classes[top], "scene_probability": float(probs[top]), "styled": style is not None}
         return ChromaPrediction(chroma=chroma, info=info, seconds={"network": time.perf_counter() - t0})

@@ -1,0 +1,217 @@
+"""Colorize a video file: shot by shot, frame by frame, with chroma carried along the motion.
+
+`colorize_video` streams the clip (a look-ahead of `LOOKAHEAD` frames is all
+it holds): it detects cuts from the gray frames (`deepcolor.temporal.is_cut`),
+makes each model's per-image decision once per shot from `SHOT_SAMPLES` of
+its first frames (the model's ``shot_state``: Cheng's cluster choice, the
+CNN's global features), colorizes every frame with that decision, and in the
+stable mode blends each frame's chroma with the previous output's carried
+along the optical flow (`deepcolor.temporal.propagate_chroma`). The output
+keeps the input's Y plane, timing and audio (`deepcolor.io.video`).
+
+The output is written under a hidden temporary name beside the target and
+renamed into place only when complete: an interrupted run (Ctrl-C, a crash)
+leaves nothing under the final name, and a rerun starts the clip over
+cleanly (no segments are kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepcolor import temporal
+from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
+
+__all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_path"]
+
+logger = logging.getLogger("deepcolor")
+
+LOOKAHEAD = 8  # frames decoded ahead of the one being coloured: the per-shot decision reads them
+SHOT_SAMPLES = 4  # frames of a shot's start (spread over the look-ahead) that its decision reads
+
+
+def shot_frames(frames: Iterable[LumaFrame], *, lookahead: int = LOOKAHEAD) -> Iterator[tuple[LumaFrame, bool, list[LumaFrame]]]:
+    """Each frame with whether a shot starts there and, at a start, the shot's frames in the look-ahead.
+
+    Yields ``(frame, starts_shot, ahead)``: ``ahead`` is ``frame`` and the
+    frames after it up to the next cut, at most ``lookahead`` (empty when
+    ``starts_shot`` is False). Holds at most ``lookahead`` frames.
+    """
+    if lookahead < 1:
+        raise ValueError(f"lookahead must be >= 1, got {lookahead}")
+    buffer: deque[tuple[LumaFrame, bool]] = deque()
+    source = iter(frames)
+    previous = None
+    exhausted = False
+    while True:
+        while not exhausted and len(buffer) < lookahead:
+            frame = next(source, None)
+            if frame is None:
+                exhausted = True
+                break
+            buffer.append((frame, previous is None or temporal.is_cut(previous, frame.y)))
+            previous = frame.y
+        if not buffer:
+            return
+        frame, starts = buffer.popleft()
+        ahead = [frame]
+        if starts:
+            for later, cut in buffer:
+                if cut:
+                    break
+                ahead.append(later)
+        yield frame, starts, ahead if starts else []
+
+
+def partial_path(target: Path) -> Path:
+    """The hidden temporary name a video is written under before it is renamed to ``target``."""
+    return target.with_name(f".{target.stem}.partial{target.suffix}")
+
+
+def colorize_video(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    model: Any = None,
+    method: str = "cheng",
+    stable: bool = True,
+    carry: float = temporal.CARRY,
+    refine: bool = True,
+    saturation: float = 1.0,
+    codec: str | None = None,
+    crf: int | None = None,
+    fps: float | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    observe: Callable[[LumaFrame, np.ndarray, np.ndarray], None] | None = None,
+    **model_options: Any,
+) -> dict[str, Any]:
+    """Colorize a gray (or colour, reduced to luma) video into ``target``.
+
+    Parameters
+    ----------
+    source : path-like
+        A video file FFmpeg reads, or a folder of numbered frames (with ``fps``).
+    target : path-like
+        Output video; its extension picks the container (mp4, mkv, mov, avi, webm).
+    model : ChromaModel or path, optional
+        Default: the shipped model of ``method``.
+    stable : bool
+        Carry chroma along the motion (`deepcolor.temporal.propagate_chroma`);
+        False colours every frame on its own (per-shot decisions are kept).
+    carry : float
+        Weight of the carried chroma on trusted pixels (`temporal.CARRY`).
+    refine, saturation, **model_options
+        As for `deepcolor.pipeline.colorize`.
+    codec, crf : optional
+        Encoder (default libx264; libvpx-vp9 into WebM) and its constant rate
+        factor (default 18; 0 is lossless for libx264).
+    fps : float, optional
+        Frame rate of a folder of frames.
+    overwrite : bool
+        Replace an existing ``target``.
+    progress : bool
+        A progress bar in frames, with ETA, on stderr.
+    observe : callable, optional
+        ``observe(frame, prediction, chroma)`` after each frame: the frame's
+        own chroma and the chroma written (benchmarks measure with it).
+
+    Returns
+    -------
+    dict
+        ``frames``, ``shots`` and ``decisions`` (each shot's decision when it is a name, e.g. a cluster key).
+
+    Raises
+    ------
+    VideoError
+        One line: not a video, no video stream, truncated, an output that
+        cannot be written. Nothing is left under ``target`` then.
+    """
+    from deepcolor.pipeline import load_model
+
+    source, target = Path(os.fspath(source)), Path(os.fspath(target))
+    _check_target(source, target, overwrite)
+    info = probe(source, fps=fps)
+    if model is None or isinstance(model, (str, Path)):
+        model = load_model(model, method=method)
+    partial = partial_path(target)
+    try:
+        with VideoWriter(partial, info, codec=codec, crf=crf) as writer, _progress(progress, info, source) as bar:
+            colour = dict(refine=refine, saturation=saturation, **model_options)
+            result = _colorize_frames(read_luma(info), info.color_range, model, colour, writer, bar,
+                                      stable=stable, carry=carry, observe=observe)
+        os.replace(partial, target)
+    except BaseException:
+        _remove(partial)
+        raise
+    return result
+
+
+def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, model: Any, colour: dict[str, Any], writer: VideoWriter,
+                     bar: Any, *, stable: bool, carry: float, observe: Callable | None) -> dict[str, Any]:
+    """The streaming loop of `colorize_video`: shot decisions, each frame's chroma, propagation, encoding."""
+    from deepcolor.pipeline import colorize_luma
+
+    model_options = {k: v for k, v in colour.items() if k not in ("refine", "saturation")}
+    shots, decisions, count = 0, [], 0
+    state = previous = None
+    for frame, starts, ahead in shot_frames(frames):
+        if starts:  # a new shot: its decision, and nothing carried over the cut
+            state, previous = _shot_state(model, ahead, color_range, model_options), None
+            shots += 1
+            decisions.append(state if isinstance(state, str) else f"shot {shots}")
+        options = colour if state is None else dict(colour, state=state)
+        prediction = colorize_luma(luma_unit(frame.y, color_range), model, **options).chroma
+        chroma = prediction
+        if stable and previous is not None:
+            backward, valid = temporal.consistent_flow(frame.y, previous[0])
+            chroma = temporal.propagate_chroma(prediction, previous[1], backward, valid, carry=carry)
+        writer.write(frame, chroma)
+        if observe is not None:
+            observe(frame, prediction, chroma)
+        previous = (frame.y, chroma)
+        count += 1
+        bar.update(1)
+    return {"frames": count, "shots": shots, "decisions": decisions}
+
+
+def _check_target(source: Path, target: Path, overwrite: bool) -> None:
+    if not is_video_path(target):
+        raise VideoError(target, f"not a video file name (use one of {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    if os.path.realpath(source) == os.path.realpath(target):
+        raise VideoError(target, "is the input; inputs are never overwritten")
+    if target.exists() and not overwrite:
+        raise VideoError(target, "exists; pass --overwrite to replace it")
+    if not target.parent.is_dir():
+        raise VideoError(target, f"folder {target.parent} does not exist")
+
+
+def _shot_state(model: Any, ahead: list[LumaFrame], color_range: int, model_options: dict[str, Any]) -> Any:
+    """The model's decision for a shot from up to `SHOT_SAMPLES` of its first frames (None: the model has none)."""
+    if not hasattr(model, "shot_state"):
+        return None
+    picks = np.unique(np.linspace(0, len(ahead) - 1, min(SHOT_SAMPLES, len(ahead))).round().astype(int))
+    lumas = [luma_unit(ahead[i].y, color_range) for i in picks]
+    return model.shot_state(lumas, **model_options)
+
+
+def _progress(enabled: bool, info: Any, source: Path):
+    from tqdm import tqdm
+
+    return tqdm(total=info.frames or None, unit="frame", desc=source.name, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("%s: could not remove the partial output (%s)", path, exc.strerror)

@@ -1,0 +1,279 @@
+"""Video: PyAV round trips, audio copied untouched, luma kept, bad inputs, cuts, temporal propagation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from deepcolor import temporal  # noqa: E402
+from deepcolor.io.video import VideoError, probe, read_luma  # noqa: E402
+from deepcolor.video import colorize_video, partial_path, shot_frames  # noqa: E402
+
+W, H = 64, 48
+FAST = {"semantic": False}  # the 81-d variant: no FCN, so a frame costs a few ms
+
+
+def moving_pattern(i: int, w: int = W, h: int = H, shift: int = 1) -> np.ndarray:
+    """A textured gray frame (uint8) whose content moves ``shift`` pixels right per frame."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x = xs - shift * i
+    value = 128 + 60 * np.sin(x / 3.0) * np.cos(ys / 4.0) + 40 * np.sin((x + ys) / 7.0)
+    return np.clip(value, 0, 255).astype(np.uint8)
+
+
+def make_clip(path: Path, frames: int, *, rate: int = 15, tone: bool = False, frame=moving_pattern) -> Path:
+    """A gray H.264 clip (yuv420p, chroma 128) made with PyAV, optionally with a 440 Hz AAC tone."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        video.options = {"crf": "0"}
+        audio = out.add_stream("aac", rate=16000) if tone else None
+        for i in range(frames):
+            y = frame(i)
+            planes = np.concatenate([y, np.full((H // 2, W), 128, np.uint8)], axis=0)
+            vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            vf.pts = i
+            for packet in video.encode(vf):
+                out.mux(packet)
+        if audio is not None:
+            samples = np.sin(2 * np.pi * 440 * np.arange(int(16000 * frames / rate)) / 16000).astype(np.float32)[None] * 0.3
+            for start in range(0, samples.shape[1], 1024):
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 1024]), format="fltp", layout="mono")
+                af.sample_rate, af.pts = 16000, start
+                for packet in audio.encode(af):
+                    out.mux(packet)
+            for packet in audio.encode(None):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path
+
+
+def packets(path: Path, kind: str) -> list[bytes]:
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return [bytes(p) for p in container.demux(stream) if p.dts is not None]
+
+
+@pytest.mark.slow  # 100 frames through the model: about 20 s on a shared 2-core CPU
+def test_round_trip_keeps_count_rate_size_and_time_base(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", 100)
+    out = tmp_path / "out.mp4"
+    result = colorize_video(src, out, **FAST)
+    a, b = probe(src), probe(out)
+    assert result["frames"] == 100 and result["shots"] == 1
+    assert (b.frames, b.rate, b.width, b.height, b.time_base) == (100, Fraction(15), W, H, a.time_base)
+    assert sum(1 for _ in read_luma(b)) == 100
+    assert not partial_path(out).exists()
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+        frame = next(c.decode(video=0))
+        chroma = np.frombuffer(frame.planes[1], np.uint8)
+        assert np.abs(chroma.astype(int) - 128).max() > 3  # it is coloured
+
+
+def test_audio_stream_copied_bit_identical(tmp_path):
+    src = make_clip(tmp_path / "tone.mp4", 30, tone=True)
+    out = tmp_path / "out.mp4"
+    colorize_video(src, out, **FAST)
+    before, after = packets(src, "audio"), packets(out, "audio")
+    assert len(before) > 10 and after == before
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+
+
+def test_output_luma_equals_input_on_lossless_setting(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", 12)
+    out = tmp_path / "out.mkv"
+    colorize_video(src, out, crf=0, **FAST)
+    frames_in = [f.y for f in read_luma(probe(src))]
+    frames_out = [f.y for f in read_luma(probe(out))]
+    assert len(frames_in) == len(frames_out) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(frames_in, frames_out))
+
+
+def test_colour_input_is_reduced_to_its_luma(tmp_path, caplog):
+    src = tmp_path / "colour.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(5):
+            rgb = np.zeros((H, W, 3), np.uint8)
+            rgb[..., 0] = 200
+            rgb[..., 2] = moving_pattern(i)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with caplog.at_level("INFO", logger="deepcolor"):
+        result = colorize_video(src, tmp_path / "out.mp4", **FAST)
+    assert result["frames"] == 5
+    assert sum("converted to gray" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("kind", ["not_video", "truncated", "audio_only"])
+def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, kind):
+    target = tmp_path / "out.mp4"
+    if kind == "not_video":
+        src = tmp_path / "notes.mp4"
+        src.write_text("these are not frames\n")
+    elif kind == "truncated":
+        whole = make_clip(tmp_path / "whole.mp4", 40).read_bytes()
+        src = tmp_path / "cut.mp4"
+        src.write_bytes(whole[: len(whole) // 2])
+    else:
+        src = tmp_path / "sound.m4a"
+        with av.open(str(src), "w", format="mp4") as out:
+            audio = out.add_stream("aac", rate=16000)
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 16000, 0
+            for packet in [*audio.encode(af), *audio.encode(None)]:
+                out.mux(packet)
+    with pytest.raises(VideoError) as err:
+        colorize_video(src, target, **FAST)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(str(src))
+    assert ("no video stream" in message) if kind == "audio_only" else ("video" in message or "truncated" in message)
+    assert not target.exists() and not partial_path(target).exists()
+
+
+@pytest.mark.slow  # two command runs, each loading the model
+def test_apply_command_colorizes_a_video_and_reports_a_bad_one(tmp_path):
+    folder = tmp_path / "reels"
+    folder.mkdir()
+    make_clip(folder / "good.mp4", 8)
+    (folder / "bad.mov").write_bytes(b"\x00" * 100)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "deepcolor.apply", str(folder), "-o", str(out), "--no-semantic", "-q"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert [line for line in run.stderr.splitlines() if "bad.mov" in line] == [f"  {folder / 'bad.mov'}: not a readable video "
+                                                                                "(Invalid data found when processing input)"]
+    assert probe(out / "good.mp4").frames == 8
+    again = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))  # the journal: done once
+    assert again.returncode != 0 and probe(out / "good.mp4").frames == 8
+
+
+def test_interrupted_run_leaves_nothing_under_the_final_name(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", 10)
+    target = tmp_path / "out.mp4"
+    seen = []
+
+    def stop(frame, prediction, chroma):
+        seen.append(frame.index)
+        if frame.index == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        colorize_video(src, target, observe=stop, **FAST)
+    assert seen == [0, 1, 2, 3, 4] and not target.exists() and not partial_path(target).exists()
+    assert colorize_video(src, target, **FAST)["frames"] == 10  # a rerun starts over cleanly
+
+
+def test_cut_is_detected_and_starts_a_new_shot():
+    def frame(i):
+        return moving_pattern(i) if i < 6 else (255 - moving_pattern(i, shift=2)) // 3
+
+    frames = [type("F", (), {"y": frame(i), "index": i}) for i in range(12)]
+    starts = [(f.index, len(ahead)) for f, s, ahead in shot_frames(frames, lookahead=4) if s]
+    assert starts == [(0, 4), (6, 4)]
+    assert not temporal.is_cut(frame(0), frame(1)) and temporal.is_cut(frame(5), frame(6))
+
+
+def test_cut_in_a_clip_resets_the_propagation(tmp_path):
+    src = make_clip(tmp_path / "cut.mp4", 12, frame=lambda i: moving_pattern(i) if i < 6 else (255 - moving_pattern(i)) // 3)
+    kept = {}
+    result = colorize_video(src, tmp_path / "out.mp4", observe=lambda f, p, c: kept.update({f.index: (p, c)}), **FAST)
+    assert result["shots"] == 2
+    prediction, chroma = kept[6]
+    assert np.array_equal(prediction, chroma)  # the first frame of the new shot is its own prediction only
+    assert not np.array_equal(*kept[7])
+
+
+def test_propagation_reduces_warping_error_on_a_moving_pattern():
+    rng = np.random.default_rng(0)
+    frames = [moving_pattern(i, 96, 80, shift=2) for i in range(8)]
+    truth = np.stack(np.broadcast_arrays(np.float32(0.1), np.float32(-0.05)), axis=-1) * np.ones((80, 96, 1), np.float32)
+    per_frame = [truth + rng.normal(0, 0.03, truth.shape).astype(np.float32) for _ in frames]  # flickering predictions
+    stable = [per_frame[0]]
+    for t in range(1, len(frames)):
+        backward, valid = temporal.consistent_flow(frames[t], frames[t - 1])
+        assert valid.mean() > 0.7
+        assert np.abs(backward[valid][:, 0] + 2).mean() < 0.5  # content moves 2 px right: the flow points 2 px left
+        stable.append(temporal.propagate_chroma(per_frame[t], stable[-1], backward, valid))
+    errors = {}
+    for name, seq in (("per_frame", per_frame), ("stable", stable)):
+        pairs = [temporal.warping_error(seq[t], seq[t - 1], *temporal.consistent_flow(frames[t], frames[t - 1])) for t in range(1, 8)]
+        errors[name] = float(np.mean(pairs))
+    assert errors["stable"] < 0.5 * errors["per_frame"]
+    assert np.abs(stable[-1] - truth).mean() < np.abs(per_frame[-1] - truth).mean()  # the average is nearer the truth
+
+
+def test_temporal_rejects_bad_arrays():
+    with pytest.raises(ValueError, match="uint8"):
+        temporal.dense_flow(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="carry"):
+        temporal.propagate_chroma(np.zeros((4, 4, 2), np.float32), np.zeros((4, 4, 2), np.float32),
+                                  np.zeros((4, 4, 2), np.float32), np.ones((4, 4), bool), carry=1.0)
+
+
+def test_shot_state_fixes_the_cluster_choice(monkeypatch):
+    from deepcolor.pipeline import load_model
+
+    model = load_model()
+    lumas = [moving_pattern(i).astype(np.float32) / 255 for i in range(3)]
+    state = model.shot_state(lumas, semantic=False)
+    assert state == "global" or state in {c.key for c in model.clusters}
+    called = []
+    monkeypatch.setattr(model, "image_cues", lambda *a: called.append(1))
+    assert model.prepare(lumas[0], semantic=False, state=state).source == state and not called
+
+
+def test_global_prior_shot_state_is_one_of_the_frames_global_inputs():
+    from deepcolor.models.global_prior import global_input
+    from deepcolor.pipeline import load_model
+
+    model = load_model(method="global-prior")
+    lumas = [moving_pattern(i, shift=5).astype(np.float32) / 255 for i in range(3)]
+    state = model.shot_state(lumas)
+    assert any(np.array_equal(state, global_input(luma)) for luma in lumas)
+    with_state = model.predict_chroma(lumas[2], state=state).chroma
+    assert np.allclose(with_state, model.predict_chroma(lumas[2], style=state).chroma)
+    with pytest.raises(ValueError, match="unknown option"):
+        model.shot_state(lumas, clusters=False)
+
+
+def test_folder_of_numbered_frames_is_a_video(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in (1, 2, 10):  # numeric order, not name order: frame2 before frame10
+        Image.fromarray(moving_pattern(i)).save(folder / f"frame{i}.png")
+    out = tmp_path / "out.mp4"
+    assert colorize_video(folder, out, fps=12, crf=0, **FAST)["frames"] == 3
+    info = probe(out)
+    assert (info.frames, info.rate, info.width, info.height) == (3, Fraction(12), W, H)
+    assert all(np.array_equal(f.y, moving_pattern(i)) for f, i in zip(read_luma(info), (1, 2, 10)))
+    with pytest.raises(VideoError, match="--fps"):
+        colorize_video(folder, tmp_path / "again.mp4", **FAST)
+
+
+def test_odd_frame_size_is_one_line(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    Image.fromarray(moving_pattern(0)[:47, :63]).save(folder / "f1.png")
+    with pytest.raises(VideoError, match="63x47: yuv420p output needs even sides"):
+        colorize_video(folder, tmp_path / "out.mp4", fps=10, **FAST)
+    assert not (tmp_path / "out.mp4").exists() and not partial_path(tmp_path / "out.mp4").exists()
