@@ -284,3 +284,27 @@ def test_concurrent_overwrite_runs_colorize_each_image_once(tmp_path):
     assert done == 10
     assert all(Image.open(out / f"p{i}.png").size == (128, 96) for i in range(10))
     assert _leftovers(out) == []
+
+
+def test_ctrl_c_with_workers_is_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with --workers 2: exit 130, no worker tracebacks."""
+    import signal
+    import time
+
+    _noise_pngs(tmp_path / "in", 24, side=300)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepcolor.apply", str(tmp_path / "in"), "-o", str(out), "--workers", "2"],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out.is_dir() and sum(n.endswith(".png") for n in os.listdir(out)) >= 2):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, [line for line in stderr.replace("\r", "\n").splitlines() if not line.startswith(("colorize", " "))][:8]
+    _clean(stderr)
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("colorize:")]
+    assert sum("interrupted" in line for line in lines) == 1 and len(lines) <= 3, "\n".join(lines)
