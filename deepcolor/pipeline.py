@@ -226,7 +226,6 @@ def colorize_tiles(
         The model's account of its choice and per-stage timings.
     """
     _check_saturation(saturation)
-    check_refine(refine)
     luma = np.ascontiguousarray(luma, dtype=np.float32)
     _check_pixels(luma.shape, max_pixels)
     if device != "cpu":
