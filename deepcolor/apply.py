@@ -53,6 +53,7 @@ class ApplyOptions:
     overwrite: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
+    tile_progress: bool = False  # a second bar, of tiles, for an image colorized in several (this process's terminal)
     since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
 
@@ -151,11 +152,15 @@ def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions
     dtype = np.uint16 if bit_depth == 16 else np.uint8
     rgb = np.empty(luma.shape + (3,), dtype)
 
+    tiles = _tile_bar(luma.shape, options.tile_progress)
+
     def merge(t, chroma: np.ndarray) -> None:
         rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype))
+        tiles.update(1)
 
-    info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
-                             max_pixels=options.max_pixels, device=options.device, **options.model_options)
+    with tiles:
+        info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
+                                 max_pixels=options.max_pixels, device=options.device, **options.model_options)
     labels = _labels(luma, model, options) if semantic_target is not None else None
     del luma
     io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)
@@ -165,6 +170,17 @@ def _colorize_file(source: Path, target: Path, model: Any, options: ApplyOptions
 
         io.write_image(semantic_target, label_colours(labels), overwrite=options.overwrite)
     return {**info, "notes": notes} if notes else info
+
+
+def _tile_bar(shape: tuple[int, int], enabled: bool):
+    """A tqdm bar of tiles for an image large enough to be colorized in several (a 10000^2 image takes minutes)."""
+    from tqdm.auto import tqdm
+
+    from deepcolor.tiling import DEFAULT_TILE, needs_tiles, tile_grid
+
+    many = enabled and needs_tiles(shape, tile=DEFAULT_TILE)
+    total = len(tile_grid(shape, tile=DEFAULT_TILE, halo=0)) if many else 0
+    return tqdm(total=total, desc="tiles", unit="tile", disable=not many, leave=False, dynamic_ncols=True)
 
 
 def _labels(luma: np.ndarray, model: Any, options: ApplyOptions) -> np.ndarray:
@@ -268,7 +284,7 @@ def _apply(args: argparse.Namespace) -> int:
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
-                           since_ns=started_ns)
+                           since_ns=started_ns, tile_progress=not args.quiet and not (engine["workers"] or engine["scheduler"]))
     can_map = getattr(model, "fcn", None) is not None
     if args.save_semantic and not args.no_semantic and not can_map:
         raise CommandError(f"--save-semantic: the {model.name} model makes no label map (only Cheng's model with its FCN does)")

@@ -226,7 +226,8 @@ def apply_parser() -> argparse.ArgumentParser:
         "overwritten; existing outputs are kept (so a re-run resumes a batch) unless --overwrite.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
+    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input, with an image extension) or folder (several inputs; a name without an image "
+                        "extension is made as a folder); default: NAME_colorized.EXT beside each input")
     parser.add_argument("--saturation", type=saturation, default=1.0, help="chroma gain in [0, 10] (default 1.0: as predicted)")
     parser.add_argument("--style", metavar="REF", help="global-prior only: take the global features (the scene) from this image")
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
