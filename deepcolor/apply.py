@@ -138,7 +138,8 @@ def _apply(args: argparse.Namespace) -> int:
         options["style"] = _style_luma(Path(args.style), io)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
-                           since_ns=started_ns, video=_video_options(args))
+                           since_ns=started_ns, video=_video_options(args),
+                           tile_progress=not args.quiet and not (engine["workers"] or engine["scheduler"]))
     out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
         [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,

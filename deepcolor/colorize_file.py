@@ -41,6 +41,7 @@ class ApplyOptions:
     model_options: dict[str, Any] = field(default_factory=dict)  # the model's own, e.g. {"semantic": True, "clusters": True}
     device: str = "cpu"  # resolved: "cpu" or "cuda"
     video: dict[str, Any] = field(default_factory=dict)  # `deepcolor.video.colorize_video` options: crf, codec, stable
+    tile_progress: bool = False  # a second bar, of tiles, for an image colorized in several (this process's terminal)
     since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
 
@@ -146,11 +147,15 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
     dtype = np.uint16 if bit_depth == 16 else np.uint8
     rgb = np.empty(luma.shape + (3,), dtype)
 
+    tiles = _tile_bar(luma.shape, options.tile_progress)
+
     def merge(t, chroma: np.ndarray) -> None:
         rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), dtype))
+        tiles.update(1)
 
-    info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
-                             max_pixels=options.max_pixels, device=options.device, **options.model_options)
+    with tiles:
+        info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
+                                 max_pixels=options.max_pixels, device=options.device, **options.model_options)
     labels = model.label_map(luma) if semantic_target is not None else None  # type: ignore[attr-defined]
     del luma
     io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)
@@ -158,3 +163,15 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
     if labels is not None:
         io.write_image(semantic_target, labels, overwrite=options.overwrite)
     return {**info, "notes": notes} if notes else info
+
+
+def _tile_bar(shape: tuple[int, int], enabled: bool):
+    """A tqdm bar of tiles for an image large enough to be colorized in several (a 10000^2 image takes minutes)."""
+    from tqdm.auto import tqdm
+
+    from deepcolor.tiling import DEFAULT_TILE, needs_tiles, tile_grid
+
+    many = enabled and needs_tiles(shape, tile=DEFAULT_TILE)
+    total = len(tile_grid(shape, tile=DEFAULT_TILE, halo=0)) if many else 0
+    # position=0: on the file bar's own line while the image lasts (a nested bar moves the cursor with escape codes)
+    return tqdm(total=total, desc="tiles", unit="tile", disable=not many, leave=False, dynamic_ncols=True, position=0)

@@ -104,10 +104,15 @@ def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tupl
     return tensors, config
 
 
+# Network parameters and normalisations: never NaN in a working model. (Other tensors may use NaN
+# as "none", e.g. the centre of a cluster that serves no image.)
+_PARAMETER_SUFFIXES = (".weight", ".bias", ".mean", ".std", ".target_scale", ".running_mean", ".running_var")
+
+
 def _check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
     """Refuse weights with NaN or infinity at load: they would fail (or blacken) every image later."""
     for name, values in tensors.items():
-        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        if name.endswith(_PARAMETER_SUFFIXES) and np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
             raise ModelFileError(f"{_shown(path)}: tensor {name!r} holds NaN or infinite values; the file is damaged or its training diverged")
 
 

@@ -197,7 +197,6 @@ def colorize_tiles_on(
     ``"cuda"`` runs the GPU path on numpy arrays: the tests' way in.
     """
     _check_saturation(saturation)
-    check_refine(refine)
     luma = np.ascontiguousarray(luma, dtype=np.float32)
     _check_pixels(luma.shape, max_pixels)
     prepare = _prepare_method(model, device)

@@ -38,7 +38,7 @@ def _clean(stderr: str) -> None:
 
 
 def _failure_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("  ")]
+    return [line for line in stderr.splitlines() if line.startswith("  ") and line.strip()]  # not a bar's blanking
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -55,12 +55,22 @@ def test_apply_over_the_corpus(corpus, tmp_path):
     before = snapshot(corpus.folder)
     out = tmp_path / "out"
     out.mkdir()
-    (out / STALE_TEMP_NAME).write_bytes(b"half a file from a kill -9")  # case 9: cleaned by the next run
+    users = {  # hidden files of the user's, named like our claim and temp files: never ours to remove
+        STALE_TEMP_NAME: b"a file of the user's named like a temp of ours",
+        ".good_colour.jpg.claim": b"the user's own notes",
+        ".x_colorized.deadbeef.tmp.jpg": b"the user's draft",
+    }
+    for name, data in users.items():
+        (out / name).write_bytes(data)
     run = _cli("apply", str(corpus.folder), "-o", str(out), "--save-semantic")
     _clean(run.stderr)
     assert run.returncode == 1, run.stderr
-    bad, good = corpus.names("bad"), corpus.names("good")
+    bad, good = corpus.names("bad") + ["good_colour.jpg"], [n for n in corpus.names("good") if n != "good_colour.jpg"]
     lines = _failure_lines(run.stderr)
+    assert any("good_colour.jpg" in line and "not made by deepcolor" in line for line in lines), lines  # the user's .claim is in its way
+    assert all((out / name).read_bytes() == data for name, data in users.items())
+    for name in users:
+        (out / name).unlink()
     assert f"{len(bad)} file(s) failed" in run.stderr
     assert len(lines) == len(bad), lines  # one line each: a newline in a name forges nothing
     for name in bad:
@@ -79,8 +89,8 @@ def test_apply_over_the_corpus(corpus, tmp_path):
     # Re-running keeps everything (no --overwrite) and colorizes nothing twice.
     again = _cli("apply", str(corpus.folder), "-o", str(out), "--save-semantic")
     _clean(again.stderr)
-    assert sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal")) == made
-    assert "0 colorized" in again.stderr
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal")) == sorted(made + ["good_colour.jpg", "good_colour.semantic.png"])
+    assert "1 colorized" in again.stderr  # good_colour.jpg, now that the user's file is out of its way
 
 
 def test_default_mode_reruns_do_not_pile_up(tmp_path):
@@ -108,6 +118,7 @@ def test_bad_arguments_stop_before_any_work(corpus, tmp_path):
         ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--max-pixels", "0"], "--max-pixels"),
         ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--saturation", "inf"], "--saturation"),
         ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--saturation", "nan"], "--saturation"),
+        ("apply", [good, "-o", str(tmp_path / "x.jpg"), "--saturation", "1e39"], "--saturation"),
         ("apply", [good, "-o", str(tmp_path / "out.gif")], "out.gif"),
         ("apply", [good, "-o", str(tmp_path / "result.txt")], "result.txt"),
         ("evaluate", ["--images", str(corpus.folder), "--csv", str(tmp_path / "no" / "dir" / "x.csv")], "does not exist"),
@@ -120,7 +131,8 @@ def test_bad_arguments_stop_before_any_work(corpus, tmp_path):
         run = _cli(tool, *args)
         _clean(run.stderr)
         assert run.returncode == 2, (args, run.stderr)
-        assert len(run.stderr.strip().splitlines()) == 1 and message in run.stderr, (args, run.stderr)
+        said = [line for line in run.stderr.strip().splitlines() if "sub-folder(s) not searched" not in line]  # folder.jpg/ is one
+        assert len(said) == 1 and message in run.stderr, (args, run.stderr)
     assert sorted(os.listdir(tmp_path)) == []  # no folder made: not out.gif, not no/dir, not x.jpg
 
 
@@ -285,3 +297,47 @@ def test_concurrent_overwrite_runs_colorize_each_image_once(tmp_path):
     assert done == 10
     assert all(Image.open(out / f"p{i}.png").size == (128, 96) for i in range(10))
     assert _leftovers(out) == []
+
+
+def test_ctrl_c_with_workers_is_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with --workers 2: exit 130, no worker tracebacks."""
+    import signal
+    import time
+
+    _noise_pngs(tmp_path / "in", 24, side=300)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepcolor.apply", str(tmp_path / "in"), "-o", str(out), "--workers", "2"],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out.is_dir() and sum(n.endswith(".png") for n in os.listdir(out)) >= 2):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, [line for line in stderr.replace("\r", "\n").splitlines() if not line.startswith(("colorize", " "))][:8]
+    _clean(stderr)
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("colorize:")]
+    assert sum("interrupted" in line for line in lines) == 1 and len(lines) <= 3, "\n".join(lines)
+
+
+def test_a_255_byte_name_is_colorized_into_an_output_folder(tmp_path):
+    """The longest legal input name: its output keeps the name, its claim and temp names fit; control characters in -o stay escaped."""
+    from PIL import Image
+
+    from hostile_corpus import _scene
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = "n" * 251 + ".png"
+    Image.fromarray(_scene(48, 64, 3)).save(folder / name)
+    out = tmp_path / "out\x1b[2Jdir"
+    for attempt in range(2):  # the second run: "already done according to <journal>" names the folder escaped
+        run = _cli("apply", str(folder), "-o", str(out))
+        _clean(run.stderr)
+        assert run.returncode == 0, run.stderr
+    assert "already done according to" in run.stderr
+    assert os.listdir(out) == [name] or sorted(os.listdir(out)) == sorted([name, ".deepcolor-journal.sqlite"])
+    Image.open(out / name).load()

@@ -295,3 +295,24 @@ def test_nothing_is_skipped_or_left_silently(photo, tmp_path, capsys, caplog, mo
     out = tmp_path / "dist"
     status, err = _run(apply_main, [photo.parent, "-o", out, "--workers", "2", "-q"], capsys)
     assert status == 2 and "distributed" in err and not out.exists()
+
+
+def test_a_large_image_shows_progress_per_tile(tmp_path, capsys):
+    """An image above the tile size gets a bar of its tiles (minutes for 10000^2 would otherwise show nothing); -q shows none."""
+    from deepcolor.apply import ApplyOptions, apply_file
+
+    src = tmp_path / "large.png"
+    Image.fromarray(np.asarray(Image.fromarray(data.camera()).resize((1300, 1100)))).save(src)
+    result = apply_file(src, tmp_path / "o.png", load_model(), ApplyOptions(refine=False, tile_progress=True))
+    assert result.status == "colorized"
+    err = capsys.readouterr().err
+    assert "tiles" in err and "4/4" in err, err
+    result = apply_file(src, tmp_path / "q.png", load_model(), ApplyOptions(refine=False))
+    assert "tiles" not in capsys.readouterr().err
+
+
+def test_help_says_what_o_makes(capsys):
+    """-o without an image extension makes a folder: --help says so."""
+    assert apply_main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "without an image extension is made as a folder" in text

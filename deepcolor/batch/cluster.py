@@ -58,6 +58,8 @@ def local_cluster(workers: int, **kwargs: Any):
     import dask
     from distributed import LocalCluster
 
+    from deepcolor.batch.halt import children_ignore_sigint
+
     # Dask sets MALLOC_TRIM_THRESHOLD_ in every worker it spawns; setting it at all stops glibc
     # from raising its mmap threshold, so each image-sized array is mmapped and page-faulted anew:
     # measured +35% CPU per image. Our workers keep glibc's dynamic default.
@@ -71,8 +73,8 @@ def local_cluster(workers: int, **kwargs: Any):
         env=_worker_env(),
     )
     options.update(kwargs)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):  # read when the nannies are made
-        return LocalCluster(**options)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), children_ignore_sigint():
+        return LocalCluster(**options)  # the environ is read when the nannies are made; Ctrl-C is the driver's
 
 
 @contextlib.contextmanager
@@ -84,9 +86,14 @@ def dask_client(*, client: Any = None, workers: int = 0, scheduler: str | None =
     require_dask()
     from distributed import Client
 
+    from deepcolor.batch.halt import quiet_after_interrupt, silence_loggers
+
     # Importing distributed set its loggers to INFO: its cluster's start, stop and worker restarts
     # would reach the user's terminal. The batch reports what matters (failed files).
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    # A Ctrl-C closes the cluster under the background fetches of finished results: their closed
+    # connections are logged by asyncio and tornado as tracebacks. The driver's one line says it all.
+    silence_loggers(("asyncio", "tornado"), logging.CRITICAL)
     if scheduler:
         try:
             connected = Client(scheduler, timeout="10s")
@@ -98,5 +105,5 @@ def dask_client(*, client: Any = None, workers: int = 0, scheduler: str | None =
             yield connected
         return
     logger.info("starting a local Dask cluster of %d single-threaded worker process(es)", workers)
-    with local_cluster(workers) as cluster, Client(cluster) as local:
+    with local_cluster(workers) as cluster, Client(cluster) as local, quiet_after_interrupt():
         yield local

@@ -80,9 +80,9 @@ class JournalWriteError(OSError):
 
 
 def _write_error(path: Path, what: str, exc: BaseException) -> JournalWriteError:
-    from deepcolor.io.common import _one_line
+    from deepcolor.io.common import one_line
 
-    return JournalWriteError(f"{_one_line(str(path))}: cannot {what} the batch journal ({exc})")
+    return JournalWriteError(f"{one_line(str(path))}: cannot {what} the batch journal ({exc})")
 
 
 def _unusable(exc: sqlite3.Error) -> bool:

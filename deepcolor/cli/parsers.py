@@ -143,7 +143,8 @@ def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentPa
     parser.add_argument("--example", action="store_true",
                         help="colorize a photo shipped with scikit-image (the astronaut, made gray): writes "
                         "example_gray.png and example_colorized.png into the current folder (or -o FOLDER)")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input) or folder (default: NAME_colorized.EXT beside each input)")
+    parser.add_argument("-o", "--output", metavar="OUTPUT", help="output file (one input, with an image extension) or folder (several inputs; a name without an image "
+                        "extension is made as a folder); default: NAME_colorized.EXT beside each input")
     parser.add_argument("--saturation", type=saturation, default=1.0, help="chroma gain in [0, 10] (default 1.0: as predicted)")
     parser.add_argument("--style", metavar="REF", help="take the global features (the scene) from this image (models with a style reference: global-prior)")
     parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")

@@ -241,67 +241,73 @@ def output_paths(
     list of Path
     """
 
-    if ext is not None:
-        ext = _normalize_ext(ext)
+    ext = _normalize_ext(ext) if ext is not None else None
     if not isinstance(suffix, str) or "/" in suffix or os.sep in suffix or "\0" in suffix:
         raise ValueError(f"suffix must be a string without path separators, got {suffix!r}")
-    out_dir = Path(os.fspath(out_dir))
     srcs = [Path(os.fspath(p)) for p in inputs]
     absolute = [Path(os.path.abspath(p)) for p in srcs]
-    seen: dict[Path, Path] = {}
+    _refuse_duplicates(srcs, absolute)
+
+    def name(i: int, tag: str) -> str:
+        tag = f"_{tag}" if tag else ""
+        return f"{srcs[i].stem}{tag}{suffix}{ext if ext is not None else srcs[i].suffix}"
+
+    names = _distinct_names(name, srcs, absolute)
+    return [Path(os.fspath(out_dir)) / n for n in names]
+
+
+def _refuse_duplicates(srcs: list[Path], absolute: list[Path]) -> None:
+    seen: dict[str, Path] = {}
     for src, ab in zip(srcs, absolute):
         key = os.path.realpath(ab)
         if key in seen:
             raise ValueError(f"input listed twice: {seen[key]} and {src}")
         seen[key] = src
 
-    def out_ext(src: Path) -> str:
-        return ext if ext is not None else src.suffix
 
-    def name(src: Path, tag: str) -> str:
-        tag = f"_{tag}" if tag else ""
-        return f"{src.stem}{tag}{suffix}{out_ext(src)}"
+def _tag_levels(src: Path, ab: Path) -> list[str]:
+    """The tags of `output_paths`' steps 1-4, in order: extension, folders, folders and extension, ..."""
+    source_ext = src.suffix.lstrip(".").lower()
+    parents = [p.name for p in ab.parents if p.name]
+    levels = [source_ext]
+    for depth in range(1, len(parents) + 1):
+        folders = "_".join(reversed(parents[:depth]))
+        levels.append(folders)
+        levels.append(f"{folders}_{source_ext}")
+    return levels
 
-    def tag_levels(src: Path, ab: Path) -> list[str]:
-        source_ext = src.suffix.lstrip(".").lower()
-        parents = [p.name for p in ab.parents if p.name]
-        levels = [source_ext]
-        for depth in range(1, len(parents) + 1):
-            folders = "_".join(reversed(parents[:depth]))
-            levels.append(folders)
-            levels.append(f"{folders}_{source_ext}")
-        return levels
 
-    def hash_tag(ab: Path) -> str:
-        return hashlib.sha1(os.fsencode(os.path.realpath(ab))).hexdigest()[:8]
+def _hash_tag(ab: Path) -> str:
+    return hashlib.sha1(os.fsencode(os.path.realpath(ab))).hexdigest()[:8]
 
-    names = [name(s, "") for s in srcs]
+
+def _distinct_names(name, srcs: list[Path], absolute: list[Path]) -> list[str]:
+    """One name per input (``name(i, tag)`` builds them): plain, else the first tag level that tells a group apart, else the hash."""
+    names = [name(i, "") for i in range(len(srcs))]
     groups: dict[str, list[int]] = defaultdict(list)
     for i, n in enumerate(names):
         groups[n.casefold()].append(i)
     for members in groups.values():
         if len(members) < 2:
             continue
-        levels = [tag_levels(srcs[i], absolute[i]) for i in members]
-        depth = min(len(lv) for lv in levels)
-        for level in range(depth):
-            candidate = [name(srcs[i], lv[level]) for i, lv in zip(members, levels)]
+        levels = [_tag_levels(srcs[i], absolute[i]) for i in members]
+        for level in range(min(len(lv) for lv in levels)):
+            candidate = [name(i, lv[level]) for i, lv in zip(members, levels)]
             if len({c.casefold() for c in candidate}) == len(candidate):
                 break
         else:
-            candidate = [name(srcs[i], hash_tag(absolute[i])) for i in members]
+            candidate = [name(i, _hash_tag(absolute[i])) for i in members]
         for i, c in zip(members, candidate):
             names[i] = c
     counts: dict[str, int] = defaultdict(int)
     for n in names:
         counts[n.casefold()] += 1
-    tagged = [names[i] != name(srcs[i], "") for i in range(len(names))]
-    for i, n in enumerate(names):
-        if counts[n.casefold()] > 1 and tagged[i]:
-            names[i] = name(srcs[i], hash_tag(absolute[i]))
+    for i, n in enumerate(names):  # a tagged name that meets another name of the batch falls back to the hash
+        if counts[n.casefold()] > 1 and n != name(i, ""):
+            names[i] = name(i, _hash_tag(absolute[i]))
     if len({n.casefold() for n in names}) != len(names):  # only a name that looks like a hash tag can get here
         raise ValueError("cannot find distinct output names for this batch; rename the clashing inputs")
-    return [out_dir / n for n in names]
+    return names
 
 
 # --------------------------------------------------------------------------- command-line inputs
