@@ -123,12 +123,8 @@ def _apply(args: argparse.Namespace) -> int:
         if fmt not in io.SUPPORTED_EXTENSIONS:
             raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
 
-    engine = engine_options(args)  # before _plan, which creates the -o folder: a refused run makes nothing
-    if args.fps is not None:  # every input folder is one video of numbered frames
-        plan, failed = _frame_folders(args), []
-    else:
-        plan, failed = _inputs_plan(args, fmt)
-    device = resolve_device_flag(args)  # said once the arguments are known to be good
+    # Everything that can refuse the run comes before _plan, which creates the -o folder: a refused run makes nothing.
+    engine = engine_options(args)
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
     if args.save_semantic:
@@ -136,6 +132,11 @@ def _apply(args: argparse.Namespace) -> int:
     if args.style:
         require_capability(model, "style", "--style", alternatives=names_with("style"))
         options["style"] = _style_luma(Path(args.style), io)
+    if args.fps is not None:  # every input folder is one video of numbered frames
+        plan, failed = _frame_folders(args), []
+    else:
+        plan, failed = _inputs_plan(args, fmt)
+    device = resolve_device_flag(args)  # said once the arguments are known to be good
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
                            since_ns=started_ns, video=_video_options(args),
