@@ -30,6 +30,7 @@ __all__ = [
     "encoder_from_tensors",
     "to_encoder_input",
     "classifier_input",
+    "imagenet_feature_and_class",
     "FEATURE_CHANNELS",
     "POOLED_CHANNELS",
 ]
@@ -248,3 +249,25 @@ def classifier_input(image: np.ndarray) -> torch.Tensor:
     x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     top, left = (size[0] - CLASSIFIER_SIZE) // 2, (size[1] - CLASSIFIER_SIZE) // 2
     return x[..., top : top + CLASSIFIER_SIZE, left : left + CLASSIFIER_SIZE].contiguous()
+
+
+def imagenet_feature_and_class(model: EfficientNetLite0, image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The pooled 1280-d feature and the top-1 ImageNet class of one image, as the measures use them.
+
+    Parameters
+    ----------
+    model : EfficientNetLite0
+        With its classifier weights (the pretrained network).
+    image : ndarray
+        (H, W) luma or (H, W, 3) RGB, uint8; seen as `classifier_input` makes it (224 x 224 centre crop).
+
+    Returns
+    -------
+    feature : ndarray, shape (1280,), float64
+    top1 : int
+        Class index 0..999.
+    """
+    with torch.no_grad():
+        pooled = model(classifier_input(image))[1]
+        top1 = int(model.classify(pooled)[0].argmax())
+    return pooled[0].double().numpy(), top1
