@@ -170,7 +170,8 @@ def train_scene_fcn(train: list[str], select: list[str], *, time_budget: float, 
             loss_sum += float(loss.detach())
         opt.step()
         step += 1
-        if step % select_every == 0:
+        last = (time.perf_counter() - start) / budget >= 1  # the decoder at the end of the schedule is scored too
+        if step % select_every == 0 or last:
             score, parts = _select_score(decoder, select_samples)
             history.append({"step": step, "seconds": round(time.perf_counter() - t0), "loss": loss_sum, "select": parts})
             logger.info("step %d loss %.3f select class-average camvid %.3f msrc %.3f", step, loss_sum, parts["camvid"], parts["msrc"])
