@@ -10,16 +10,19 @@ manifest's own folder; ``python -m deepcolor.fit --images`` and
 The shared protocol (v2):
 
 - train: CamVid ``train`` + ``val`` less the whole sequence 0006R0, BSDS500
-  ``train`` less a held-out tenth, and about 80% of each ``photos/`` folder;
+  ``train`` less a held-out tenth, and about 80% of each ``photos/`` folder
+  (``intel6/`` included) and of the MSRC-21 photos;
 - select: CamVid 0006R0 (a sequence the colorizer never trains on, as
   Seq05VD in the report set is), the BSDS500 hold-out, about 10% of each
-  ``photos/`` folder;
+  ``photos/`` folder and of MSRC-21;
 - report: CamVid ``test``, BSDS500 ``val`` and about 10% of each ``photos/``
-  folder (never trained or selected on).
+  folder and of MSRC-21, in ``photos_test.txt`` (never trained or selected on).
 
-Photos and the BSDS500 hold-out are split by a hash of the file name, bucket
-by bucket within each folder (so each folder keeps its proportions), and
-adding photos never moves an old one to another split. ``train_v1.txt`` and
+Photos, MSRC-21 and the BSDS500 hold-out are split by a hash of the file name,
+bucket by bucket within each folder (so each folder keeps its proportions), and
+adding photos never moves an old one to another split: the folders added later
+(``intel6/``, MSRC-21) only add lines, every older line stays in its manifest.
+The same hash gives the MSRC-21 hold-out of the scene FCN (`msrc_split`). ``train_v1.txt`` and
 ``select_v1.txt`` keep the first protocol (CamVid ``val`` for selection, no
 photos) that the v1 shipped model was trained with.
 """
@@ -43,7 +46,8 @@ CAMVID_SELECT_SEQUENCE = "0006R0"
 # photos/: name-hash buckets [0, 0.1) report, [0.1, 0.2) select, the rest train.
 PHOTOS_REPORT_FRACTION = 0.1
 PHOTOS_SELECT_FRACTION = 0.1
-PHOTOS_FOLDERS = ("imagenet_sample", "imagenet_det", "sun8")
+PHOTOS_FOLDERS = ("imagenet_sample", "imagenet_det", "sun8", "intel6")
+MSRC_IMAGES = Path("msrc21") / "images"  # relative to the shared data root; split like a photos/ folder
 
 
 def _bucket(name: str) -> float:
@@ -74,13 +78,18 @@ def photo_split(name: str) -> str:
     return "select" if b < PHOTOS_REPORT_FRACTION + PHOTOS_SELECT_FRACTION else "train"
 
 
+def msrc_split(name: str) -> str:
+    """The split of an MSRC-21 photo (``"report"`` is the scene FCN's hold-out): the photos' name hash."""
+    return photo_split(name)
+
+
 def _photos(root: Path) -> dict[str, list[Path]]:
     parts: dict[str, list[Path]] = {"train": [], "select": [], "report": []}
     photos = root / "photos"
     if not photos.is_dir():
         raise SystemExit(f"prepare: error: {photos} not found (is --root the shared data folder?)")
-    for folder in PHOTOS_FOLDERS:
-        for path in sorted((photos / folder).rglob("*.jpg")):
+    for folder in [photos / f for f in PHOTOS_FOLDERS] + [root / MSRC_IMAGES]:
+        for path in sorted(folder.rglob("*.jpg")):
             parts[photo_split(path.name)].append(path)
     return parts
 

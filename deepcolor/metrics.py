@@ -13,7 +13,7 @@ import numpy as np
 
 from deepcolor.colorspace import quantize_rgb
 
-__all__ = ["psnr", "colorfulness", "to_uint8", "summarize"]
+__all__ = ["psnr", "colorfulness", "to_uint8", "summarize", "frechet_distance", "top1_accuracy", "top1_agreement"]
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -66,3 +66,73 @@ def summarize(values: np.ndarray) -> dict[str, float]:
         return {"n": 0, "median": float("nan"), "q1": float("nan"), "q3": float("nan")}
     q1, med, q3 = np.percentile(values, [25, 50, 75])
     return {"n": int(values.size), "median": float(med), "q1": float(q1), "q3": float(q3)}
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two sets of features (FID's recipe).
+
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` with ``scipy.linalg.sqrtm``; as in
+    Heusel et al.'s reference code, a non-finite square root is retried with 1e-6 added to the
+    diagonals, and the imaginary part that rounding leaves is dropped. With fewer samples than
+    dimensions the covariances are rank-deficient and the value is biased upwards: compare only
+    distances computed over sets of the same size.
+
+    Parameters
+    ----------
+    features_a, features_b : ndarray, shape (N_a, D) and (N_b, D), float
+        One row per image (for deepcolor, the encoder's pooled 1280-d feature); N >= 2 each.
+
+    Returns
+    -------
+    float
+        >= 0 (up to rounding); 0 for two identical sets.
+    """
+    from scipy import linalg
+
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"frechet_distance needs two (N, D) arrays of one D, got {a.shape} and {b.shape}")
+    if a.shape[0] < 2 or b.shape[0] < 2:
+        raise ValueError(f"frechet_distance needs at least 2 rows in each set, got {a.shape[0]} and {b.shape[0]}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("frechet_distance needs finite features")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():
+        offset = np.eye(cov_a.shape[0]) * 1e-6
+        root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    root = np.real(root)
+    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root))
+    return max(value, 0.0)
+
+
+def _classes(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name} must be a non-empty 1-d array of class indices, got shape {values.shape} {values.dtype}")
+    return values
+
+
+def top1_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of images whose top-1 predicted class is the label (Zhang et al.'s semantic interpretability).
+
+    Parameters
+    ----------
+    predicted, labels : ndarray, shape (N,), int
+        Top-1 class per image, and its true class.
+    """
+    predicted, labels = _classes(predicted, "predicted"), _classes(labels, "labels")
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predicted and labels differ in length: {predicted.shape} and {labels.shape}")
+    return float(np.mean(predicted == labels))
+
+
+def top1_agreement(predicted: np.ndarray, reference: np.ndarray) -> float:
+    """Fraction of images whose top-1 class equals the class the classifier gives the original.
+
+    For sets without labels: ``reference`` is the top-1 class of each original photo, ``predicted``
+    that of its gray or colorized version. Same checks and value as `top1_accuracy`.
+    """
+    return top1_accuracy(predicted, reference)

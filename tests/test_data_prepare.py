@@ -18,23 +18,22 @@ def _prepare():
     return module
 
 
-def _names(manifest):
-    return {Path(line).name for line in (SPLITS / manifest).read_text().split()}
-
-
 def _lines(manifest):
     return (SPLITS / manifest).read_text().split()
 
 
 def test_shipped_manifests_are_disjoint():
-    """No image is in two of train / select / the report sets, and the counts match the protocol."""
-    sets = {m: _names(m) for m in ("train.txt", "select.txt", "camvid_test.txt", "bsds500_val.txt", "photos_test.txt")}
+    """No image is in two of train / select / the report sets, and the counts match the protocol.
+
+    Compared by path: names alone collide across sources (intel6's forest/23084.jpg is not BSDS500's 23084.jpg).
+    """
+    sets = {m: set(_lines(m)) for m in ("train.txt", "select.txt", "camvid_test.txt", "bsds500_val.txt", "photos_test.txt")}
     assert {m: len(s) for m, s in sets.items()} == {
-        "train.txt": 3429,
-        "select.txt": 472,
+        "train.txt": 5928,
+        "select.txt": 777,
         "camvid_test.txt": 233,
         "bsds500_val.txt": 100,
-        "photos_test.txt": 354,
+        "photos_test.txt": 672,
     }
     names = list(sets)
     for i, a in enumerate(names):
@@ -43,7 +42,7 @@ def test_shipped_manifests_are_disjoint():
     # v1 (the shipped v1 model's protocol) is disjoint from every report set too.
     for v1 in ("train_v1.txt", "select_v1.txt"):
         for report in ("camvid_test.txt", "bsds500_val.txt", "photos_test.txt"):
-            assert not _names(v1) & sets[report], (v1, report)
+            assert not set(_lines(v1)) & sets[report], (v1, report)
 
 
 def test_camvid_selection_is_a_sequence_never_trained_on():
@@ -67,7 +66,61 @@ def test_photos_split_by_folder_and_name_hash():
         assert 0.74 < counts["train.txt"] / n < 0.86, (folder, counts)
         assert 0.05 < counts["photos_test.txt"] / n < 0.15, (folder, counts)
         total["train"] += counts["train.txt"]
-    assert total["train"] == 2880
+    assert total["train"] == 2880 + 2059  # intel6 added 2059
+
+
+def test_msrc_photos_split_by_name_hash():
+    """The MSRC-21 photos are in train / select / photos_test by the same name hash (msrc_split), about 80/10/10."""
+    prepare = _prepare()
+    counts = {}
+    for manifest, part in (("train.txt", "train"), ("select.txt", "select"), ("photos_test.txt", "report")):
+        msrc = [Path(p) for p in _lines(manifest) if "/msrc21/images/" in p]
+        assert msrc and all(prepare.msrc_split(p.name) == part for p in msrc)
+        counts[part] = len(msrc)
+    assert counts == {"train": 440, "select": 47, "report": 55}
+
+
+# Line count and sha1 (first 16 hex digits) of the sorted lines of each manifest before intel6/ and
+# MSRC-21 were added: `grep -v -e /intel6/ -e /msrc21/ M | sort | sha1sum`.
+MANIFESTS_BEFORE_INTEL6_MSRC = {
+    "bsds500_val.txt": (100, "9ac315d1142238ff"),
+    "camvid_test.txt": (233, "ca35e457ac0584c7"),
+    "photos_test.txt": (354, "ccafd0d00cb306df"),
+    "select.txt": (472, "95d57b876021a10d"),
+    "select_v1.txt": (119, "b0636d3b52042ff1"),
+    "train.txt": (3429, "5875707bdf0e6e16"),
+    "train_v1.txt": (549, "ca67233446555fb5"),
+}
+
+
+def test_adding_intel6_and_msrc_kept_every_old_entry_in_its_manifest():
+    """Less the added folders, each manifest holds exactly the lines it held before they were added."""
+    import hashlib
+
+    for manifest, (count, digest) in MANIFESTS_BEFORE_INTEL6_MSRC.items():
+        old = sorted(line for line in (SPLITS / manifest).read_text().splitlines() if "/intel6/" not in line and "/msrc21/" not in line)
+        assert len(old) == count, manifest
+        assert hashlib.sha1(("\n".join(old) + "\n").encode()).hexdigest()[:16] == digest, manifest
+
+
+def test_regenerating_gives_the_committed_manifests(tmp_path):
+    """prepare.py shared on the shared data writes byte-identical manifests (skipped without ../shared)."""
+    import pytest
+
+    root = ROOT.parent / "shared" / "data"
+    if not (root / "msrc21").is_dir() or not (root / "photos" / "intel6").is_dir():
+        pytest.skip(f"needs the shared datasets at {root}")
+    out = SPLITS  # relative paths depend on the folder depth: write beside, compare, remove
+    prepare = _prepare()
+    tmp_out = out.parent / "splits_check.work"
+    try:
+        prepare.prepare_shared(root, tmp_out)
+        for manifest in MANIFESTS_BEFORE_INTEL6_MSRC:
+            assert (tmp_out / manifest).read_text() == (out / manifest).read_text(), manifest
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp_out, ignore_errors=True)
 
 
 def test_photo_split_is_stable_under_added_files():
