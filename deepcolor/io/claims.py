@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from deepcolor.io.common import ImageWriteError, _one_line, _reason, fitted_hidden_name
+from deepcolor.io.common import ImageWriteError, one_line, error_reason, fitted_hidden_name
 
 __all__ = ["claim_output", "claim_path", "record_temp", "written_since", "CLAIM_SUFFIX", "CLAIM_MARKER"]
 
@@ -102,7 +102,7 @@ def _remove_recorded_temps(folder: Path, content: bytes) -> int:
             if tmp.is_file() and not tmp.is_symlink():
                 tmp.unlink()
                 removed += 1
-                logger.info("%s: removed the temp file an interrupted run of deepcolor left", _one_line(str(tmp)))
+                logger.info("%s: removed the temp file an interrupted run of deepcolor left", one_line(str(tmp)))
     return removed
 
 
@@ -132,9 +132,9 @@ def _acquire(output: Path, lock_file: Path) -> int | None:
             except FileNotFoundError:  # its holder just released it
                 continue
             except OSError as exc:
-                raise ImageWriteError(output, f"cannot open its claim file {lock_file.name} ({_reason(exc)})") from None
+                raise ImageWriteError(output, f"cannot open its claim file {lock_file.name} ({error_reason(exc)})") from None
         except OSError as exc:
-            raise ImageWriteError(output, f"cannot create its claim file ({_reason(exc)})") from None
+            raise ImageWriteError(output, f"cannot create its claim file ({error_reason(exc)})") from None
         else:  # we made it: lock (another run may hold it for an instant, seeing it empty) and mark it
             try:
                 _try_lock(fd, wait=True)
@@ -143,7 +143,7 @@ def _acquire(output: Path, lock_file: Path) -> int | None:
                 os.close(fd)
                 with contextlib.suppress(OSError):
                     os.unlink(lock_file)
-                raise ImageWriteError(output, f"cannot write its claim file ({_reason(exc)})") from None
+                raise ImageWriteError(output, f"cannot write its claim file ({error_reason(exc)})") from None
             return fd
         if not _try_lock(fd):
             os.close(fd)
@@ -162,12 +162,12 @@ def _acquire(output: Path, lock_file: Path) -> int | None:
                 time.sleep(0.02)
                 continue
             raise ImageWriteError(
-                output, f"{_one_line(lock_file.name)} is in the way of its claim and was not made by deepcolor; move it away"
+                output, f"{one_line(lock_file.name)} is in the way of its claim and was not made by deepcolor; move it away"
             )
         _remove_recorded_temps(lock_file.parent, content)
         _take(fd)
         return fd
-    raise ImageWriteError(output, f"cannot take its claim file {_one_line(lock_file.name)} (it keeps changing)")
+    raise ImageWriteError(output, f"cannot take its claim file {one_line(lock_file.name)} (it keeps changing)")
 
 
 @contextlib.contextmanager

@@ -12,11 +12,11 @@ import numpy as np
 
 
 DEFAULT_MAX_PIXELS = 100_000_000
-_TIFF_BITS_PER_SAMPLE = 258
-_ORIENTATION_TAG = 0x0112
+TIFF_BITS_PER_SAMPLE = 258
+ORIENTATION_TAG = 0x0112
 
 # Extension -> Pillow format name; every entry is verified to round-trip by tests/test_io.py.
-_FORMAT_BY_EXT = {
+FORMAT_BY_EXT = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
     ".png": "PNG",
@@ -25,16 +25,16 @@ _FORMAT_BY_EXT = {
     ".bmp": "BMP",
     ".webp": "WEBP",
 }
-SUPPORTED_EXTENSIONS = frozenset(_FORMAT_BY_EXT)
-_FORMATS_16BIT = frozenset({"PNG", "TIFF"})
+SUPPORTED_EXTENSIONS = frozenset(FORMAT_BY_EXT)
+FORMATS_16BIT = frozenset({"PNG", "TIFF"})
 
 class ImageReadError(ValueError):
     """An input image that cannot be read; ``str(err)`` is one line ``"<path>: <reason>"``."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path = os.fspath(path)
-        self.reason = _one_line(reason)
-        super().__init__(f"{_one_line(self.path)}: {self.reason}")
+        self.reason = one_line(reason)
+        super().__init__(f"{one_line(self.path)}: {self.reason}")
 
     def __reduce__(self):  # picklable, so errors cross process pools intact
         return (type(self), (self.path, self.reason))
@@ -45,8 +45,8 @@ class ImageWriteError(OSError):
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path = os.fspath(path)
-        self.reason = _one_line(reason)
-        super().__init__(f"{_one_line(self.path)}: {self.reason}")
+        self.reason = one_line(reason)
+        super().__init__(f"{one_line(self.path)}: {self.reason}")
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -55,7 +55,7 @@ class ImageWriteError(OSError):
         return (type(self), (self.path, self.reason))
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Escape control characters (newlines in file names included) so messages stay on one line."""
     text = str(text)
     if text.isprintable():
@@ -63,15 +63,12 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-one_line = _one_line  # the public name, for messages outside deepcolor.io
-
-
 class TerminalHandler(logging.StreamHandler):
     """Log lines for a terminal: control characters escaped, and printed above a live tqdm bar, not onto its line."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = _one_line(self.format(record))
+            text = one_line(self.format(record))
             tqdm = sys.modules.get("tqdm.auto") and sys.modules["tqdm"].tqdm
             if tqdm is not None and getattr(tqdm, "_instances", None):
                 tqdm.write(text, file=self.stream)
@@ -82,7 +79,7 @@ class TerminalHandler(logging.StreamHandler):
             self.handleError(record)
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """Short text of an exception: strerror for OS errors, else its message, else its type."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
@@ -90,10 +87,9 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _check_max_pixels(max_pixels: int) -> None:
+def check_max_pixels(max_pixels: int) -> None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-
 
 
 NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems

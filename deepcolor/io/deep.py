@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcolor.io.common import _ORIENTATION_TAG, ImageReadError, _reason
+from deepcolor.io.common import ORIENTATION_TAG, ImageReadError, error_reason
 
 _OPENCV_LOCK = threading.Lock()  # guards OpenCV's global log level
 
@@ -47,7 +47,7 @@ def _nearly_gray(samples: np.ndarray) -> bool:
     return bool(np.abs(samples[..., 0] - green).max() <= GRAY_NOISE_LEVELS and np.abs(samples[..., 2] - green).max() <= GRAY_NOISE_LEVELS)
 
 
-def _split_gray(samples: np.ndarray, scale: float, *, lossy: bool = False) -> tuple[np.ndarray, np.ndarray | None, bool]:
+def split_gray(samples: np.ndarray, scale: float, *, lossy: bool = False) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """(H, W[, C]) samples (C in 1..4, alpha last when C is 2 or 4) / scale -> float32 pixels, alpha, is_gray.
 
     ``lossy`` (8-bit JPEG/WebP): colour samples within `GRAY_NOISE_LEVELS` of
@@ -90,7 +90,7 @@ def _quiet_opencv() -> Iterator[None]:
             cv2.utils.logging.setLogLevel(old)
 
 
-def _opencv_arrays(data: bytes, path: Path, size: tuple[int, int], orientation: int):
+def opencv_arrays(data: bytes, path: Path, size: tuple[int, int], orientation: int):
     """Decode 16-bit colour with OpenCV -> (pixels, alpha, bit_depth, is_gray), upright."""
     import cv2
 
@@ -105,15 +105,15 @@ def _opencv_arrays(data: bytes, path: Path, size: tuple[int, int], orientation: 
         samples = samples[..., order]
     samples = _orient(samples, orientation)
     bit_depth = 16 if samples.dtype == np.uint16 else 8
-    pixels, alpha, is_gray = _split_gray(samples, float(np.iinfo(samples.dtype).max))
+    pixels, alpha, is_gray = split_gray(samples, float(np.iinfo(samples.dtype).max))
     return pixels, alpha, bit_depth, is_gray
 
 
-def _is_tiff(head: bytes) -> bool:
+def is_tiff(head: bytes) -> bool:
     return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-class _NeedsCodec(Exception):
+class NeedsCodec(Exception):
     """tifffile lacks the decompressor (LZW, PackBits, ... need the optional imagecodecs package)."""
 
     def __init__(self, compression: str, planar: bool) -> None:
@@ -121,12 +121,12 @@ class _NeedsCodec(Exception):
         self.compression, self.planar = compression, planar
 
 
-def _tifffile_arrays(fh, path: Path, max_pixels: int):
+def tifffile_arrays(fh, path: Path, max_pixels: int):
     """Decode a TIFF with tifffile -> (pixels, alpha, bit_depth, is_gray), upright.
 
     Used for 16-bit colour TIFF (OpenCV 5 mis-decodes planar ones) and for
     layouts Pillow cannot open (16-bit gray+alpha, float RGB, ...). Raises
-    `_NeedsCodec` when the compression needs imagecodecs.
+    `NeedsCodec` when the compression needs imagecodecs.
     """
     import tifffile
 
@@ -141,7 +141,7 @@ def _tifffile_arrays(fh, path: Path, max_pixels: int):
                 )
             photometric, axes, dtype = int(page.photometric), page.axes, page.dtype
             extras = tuple(int(e) for e in page.extrasamples)
-            tag = page.tags.get(_ORIENTATION_TAG)
+            tag = page.tags.get(ORIENTATION_TAG)
             orientation = tag.value if tag is not None and isinstance(tag.value, int) else 1
             if photometric not in (0, 1, 2) or axes not in ("YX", "YXS", "SYX") or dtype is None or dtype.kind not in "uf":
                 raise ImageReadError(path, f"unsupported TIFF layout (photometric {photometric}, axes {axes}, {dtype})")
@@ -149,14 +149,14 @@ def _tifffile_arrays(fh, path: Path, max_pixels: int):
                 samples = page.asarray()
             except ValueError as exc:
                 if "imagecodecs" in str(exc):
-                    raise _NeedsCodec(page.compression.name, int(page.planarconfig) == 2) from None
+                    raise NeedsCodec(page.compression.name, int(page.planarconfig) == 2) from None
                 raise
-    except (ImageReadError, _NeedsCodec):
+    except (ImageReadError, NeedsCodec):
         raise
     except MemoryError:
         raise
     except Exception as exc:
-        raise ImageReadError(path, f"truncated or corrupt image ({_reason(exc)})") from None
+        raise ImageReadError(path, f"truncated or corrupt image ({error_reason(exc)})") from None
 
     if axes == "SYX":
         samples = np.moveaxis(samples, 0, -1)
@@ -180,7 +180,7 @@ def _tifffile_arrays(fh, path: Path, max_pixels: int):
     else:
         raise ImageReadError(path, f"unsupported TIFF sample type {dtype}")
     samples = _orient(samples, orientation)
-    pixels, alpha, is_gray = _split_gray(samples, scale)
+    pixels, alpha, is_gray = split_gray(samples, scale)
     if photometric == 0:  # WhiteIsZero
         pixels = 1.0 - pixels
     if has_alpha and extras[0] == 1:  # premultiplied alpha -> straight

@@ -1,6 +1,6 @@
 """The one way to list inputs and name outputs.
 
-Batch naming (`output_paths`)
+Batch naming (`output_paths`, in `deepcolor.io.names`)
     See its docstring: deterministic, independent of processing order, and
     collision-free for same stems with different extensions and for same
     names in different folders.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 
 from deepcolor.io.claims import claim_output, claim_path, written_since  # noqa: F401  (re-exported: the per-output claim)
-from deepcolor.io.common import SUPPORTED_EXTENSIONS, ImageReadError, ImageWriteError, _one_line, _reason, is_image_path
+from deepcolor.io.common import ImageReadError, ImageWriteError, error_reason, is_image_path, one_line
+from deepcolor.io.names import output_paths
 
 logger = logging.getLogger("deepcolor.io")
 
@@ -44,7 +45,7 @@ def _entry_problem(path: Path) -> str | None:
             return "symbolic link loop"
         if isinstance(exc, FileNotFoundError):
             return "broken symbolic link" if os.path.islink(path) else "no such file or folder"
-        return f"cannot access ({_reason(exc)})"
+        return f"cannot access ({error_reason(exc)})"
     if stat.S_ISREG(st.st_mode):
         return None
     if stat.S_ISDIR(st.st_mode):
@@ -59,7 +60,7 @@ def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, st
         found: list[Path] = []
 
         def unreadable(exc: OSError) -> None:
-            problems.append((Path(exc.filename), f"cannot list folder ({_reason(exc)})"))
+            problems.append((Path(exc.filename), f"cannot list folder ({error_reason(exc)})"))
 
         for root, dirs, files in os.walk(folder, onerror=unreadable):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -68,11 +69,11 @@ def _folder_entries(folder: Path, recursive: bool, problems: list[tuple[Path, st
     try:
         names = os.listdir(folder)
     except OSError as exc:
-        problems.append((folder, f"cannot list folder ({_reason(exc)})"))
+        problems.append((folder, f"cannot list folder ({error_reason(exc)})"))
         return []
     subfolders = _subfolders(folder, names)
     if subfolders:
-        logger.info("%s: %d sub-folder(s) not searched (--recursive searches them)", _one_line(str(folder)), len(subfolders))
+        logger.info("%s: %d sub-folder(s) not searched (--recursive searches them)", one_line(str(folder)), len(subfolders))
     return [folder / n for n in names if not n.startswith(".") and _is_input_path(n, videos)]
 
 
@@ -88,7 +89,7 @@ def no_inputs_message(specs: Iterable[str | os.PathLike], *, recursive: bool) ->
             folder = Path(os.fspath(raw))
             with contextlib.suppress(OSError):
                 if folder.is_dir() and _subfolders(folder, os.listdir(folder)):
-                    return f"no input images in {_one_line(str(folder))}, only sub-folders; pass --recursive to search them"
+                    return f"no input images in {one_line(str(folder))}, only sub-folders; pass --recursive to search them"
     return "no input images"
 
 
@@ -139,7 +140,7 @@ def find_inputs(
         elif _is_input_path(p, videos):
             candidates.append(p)
         else:
-            logger.warning("%s: skipped, not a supported image extension", _one_line(str(p)))
+            logger.warning("%s: skipped, not a supported image extension", one_line(str(p)))
     paths: list[Path] = []
     seen: set[str] = set()
     for p in sorted(candidates, key=str):
@@ -162,7 +163,7 @@ def list_images(paths: str | os.PathLike | Iterable[str | os.PathLike], *, recur
     for path, reason in problems:
         if reason == "no such file or folder":
             raise ImageReadError(path, reason)
-        logger.warning("%s: skipped (%s)", _one_line(str(path)), reason)
+        logger.warning("%s: skipped (%s)", one_line(str(path)), reason)
     return found
 
 
@@ -192,127 +193,6 @@ def ensure_not_input(out_path: str | os.PathLike, input_paths: Iterable[str | os
 # --------------------------------------------------------------------------- batch naming
 
 
-def _normalize_ext(ext: str) -> str:
-    ext = ext if ext.startswith(".") else f".{ext}"
-    if ext.lower() not in SUPPORTED_EXTENSIONS:
-        raise ValueError(f"ext must be one of {sorted(SUPPORTED_EXTENSIONS)}, got {ext!r}")
-    return ext.lower()
-
-
-def output_paths(
-    inputs: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    *,
-    ext: str | None = None,
-    suffix: str = "",
-) -> list[Path]:
-    """Collision-free output paths for a batch, one per input, in input order.
-
-    The name of ``dir/a.jpg`` is ``out_dir/a<suffix>.jpg``, or
-    ``out_dir/a<suffix><ext>`` when ``ext`` forces a format. Names are
-    compared case-insensitively (safe on Windows/macOS volumes). When several
-    inputs get the same name, ALL of them get a tag between stem and suffix:
-    the first of these that tells the group apart is used,
-
-    1. the source extension: ``a_jpg.png``, ``a_png.png``;
-    2. the parent folder: ``a_dir1.jpg``, ``a_dir2.jpg``;
-    3. parent folder and source extension: ``a_dir1_jpg.png``;
-    4. more parent folders, nearest last: ``a_x_scans.jpg``, ``a_y_scans.jpg``;
-    5. a hash of the absolute input path: ``a_3f09c2d1.jpg``.
-
-    A tagged name that still clashes with another name of the batch falls
-    back to the hash. The result depends only on the set of inputs, never on
-    their order.
-
-    Parameters
-    ----------
-    inputs : sequence of path-like
-        Input files, each listed once (same resolved path twice is an error).
-    out_dir : path-like
-        Output folder.
-    ext : str, optional, keyword-only
-        Output format extension (``"png"`` or ``".png"``); default: keep each
-        input's extension.
-    suffix : str, keyword-only
-        Appended to every stem, e.g. ``"_color"``; must not contain a path separator.
-
-    Returns
-    -------
-    list of Path
-    """
-
-    ext = _normalize_ext(ext) if ext is not None else None
-    if not isinstance(suffix, str) or "/" in suffix or os.sep in suffix or "\0" in suffix:
-        raise ValueError(f"suffix must be a string without path separators, got {suffix!r}")
-    srcs = [Path(os.fspath(p)) for p in inputs]
-    absolute = [Path(os.path.abspath(p)) for p in srcs]
-    _refuse_duplicates(srcs, absolute)
-
-    def name(i: int, tag: str) -> str:
-        tag = f"_{tag}" if tag else ""
-        return f"{srcs[i].stem}{tag}{suffix}{ext if ext is not None else srcs[i].suffix}"
-
-    names = _distinct_names(name, srcs, absolute)
-    return [Path(os.fspath(out_dir)) / n for n in names]
-
-
-def _refuse_duplicates(srcs: list[Path], absolute: list[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for src, ab in zip(srcs, absolute):
-        key = os.path.realpath(ab)
-        if key in seen:
-            raise ValueError(f"input listed twice: {seen[key]} and {src}")
-        seen[key] = src
-
-
-def _tag_levels(src: Path, ab: Path) -> list[str]:
-    """The tags of `output_paths`' steps 1-4, in order: extension, folders, folders and extension, ..."""
-    source_ext = src.suffix.lstrip(".").lower()
-    parents = [p.name for p in ab.parents if p.name]
-    levels = [source_ext]
-    for depth in range(1, len(parents) + 1):
-        folders = "_".join(reversed(parents[:depth]))
-        levels.append(folders)
-        levels.append(f"{folders}_{source_ext}")
-    return levels
-
-
-def _hash_tag(ab: Path) -> str:
-    return hashlib.sha1(os.fsencode(os.path.realpath(ab))).hexdigest()[:8]
-
-
-def _distinct_names(name, srcs: list[Path], absolute: list[Path]) -> list[str]:
-    """One name per input (``name(i, tag)`` builds them): plain, else the first tag level that tells a group apart, else the hash."""
-    names = [name(i, "") for i in range(len(srcs))]
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, n in enumerate(names):
-        groups[n.casefold()].append(i)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        levels = [_tag_levels(srcs[i], absolute[i]) for i in members]
-        for level in range(min(len(lv) for lv in levels)):
-            candidate = [name(i, lv[level]) for i, lv in zip(members, levels)]
-            if len({c.casefold() for c in candidate}) == len(candidate):
-                break
-        else:
-            candidate = [name(i, _hash_tag(absolute[i])) for i in members]
-        for i, c in zip(members, candidate):
-            names[i] = c
-    counts: dict[str, int] = defaultdict(int)
-    for n in names:
-        counts[n.casefold()] += 1
-    for i, n in enumerate(names):  # a tagged name that meets another name of the batch falls back to the hash
-        if counts[n.casefold()] > 1 and n != name(i, ""):
-            names[i] = name(i, _hash_tag(absolute[i]))
-    if len({n.casefold() for n in names}) != len(names):  # only a name that looks like a hash tag can get here
-        raise ValueError("cannot find distinct output names for this batch; rename the clashing inputs")
-    return names
-
-
-# --------------------------------------------------------------------------- command-line inputs
-
-
 def read_manifest(path: str | os.PathLike) -> list[Path]:
     """The paths a manifest lists: UTF-8 text, one path a line, relative to the manifest's folder, ``#`` comments.
 
@@ -326,10 +206,10 @@ def read_manifest(path: str | os.PathLike) -> list[Path]:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(
-            f"{_one_line(str(path))}: manifest is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+            f"{one_line(str(path))}: manifest is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
         ) from None
     except OSError as exc:
-        raise ValueError(f"{_one_line(str(path))}: cannot read manifest ({_reason(exc)})") from None
+        raise ValueError(f"{one_line(str(path))}: cannot read manifest ({error_reason(exc)})") from None
     listed = []
     for line in text.splitlines():
         line = line.strip()

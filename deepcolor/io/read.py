@@ -50,16 +50,16 @@ from pathlib import Path
 import numpy as np
 
 from deepcolor.io.common import (
-    _ORIENTATION_TAG,
-    _TIFF_BITS_PER_SAMPLE,
+    ORIENTATION_TAG,
+    TIFF_BITS_PER_SAMPLE,
     DEFAULT_MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
     ImageReadError,
-    _check_max_pixels,
-    _one_line,
-    _reason,
+    check_max_pixels,
+    one_line,
+    error_reason,
 )
-from deepcolor.io.deep import _is_tiff, _NeedsCodec, _opencv_arrays, _split_gray, _tifffile_arrays
+from deepcolor.io.deep import is_tiff, NeedsCodec, opencv_arrays, split_gray, tifffile_arrays
 
 logger = logging.getLogger("deepcolor.io")
 
@@ -144,7 +144,7 @@ def _is_deep_colour(im) -> bool:
     if ";16" in _tile_rawmode(im):
         return True
     if im.format == "TIFF":
-        bits = im.tag_v2.get(_TIFF_BITS_PER_SAMPLE)
+        bits = im.tag_v2.get(TIFF_BITS_PER_SAMPLE)
         bits = bits if isinstance(bits, tuple) else (bits,)
         return any(isinstance(b, int) and b > 8 for b in bits)
     return False
@@ -153,9 +153,9 @@ def _is_deep_colour(im) -> bool:
 
 def _exif_orientation(im, path: Path) -> int:
     try:
-        value = im.getexif().get(_ORIENTATION_TAG, 1)
+        value = im.getexif().get(ORIENTATION_TAG, 1)
     except Exception as exc:  # a broken EXIF block must not lose the photo
-        logger.warning("%s: unreadable EXIF ignored (%s)", _one_line(str(path)), _reason(exc))
+        logger.warning("%s: unreadable EXIF ignored (%s)", one_line(str(path)), error_reason(exc))
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
@@ -166,19 +166,19 @@ def _exif_transpose(im, path: Path):
     try:
         return ImageOps.exif_transpose(im)
     except Exception as exc:
-        logger.warning("%s: unreadable EXIF orientation ignored (%s)", _one_line(str(path)), _reason(exc))
+        logger.warning("%s: unreadable EXIF orientation ignored (%s)", one_line(str(path)), error_reason(exc))
         return im
 
 
 
 def _pillow_arrays(im, path: Path, *, lossy: bool = False) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
-    """Decoded Pillow image -> (pixels, alpha, bit_depth, is_gray); ``lossy``: see `_split_gray`."""
+    """Decoded Pillow image -> (pixels, alpha, bit_depth, is_gray); ``lossy``: see `split_gray`."""
     mode = im.mode
     transparency = im.info.get("transparency")
     if mode.startswith("I;16") or mode == "I":
         samples = np.asarray(im)
         if mode == "I" and (samples.min() < 0 or samples.max() > 65535):
-            logger.warning("%s: 32-bit samples clipped to [0, 65535]", _one_line(str(path)))
+            logger.warning("%s: 32-bit samples clipped to [0, 65535]", one_line(str(path)))
         samples = np.clip(samples, 0, 65535).astype(np.uint16)
         alpha = None
         if isinstance(transparency, int):
@@ -209,8 +209,8 @@ def _pillow_arrays(im, path: Path, *, lossy: bool = False) -> tuple[np.ndarray, 
         try:
             im = im.convert("RGB")
         except (ValueError, OSError) as exc:
-            raise ImageReadError(path, f"unsupported pixel mode {mode} ({_reason(exc)})") from None
-    pixels, alpha, is_gray = _split_gray(np.asarray(im), 255.0, lossy=lossy)
+            raise ImageReadError(path, f"unsupported pixel mode {mode} ({error_reason(exc)})") from None
+    pixels, alpha, is_gray = split_gray(np.asarray(im), 255.0, lossy=lossy)
     return pixels, alpha, 8, is_gray
 
 
@@ -241,7 +241,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     ValueError
         ``max_pixels`` is not a positive integer.
     """
-    _check_max_pixels(max_pixels)
+    check_max_pixels(max_pixels)
     path = Path(os.fspath(path))
     ext = path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
@@ -252,7 +252,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except OSError as exc:
-        raise ImageReadError(path, f"cannot access ({_reason(exc)})") from None
+        raise ImageReadError(path, f"cannot access ({error_reason(exc)})") from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageReadError(path, "is a folder, not an image file")
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
@@ -266,7 +266,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     except PermissionError:
         raise ImageReadError(path, "permission denied") from None
     except OSError as exc:
-        raise ImageReadError(path, f"cannot open ({_reason(exc)})") from None
+        raise ImageReadError(path, f"cannot open ({error_reason(exc)})") from None
     with fh:
         try:
             try:
@@ -277,7 +277,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
                 stripped = _png_without_text(fh)  # metadata we never use is over Pillow's limit: the pixels may be fine
                 if stripped is None:
                     raise
-                logger.info("%s: a PNG text chunk over Pillow's size limit was skipped", _one_line(str(path)))
+                logger.info("%s: a PNG text chunk over Pillow's size limit was skipped", one_line(str(path)))
                 return _read_open_file(stripped, path, max_pixels)
         except MemoryError:
             raise ImageReadError(path, "not enough memory to decode") from None
@@ -313,7 +313,7 @@ def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:
         head = fh.read(4)
         fh.seek(0)
     except OSError as exc:
-        raise ImageReadError(path, f"cannot read ({_reason(exc)})") from None
+        raise ImageReadError(path, f"cannot read ({error_reason(exc)})") from None
     if not head:
         raise ImageReadError(path, "empty file (0 bytes)")
 
@@ -322,19 +322,19 @@ def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:
         try:
             im = Image.open(fh, formats=_READ_FORMATS)
         except UnidentifiedImageError:
-            if not _is_tiff(head):
+            if not is_tiff(head):
                 raise ImageReadError(path, "not a recognized image (or truncated before its header ends)") from None
         except Exception as exc:
-            raise ImageReadError(path, f"truncated or corrupt image ({_reason(exc)})") from None
+            raise ImageReadError(path, f"truncated or corrupt image ({error_reason(exc)})") from None
         if im is not None:
             result, deep, orientation, size = _decode_with_pillow(im, path, max_pixels)
     for w in caught:
-        logger.debug("%s: decoder warning: %s", _one_line(str(path)), _one_line(str(w.message)))
+        logger.debug("%s: decoder warning: %s", one_line(str(path)), one_line(str(w.message)))
 
     if im is None or (deep and im.format == "TIFF"):
         try:
-            result = _tifffile_arrays(fh, path, max_pixels)
-        except _NeedsCodec as exc:
+            result = tifffile_arrays(fh, path, max_pixels)
+        except NeedsCodec as exc:
             # OpenCV's libtiff has every codec but garbles planar 16-bit; only a
             # file Pillow has already decoded in full is trusted to it.
             if im is None or exc.planar:
@@ -347,8 +347,8 @@ def _read_open_file(fh, path: Path, max_pixels: int) -> LoadedImage:
             fh.seek(0)
             data = fh.read()
         except OSError as exc:
-            raise ImageReadError(path, f"cannot read ({_reason(exc)})") from None
-        result = _opencv_arrays(data, path, size, orientation)
+            raise ImageReadError(path, f"cannot read ({error_reason(exc)})") from None
+        result = opencv_arrays(data, path, size, orientation)
     pixels, alpha, bit_depth, is_gray = result
     return LoadedImage(
         pixels=np.ascontiguousarray(pixels, dtype=np.float32),
@@ -392,6 +392,6 @@ def _decode_with_pillow(im, path: Path, max_pixels: int):
     except MemoryError:
         raise
     except Exception as exc:
-        raise ImageReadError(path, f"truncated or corrupt image ({_reason(exc)})") from None
+        raise ImageReadError(path, f"truncated or corrupt image ({error_reason(exc)})") from None
     return result, deep, orientation, (width, height)
 

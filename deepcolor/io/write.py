@@ -32,12 +32,12 @@ import numpy as np
 
 from deepcolor.io.claims import record_temp
 from deepcolor.io.common import (
-    _FORMAT_BY_EXT,
-    _FORMATS_16BIT,
+    FORMAT_BY_EXT,
+    FORMATS_16BIT,
     SUPPORTED_EXTENSIONS,
     ImageWriteError,
-    _one_line,
-    _reason,
+    one_line,
+    error_reason,
     fitted_hidden_name,
 )
 
@@ -152,7 +152,7 @@ def _prepare_folder(path: Path) -> None:
     try:
         folder.mkdir(exist_ok=True)
     except OSError as exc:
-        raise ImageWriteError(path, f"cannot create folder {folder} ({_reason(exc)})") from None
+        raise ImageWriteError(path, f"cannot create folder {folder} ({error_reason(exc)})") from None
 
 
 def _new_temp(path: Path) -> tuple[int, Path]:
@@ -277,7 +277,7 @@ def write_image(
     rgb, alpha = _check_write_args(rgb, alpha, bit_depth, quality, overwrite)
     path = Path(os.fspath(path))
     ext = path.suffix.lower()
-    fmt = _FORMAT_BY_EXT.get(ext)
+    fmt = FORMAT_BY_EXT.get(ext)
     if fmt is None:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
         raise ImageWriteError(path, f"unsupported extension {shown} (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})")
@@ -285,18 +285,18 @@ def write_image(
         raise ImageWriteError(path, "is a folder")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise ImageWriteError(path, "exists; pass --overwrite to replace it")
-    if bit_depth == 16 and fmt not in _FORMATS_16BIT:
-        logger.warning("%s: %s holds 8 bits per sample; writing 8-bit", _one_line(str(path)), fmt)
+    if bit_depth == 16 and fmt not in FORMATS_16BIT:
+        logger.warning("%s: %s holds 8 bits per sample; writing 8-bit", one_line(str(path)), fmt)
         bit_depth = 8
     if alpha is not None and fmt not in _FORMATS_ALPHA:
-        logger.warning("%s: %s has no alpha channel; transparency dropped", _one_line(str(path)), fmt)
+        logger.warning("%s: %s has no alpha channel; transparency dropped", one_line(str(path)), fmt)
         alpha = None
     try:
         data = _encode(fmt, ext, rgb, alpha, bit_depth, quality)
     except MemoryError:
         raise ImageWriteError(path, "not enough memory to encode") from None
     except Exception as exc:
-        raise ImageWriteError(path, f"cannot encode {fmt} ({_reason(exc)})") from None
+        raise ImageWriteError(path, f"cannot encode {fmt} ({error_reason(exc)})") from None
     _prepare_folder(path)
     try:
         atomic_write_bytes(path, data, overwrite=overwrite)
@@ -305,7 +305,7 @@ def write_image(
     except PermissionError:
         raise ImageWriteError(path, f"permission denied (folder {path.parent})") from None
     except OSError as exc:
-        raise ImageWriteError(path, f"cannot write ({_reason(exc)})") from None
+        raise ImageWriteError(path, f"cannot write ({error_reason(exc)})") from None
     return path
 
 
