@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepcolor.cli.parsers import fcn_parser, fit_parser, global_prior_parser
+from deepcolor.cli.parsers import fcn_parser, fit_parser, global_prior_parser, scene_parser
 from deepcolor.cli.runtime import (
     CommandError,
     engine_options,
@@ -27,7 +27,7 @@ from deepcolor.cli.runtime import (
 )
 
 logger = logging.getLogger("deepcolor")
-TRAINERS = ("cheng", "semantic", "global-prior")  # `deepcolor fit TRAINER`; python -m deepcolor.fit without one: cheng
+TRAINERS = ("cheng", "semantic", "global-prior", "scene")  # `deepcolor fit TRAINER`; python -m deepcolor.fit without one: cheng
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.fit") -> int:
@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.
         return _semantic(argv[1:], f"{prog} semantic")
     if argv and argv[0] == "global-prior":
         return _global_prior(argv[1:], f"{prog} global-prior")
+    if argv and argv[0] == "scene":
+        return _scene(argv[1:], f"{prog} scene")
     if argv and argv[0] == "cheng":
         argv, prog = argv[1:], f"{prog} cheng"
     return run_main(fit_parser(prog), argv, "deepcolor.fit", lambda args: _fit(args, argv))
@@ -94,6 +96,33 @@ def _global_prior(argv: list[str], prog: str) -> int:
 
     return run_main(global_prior_parser(prog), argv, "deepcolor.fit global-prior", body,
                     resume_hint="rerun with --resume to continue from the last checkpoint")
+
+
+def _scene(argv: list[str], prog: str) -> int:
+    def body(args: argparse.Namespace) -> int:
+        import json
+
+        import torch
+
+        from deepcolor.features.scene import save_scene_fcn
+        from deepcolor.io.write import atomic_write_bytes
+        from deepcolor.train.scene_fcn import test_scores, train_scene_fcn
+
+        for manifest in args.train + args.select + args.test:
+            if not Path(manifest).is_file():
+                raise CommandError(f"manifest not found: {manifest}")
+        torch.set_num_threads(args.threads)
+        t0 = time.perf_counter()
+        model, info = train_scene_fcn(args.train, args.select, time_budget=args.time_budget, width=args.width,
+                                      checkpoint=Path(args.checkpoint) if args.checkpoint else None)
+        info["train_seconds"] = round(time.perf_counter() - t0)
+        info["command"] = "python -m deepcolor.fit scene " + " ".join(shlex.quote(a) for a in argv)
+        save_scene_fcn(model, args.out, extra={"training": {k: v for k, v in info.items() if k != "history"}})
+        results = {"training": info, **test_scores(model, args.test)}
+        atomic_write_bytes(Path(args.out).with_suffix(".json"), (json.dumps(results, indent=1) + "\n").encode())
+        return 0
+
+    return run_main(scene_parser(prog), argv, "deepcolor.fit scene", body)
 
 
 def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:

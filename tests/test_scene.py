@@ -91,3 +91,17 @@ def test_shipped_scene_fcn_labels_camvid_and_msrc_hold_out_photos(shared_data):
             luma, lab = gray_and_labels(image, label, dataset)
             conf = conf + confusion(lab, scene_probabilities(luma, model).argmax(-1))
         assert np.trace(conf) / conf.sum() > floor, dataset  # measured on all: 85.9% CamVid, 87.9% MSRC
+
+
+def test_fit_scene_checks_its_arguments_in_one_line(tmp_path, capsys):
+    """`deepcolor fit scene`: a missing manifest or a bad budget is one line and exit 2, before any training."""
+    from deepcolor.fit import main as fit_main
+
+    out = tmp_path / "scene.safetensors"
+    status = fit_main(["scene", "--train", str(tmp_path / "none.txt"), "--select", str(tmp_path / "none.txt"),
+                       "--out", str(out), "--time-budget", "10"])
+    err = capsys.readouterr().err
+    assert status == 2 and "manifest not found" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+    status = fit_main(["scene", "--train", "a", "--select", "b", "--out", str(out), "--time-budget", "-1"])
+    err = capsys.readouterr().err
+    assert status == 2 and "--time-budget" in err and len(err.strip().splitlines()) == 1

@@ -226,6 +226,21 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
     return parser
 
 
+def scene_parser(prog: str = "python -m deepcolor.fit scene") -> argparse.ArgumentParser:
+    """``deepcolor fit scene``: the general-scene FCN on the pretrained encoder (`deepcolor.train.scene_fcn`)."""
+    p = OneLineParser(prog=prog, parents=[loudness_flags()],
+                      description="Train the general-scene FCN (frozen EfficientNet-Lite0 + decoder) on gray CamVid and MSRC-21.")
+    p.add_argument("--train", nargs="+", required=True, metavar="LIST", help="manifests; their CamVid and MSRC-21 images with labels train")
+    p.add_argument("--select", nargs="+", required=True, metavar="LIST", help="manifests: the decoder kept is the best on these")
+    p.add_argument("--test", nargs="*", default=[], metavar="LIST", help="manifests scored at the end (CamVid and MSRC separately)")
+    p.add_argument("--out", required=True, metavar="MODEL", type=new_file, help="output model file (.safetensors; scores beside it as .json)")
+    p.add_argument("--time-budget", type=positive_int, required=True, metavar="SECONDS", help="wall seconds, encoder caching included")
+    p.add_argument("--width", type=positive_int, default=64, help="decoder channels (default 64)")
+    p.add_argument("--checkpoint", default=None, metavar="FILE", help="where the best decoder so far is saved")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads (default 2)")
+    return p
+
+
 def fcn_parser(prog: str = "python -m deepcolor.fit semantic") -> argparse.ArgumentParser:
     """``deepcolor fit semantic``: its flags are the fields of `deepcolor.train.fcn.FCNConfig` (plus -q, -v)."""
     p = OneLineParser(

@@ -8,17 +8,16 @@ the merged classes (`CAMVID_TO_SCENE`, `MSRC_TO_SCENE`), void masked from the lo
 mean of the CamVid and MSRC class-average accuracies on ``--select``; the best decoder is kept,
 checkpointed, and written with the encoder as a float16 model file.
 
-    python -m deepcolor.train.scene_fcn --train data/splits/train.txt --select data/splits/select.txt \\
-        --out deepcolor/weights/v1/scene_fcn.safetensors --time-budget 2400 [--checkpoint C --log L]
+    deepcolor fit scene --train data/splits/train.txt --select data/splits/select.txt \\
+        --out deepcolor/weights/v1/scene_fcn.safetensors --time-budget 2400 [--checkpoint C]
+
+(the parser is `deepcolor.cli.parsers.scene_parser`, the command body `deepcolor.fit`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from deepcolor.features.encoder import EfficientNetLite0, load_pretrained_encoder, to_encoder_input
 from deepcolor.features.scene import CAMVID_TO_SCENE, MSRC_TO_SCENE, SCENE_CLASSES, VOID, SceneDecoder, SceneFCN, scene_probabilities
 
-__all__ = ["labelled_pairs", "gray_and_labels", "confusion", "accuracies", "evaluate_scene_fcn", "train_scene_fcn", "main"]
+__all__ = ["labelled_pairs", "gray_and_labels", "confusion", "accuracies", "evaluate_scene_fcn", "train_scene_fcn", "test_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -186,41 +185,12 @@ def train_scene_fcn(train: list[str], select: list[str], *, time_budget: float, 
     return SceneFCN(encoder, decoder.eval()), info
 
 
-def main(argv: list[str] | None = None) -> int:
-    from deepcolor.features.scene import save_scene_fcn
-
-    parser = argparse.ArgumentParser(prog="python -m deepcolor.train.scene_fcn", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", nargs="+", required=True, help="manifests; their CamVid and MSRC-21 images with labels train")
-    parser.add_argument("--select", nargs="+", required=True)
-    parser.add_argument("--test", nargs="*", default=[], help="manifests scored at the end (CamVid and MSRC separately)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--time-budget", type=float, required=True, help="seconds, caching included")
-    parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    for m in args.train + args.select + args.test:
-        if not Path(m).is_file():
-            print(f"scene_fcn: error: manifest not found: {m}", file=sys.stderr)
-            return 2
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    model, info = train_scene_fcn(args.train, args.select, time_budget=args.time_budget, width=args.width,
-                                  checkpoint=Path(args.checkpoint) if args.checkpoint else None)
-    info["train_seconds"] = round(time.perf_counter() - t0)
-    info["command"] = "python -m deepcolor.train.scene_fcn " + " ".join(sys.argv[1:] if argv is None else argv)
-    save_scene_fcn(model, args.out, extra={"training": {k: v for k, v in info.items() if k != "history"}})
-    results = {"training": info}
-    if args.test:
-        for dataset, pairs in labelled_pairs(args.test).items():
-            if pairs:
-                results[dataset] = evaluate_scene_fcn(model, pairs, dataset)
-                logger.info("%s test (%d images): pixel %.3f class-average %.3f", dataset, len(pairs),
-                            results[dataset]["pixel_accuracy"], results[dataset]["class_average_accuracy"])
-    Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def test_scores(model: SceneFCN, manifests: list[str | Path]) -> dict:
+    """Pixel and class-average accuracy of ``model`` on the labelled CamVid and MSRC-21 images of ``manifests``, per dataset."""
+    results = {}
+    for dataset, pairs in labelled_pairs(manifests).items():
+        if pairs:
+            results[dataset] = evaluate_scene_fcn(model, pairs, dataset)
+            logger.info("%s test (%d images): pixel %.3f class-average %.3f", dataset, len(pairs),
+                        results[dataset]["pixel_accuracy"], results[dataset]["class_average_accuracy"])
+    return results
