@@ -174,4 +174,6 @@ def _tile_bar(shape: tuple[int, int], enabled: bool):
     many = enabled and needs_tiles(shape, tile=DEFAULT_TILE)
     total = len(tile_grid(shape, tile=DEFAULT_TILE, halo=0)) if many else 0
     # position=0: on the file bar's own line while the image lasts (a nested bar moves the cursor with escape codes)
-    return tqdm(total=total, desc="tiles", unit="tile", disable=not many, leave=False, dynamic_ncols=True, position=0)
+    # mininterval=0: every tile is drawn (a tile takes seconds, so this costs nothing, and the last one is never skipped)
+    return tqdm(total=total, desc="tiles", unit="tile", disable=not many, leave=False, dynamic_ncols=True, position=0,
+                mininterval=0, miniters=1)
