@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, quantize_rgb, rgb_to_luma
-from deepcolor.io.common import DEFAULT_MAX_PIXELS
+from deepcolor.io.common import DEFAULT_MAX_PIXELS, check_max_pixels
 from deepcolor.kernels.device import array_module_for, resolve_device, to_host
 from deepcolor.refine import refine_chroma
 from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
@@ -101,13 +101,8 @@ def _scale(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
 
 
-def _check_saturation(saturation: float) -> None:
-    check_saturation(saturation)
-
-
 def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    check_max_pixels(max_pixels)
     if len(shape) >= 2 and shape[0] * shape[1] > max_pixels:
         raise ValueError(
             f"image is {shape[1]}x{shape[0]} = {shape[0] * shape[1]:,} pixels, over the limit of {max_pixels:,} "
@@ -196,7 +191,7 @@ def colorize_tiles_on(
     Under numba's CUDA simulator (which `resolve_device` never picks)
     ``"cuda"`` runs the GPU path on numpy arrays: the tests' way in.
     """
-    _check_saturation(saturation)
+    check_saturation(saturation)
     luma = np.ascontiguousarray(luma, dtype=np.float32)
     _check_pixels(luma.shape, max_pixels)
     prepare = _prepare_method(model, device)
@@ -355,7 +350,7 @@ def colorize(
     ValueError
         A bad argument, or an image over ``max_pixels`` (before any work).
     """
-    _check_saturation(saturation)
+    check_saturation(saturation)
     check_refine(refine)
     check_gray_image(gray)
     check_model_argument(model)

@@ -14,7 +14,7 @@ from pathlib import Path
 from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
 __all__ = ["apply_parser", "evaluate_parser", "fit_parser", "fcn_parser", "global_prior_parser",
-           "positive_int", "count_or_all", "gain", "saturation", "new_file", "loudness_flags", "OneLineParser"]
+           "positive_int", "count_or_all", "saturation", "new_file", "loudness_flags", "OneLineParser"]
 
 
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
@@ -50,17 +50,6 @@ def positive_int(text: str) -> int:
 def count_or_all(text: str) -> int:
     """An integer >= 0, 0 meaning all (argparse type)."""
     return _int_at_least(text, 0, "an integer >= 0 (0: all)")
-
-
-def gain(text: str) -> float:
-    """A finite number >= 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def saturation(text: str) -> float:

@@ -115,8 +115,9 @@ def run_command(prog: str, body: Callable[[], int], *, resume_hint: str = "run t
 
 def shown(text: object) -> str:
     """Text safe for a terminal line: control characters (escape codes, newlines in file names) escaped."""
-    text = str(text)
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    from deepcolor.io.common import one_line
+
+    return one_line(text)
 
 
 def report_failures(prog: str, failed: Sequence[tuple[Path, str]], details: Mapping[Path, str] | None = None) -> int:

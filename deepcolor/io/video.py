@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from deepcolor.colorspace import quantize_rgb
 from deepcolor.io.common import ImageReadError
 
 __all__ = [
@@ -235,7 +236,7 @@ def _read_folder(info: VideoInfo) -> Iterator[LumaFrame]:
                 told = True
             pixels = rgb_to_luma(pixels)
         luma = pixels.astype(np.float32) / (65535.0 if image.bit_depth == 16 else 255.0) if pixels.dtype != np.float32 else pixels
-        yield LumaFrame(index, np.clip(np.floor(luma * 255.0 + 0.5), 0, 255).astype(np.uint8), index)
+        yield LumaFrame(index, quantize_rgb(luma, np.uint8), index)
 
 
 def luma_unit(y: np.ndarray, color_range: int) -> np.ndarray:
