@@ -72,25 +72,38 @@ def _global_prior(argv: list[str], prog: str) -> int:
         import torch
 
         from deepcolor.io.paths import expand_inputs
-        from deepcolor.train.global_prior import GlobalPriorConfig, spread, train
 
         if args.threads:
             torch.set_num_threads(args.threads)
         out = Path(args.out)
         if not out.parent.is_dir():
             raise CommandError(f"output folder {out.parent} does not exist")
-        config = GlobalPriorConfig(
-            images=expand_inputs(args.images), val_images=spread(expand_inputs(args.val_images), args.max_val_images),
-            width=args.width, labels=args.labels, gist_classes=args.gist_classes, alpha=args.alpha, batch_size=args.batch_size,
-            lr=args.lr, epochs=args.epochs, time_budget=args.time_budget, seed=args.seed,
-            checkpoint=Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt"), resume=args.resume,
-            cache=Path(args.cache) if args.cache else out.with_name(out.name + ".work"), progress=not args.quiet,
-            command="python -m deepcolor.fit global-prior " + " ".join(argv),
-        )
+        command = "python -m deepcolor.fit global-prior " + " ".join(shlex.quote(a) for a in argv)
+        checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+        cache = Path(args.cache) if args.cache else out.with_name(out.name + ".work")
         t_start = time.perf_counter()
-        model, report = train(config)
+        if args.architecture == "encoder":
+            from deepcolor.train.prior_encoder import EncoderPriorConfig, train_encoder
+
+            config = EncoderPriorConfig(
+                images=expand_inputs(args.images), cache=cache, grid=args.grid, min_count=args.min_count, lam=args.lam,
+                temperature=args.temperature, class_weight=args.class_weight, scene_weight=args.scene_weight,
+                working_size=args.working_size, batch_size=args.batch_size, lr=args.lr, time_budget=args.time_budget,
+                seed=args.seed, checkpoint=checkpoint, resume=args.resume, progress=not args.quiet, command=command,
+            )
+            model, report = train_encoder(config)
+        else:
+            from deepcolor.train.global_prior import GlobalPriorConfig, spread, train
+
+            config = GlobalPriorConfig(
+                images=expand_inputs(args.images), val_images=spread(expand_inputs(args.val_images), args.max_val_images),
+                width=args.width, labels=args.labels, gist_classes=args.gist_classes, alpha=args.alpha, batch_size=args.batch_size,
+                lr=args.lr, epochs=args.epochs, time_budget=args.time_budget, seed=args.seed, checkpoint=checkpoint,
+                resume=args.resume, cache=cache, progress=not args.quiet, command=command,
+            )
+            model, report = train(config)
         model.save(out)
-        logger.info("wrote %s (%d parameters, %.1f MB) after %.1f min", out, model.config["training"]["parameters"],
+        logger.info("wrote %s (%d parameters trained, %.1f MB) after %.1f min", out, model.config["training"]["parameters"],
                     out.stat().st_size / 1e6, (time.perf_counter() - t_start) / 60)
         return report_failures("deepcolor.fit global-prior", report["failed"])
 

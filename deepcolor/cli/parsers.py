@@ -269,24 +269,38 @@ def fcn_parser(prog: str = "python -m deepcolor.fit semantic") -> argparse.Argum
 
 
 def global_prior_parser(prog: str = "python -m deepcolor.fit global-prior") -> argparse.ArgumentParser:
-    """``deepcolor fit global-prior``: the CNN of `deepcolor.train.global_prior`."""
+    """``deepcolor fit global-prior``: the encoder-based CNN (`deepcolor.train.prior_encoder`), or the
+    from-scratch one (``--architecture scratch``, `deepcolor.train.global_prior`)."""
     p = OneLineParser(prog=prog, parents=[loudness_flags()],
-                description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs.")
+                description="Train the global-prior CNN (Iizuka et al. 2016) on colour photographs: by default on the "
+                            "frozen ImageNet encoder with a regression and a chroma-class head.")
     p.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifests (.txt)")
-    p.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="selection images: validation PSNR each epoch")
-    p.add_argument("--max-val-images", type=count_or_all, default=64, help="validate on this many, evenly spread over the list (0: all)")
     p.add_argument("--out", required=True, metavar="MODEL", type=new_file, help="output model file (.safetensors)")
-    p.add_argument("--width", type=float, default=0.25, help="channel multiplier (1 = the paper; 0.25 trains on a CPU)")
-    p.add_argument("--labels", choices=("real", "gist", "none"), default="gist", help="scene labels of the classification head")
-    p.add_argument("--gist-classes", type=positive_int, default=24, help="k of the gist k-means (--labels gist)")
-    p.add_argument("--alpha", type=float, default=1.0 / 300.0, help="weight of the classification loss")
+    p.add_argument("--architecture", choices=("encoder", "scratch"), default="encoder",
+                   help="encoder: the pretrained encoder, frozen, its outputs cached (default); scratch: the earlier "
+                        "from-scratch network (the flags marked 'scratch')")
+    p.add_argument("--time-budget", type=float, default=25.0, help="minutes of training steps (caching and decoding not counted)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--epochs", type=positive_int, default=1000, help="at most this many epochs")
-    p.add_argument("--time-budget", type=float, default=55.0, help="minutes of training (decoding and validation not counted)")
     p.add_argument("--threads", type=count_or_all, default=2, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", metavar="CKPT", help="checkpoint file (default: MODEL.ckpt)")
-    p.add_argument("--cache", metavar="DIR", help="decoded-photo cache (default: MODEL.work)")
+    p.add_argument("--cache", metavar="DIR", help="cache folder: encoder outputs / decoded photos (default: MODEL.work)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    enc = p.add_argument_group("encoder architecture")
+    enc.add_argument("--working-size", type=positive_int, default=256, help="short side the network runs at, in pixels")
+    enc.add_argument("--grid", type=float, default=0.04, help="chroma bin size in BT.601 U, V")
+    enc.add_argument("--min-count", type=positive_int, default=20, help="keep the bins with at least this many training pixels")
+    enc.add_argument("--lambda", dest="lam", type=float, default=0.5, help="class rebalancing: mixing of the bin prior with uniform")
+    enc.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature of vividness 1")
+    enc.add_argument("--class-weight", type=float, default=0.002, help="weight of the class head's cross-entropy (MSE weighs 1)")
+    enc.add_argument("--scene-weight", type=float, default=0.001, help="weight of the scene head's cross-entropy")
+    old = p.add_argument_group("scratch architecture")
+    old.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="scratch: validation PSNR each epoch")
+    old.add_argument("--max-val-images", type=count_or_all, default=64, help="scratch: validate on this many (0: all)")
+    old.add_argument("--width", type=float, default=0.25, help="scratch: channel multiplier (1 = the paper)")
+    old.add_argument("--labels", choices=("real", "gist", "none"), default="gist", help="scratch: scene labels")
+    old.add_argument("--gist-classes", type=positive_int, default=24, help="scratch: k of the gist k-means (--labels gist)")
+    old.add_argument("--alpha", type=float, default=1.0 / 300.0, help="scratch: weight of the scene loss")
+    old.add_argument("--epochs", type=positive_int, default=1000, help="scratch: at most this many epochs")
     return p

@@ -1,252 +1,93 @@
-"""The global-prior colorization CNN of Iizuka, Simo-Serra & Ishikawa (SIGGRAPH 2016).
+"""The global-prior model kind: Iizuka et al.'s global/local fusion, on the pretrained encoder or from scratch.
 
-"Let there be Color!": a shared low-level conv net feeds two paths. The local
-(mid-level) path runs on the whole image at full resolution; the global path
-runs on the image rescaled to 224 x 224 and ends in a 256-d vector that is
-tiled over the mid-level map and fused with it by a 1x1 conv. A colorization
-net upsamples the fused map and predicts the two chroma channels through a
-sigmoid. A classification head on the 512-d global layer predicts a scene
-class during training (its loss shapes the global features); at test time it
-names the scene the network thinks it sees.
+Two architectures share the kind (the model file's ``config["architecture"]``):
 
-Departures from the paper: chroma is BT.601 U, V (``deepcolor.colorspace``)
-instead of CIE a*b*, the sigmoid output being rescaled to U in [-0.436, 0.436]
-and V in [-0.615, 0.615]; every layer's width is multiplied by ``width``
-(the paper is ``width = 1``) so that it trains on a CPU; the local path pads
-the image to a multiple of 8 (edge replication) and the prediction, made at
-half resolution, is upsampled bilinearly to the input size.
+- ``"encoder-unet"`` (shipped; `deepcolor.models.prior_encoder`): the frozen ImageNet encoder, the
+  pooled feature as the global prior, a decoder with skip connections, a regression head and a
+  classification head over chroma bins (Zhang et al.). The network runs once at a working
+  resolution (short side ``config["working_size"]``); its chroma is brought to full resolution
+  by `deepcolor.upsample.guided_upsample` (the gray image as guide), one window at a time, so
+  the pipeline can colorize any size in tiles (capability ``tiles``). The option ``vividness``
+  blends the two heads.
+- ``"iizuka2016"`` (files of the earlier release; `deepcolor.models.global_prior_scratch`): the
+  paper's network learned from scratch at full resolution; no class head (vividness 0 only).
 
-Style transfer (the paper's Fig. on global features): `predict_chroma` with a
-``style`` luma takes the global features from that image instead; the local
-features, and so the luma that is kept, stay the input's.
+Style transfer (the paper's Fig. on global features): ``style=`` takes the global prior from
+another image; the local features, and the luma that is kept, stay the input's.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from deepcolor.colorspace import check_luma
-from deepcolor.kernels.device import array_module_for, from_torch, module_on, synchronize, torch_device
+from deepcolor.features.encoder import encoder_from_tensors, encoder_tensors
+from deepcolor.kernels.device import array_module_for, module_on, synchronize, torch_device
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_error_text, load_model_file, save_model_file
+from deepcolor.models import global_prior_scratch as scratch
 from deepcolor.models.base import ChromaPrediction, Option
+from deepcolor.models.global_prior_scratch import (  # re-exported: the from-scratch network's public names
+    CHROMA_MAX, GLOBAL_SIZE, STRIDE, GlobalPriorNet, chroma_to_unit, global_input, normalize_luma, unit_to_chroma,
+)
+from deepcolor.models.prior_encoder import ARCHITECTURE, EncoderPriorNet, PriorDecoder, decoder_state, network_chroma
+from deepcolor.upsample import apply_coefficients, guide_coefficients
 
 __all__ = [
-    "KIND",
-    "GLOBAL_SIZE",
-    "STRIDE",
-    "CHROMA_MAX",
-    "GlobalPriorNet",
-    "GlobalPriorModel",
-    "net_from_tensors",
-    "global_prior_chroma",
-    "global_input",
-    "normalize_luma",
-    "chroma_to_unit",
-    "unit_to_chroma",
+    "KIND", "GLOBAL_SIZE", "STRIDE", "CHROMA_MAX", "SHIPPED_VIVIDNESS", "GlobalPriorNet", "GlobalPriorModel", "GlobalPriorImage",
+    "global_input", "normalize_luma", "chroma_to_unit", "unit_to_chroma", "check_vividness",
 ]
 
 KIND = "global-prior"  # the kind's one name; files written as "global_prior" still load (modelfile.LEGACY_KINDS)
-GLOBAL_SIZE = 224  # the global path always sees the image rescaled to this square
-STRIDE = 8  # the low-level net downsamples by 8: the local input is padded to a multiple of it
-# Largest |U|, |V| of BT.601 for RGB in [0, 1] (deepcolor.colorspace): the sigmoid spans them.
-CHROMA_MAX = np.array([0.436, 0.615], dtype=np.float32)
-LUMA_MEAN, LUMA_STD = 0.45, 0.25  # input normalization, recorded in every model file
-
-# Channel counts of the paper (width = 1); (out, stride) per 3x3 conv.
-_LOW = ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1))
-_MID = ((512, 1), (256, 1))
-_GLOBAL_CONV = ((512, 2), (512, 1), (512, 2), (512, 1))
-_GLOBAL_FC = (1024, 512, 256)
-_FUSION = 256
-_CLASS_HIDDEN = 256
+SHIPPED_VIVIDNESS = 0.5  # the shipped file's config["vividness_default"] (chosen on the select split, README)
 
 
-def chroma_to_unit(chroma: np.ndarray | torch.Tensor):
-    """BT.601 U, V (last axis, or channel axis 1 for a tensor) -> [0, 1], the sigmoid's range."""
-    if isinstance(chroma, torch.Tensor):
-        scale = torch.as_tensor(CHROMA_MAX, dtype=chroma.dtype).view(1, 2, 1, 1)
-        return (chroma / scale + 1.0) * 0.5
-    return ((np.asarray(chroma, np.float32) / CHROMA_MAX + 1.0) * 0.5).astype(np.float32)
-
-
-def unit_to_chroma(unit: np.ndarray) -> np.ndarray:
-    """Inverse of `chroma_to_unit` on an (..., 2) array."""
-    return ((np.asarray(unit, np.float32) * 2.0 - 1.0) * CHROMA_MAX).astype(np.float32)
-
-
-def _channels(c: int, width: float) -> int:
-    return max(4, int(round(c * width)))
-
-
-def _conv_stack(cin: int, spec, width: float) -> tuple[nn.Sequential, int]:
-    layers: list[nn.Module] = []
-    for cout, stride in spec:
-        cout = _channels(cout, width)
-        layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-        cin = cout
-    return nn.Sequential(*layers), cin
-
-
-class GlobalPriorNet(nn.Module):
-    """The network; holds the layers, `forward` joins them.
-
-    Parameters
-    ----------
-    width : float
-        Multiplier of every layer's channel count (1 = the paper).
-    n_classes : int
-        Scene classes of the classification head (>= 1).
-    """
-
-    def __init__(self, width: float = 0.25, n_classes: int = 8) -> None:
-        super().__init__()
-        if not (0 < width <= 4):
-            raise ValueError(f"width must lie in (0, 4], got {width}")
-        if n_classes < 1:
-            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
-        self.width, self.n_classes = float(width), int(n_classes)
-        self.low, c_low = _conv_stack(1, _LOW, width)
-        self.mid, c_mid = _conv_stack(c_low, _MID, width)
-        self.global_conv, c_glob = _conv_stack(c_low, _GLOBAL_CONV, width)
-        side = GLOBAL_SIZE // STRIDE // 4  # two more stride-2 convs: 224 -> 28 -> 7
-        fc = [_channels(c, width) for c in _GLOBAL_FC]
-        self.global_fc1 = nn.Linear(c_glob * side * side, fc[0])
-        self.global_fc2 = nn.Linear(fc[0], fc[1])
-        self.global_fc3 = nn.Linear(fc[1], fc[2])
-        c_fuse = _channels(_FUSION, width)
-        self.fusion = nn.Sequential(nn.Conv2d(c_mid + fc[2], c_fuse, 1, bias=False), nn.BatchNorm2d(c_fuse), nn.ReLU(inplace=True))
-        c = [_channels(x, width) for x in (128, 64, 64, 32)]
-        self.color1, _ = _conv_stack(c_fuse, ((128, 1),), width)
-        self.color2, _ = _conv_stack(c[0], ((64, 1), (64, 1)), width)
-        self.color3, _ = _conv_stack(c[2], ((32, 1),), width)
-        self.color_out = nn.Conv2d(c[3], 2, 3, padding=1)
-        self.class_hidden = nn.Linear(fc[1], _channels(_CLASS_HIDDEN, width))
-        self.class_out = nn.Linear(_channels(_CLASS_HIDDEN, width), n_classes)
-
-    def global_features(self, low_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-level features of the 224 x 224 image -> (256-d fusion vector, 512-d layer), width-scaled."""
-        x = self.global_conv(low_global).flatten(1)
-        x = F.relu(self.global_fc1(x), inplace=True)
-        g512 = F.relu(self.global_fc2(x), inplace=True)
-        return F.relu(self.global_fc3(g512)), g512
-
-    def classify(self, g512: torch.Tensor) -> torch.Tensor:
-        """Scene logits (N, n_classes) from the 512-d global layer."""
-        return self.class_out(F.relu(self.class_hidden(g512), inplace=True))
-
-    def forward(self, local: torch.Tensor, global_input: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalized luma -> (chroma in [0, 1] at half resolution, scene logits).
-
-        Parameters
-        ----------
-        local : Tensor, shape (N, 1, H, W)
-            ``H, W`` multiples of 8.
-        global_input : Tensor, shape (N, 1, 224, 224), optional
-            Default: ``local`` itself, which must then be 224 x 224; the
-            low-level features are computed once and shared (training).
-
-        Returns
-        -------
-        unit_chroma : Tensor, shape (N, 2, H / 2, W / 2), in [0, 1]
-        logits : Tensor, shape (N, n_classes)
-        """
-        low = self.low(local)
-        if global_input is None:
-            if local.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
-                raise ValueError(f"without global_input the input must be {GLOBAL_SIZE}x{GLOBAL_SIZE}, got {tuple(local.shape[-2:])}")
-            low_global = low
-        else:
-            low_global = self.low(global_input)
-        g256, g512 = self.global_features(low_global)
-        mid = self.mid(low)
-        tiled = g256[:, :, None, None].expand(-1, -1, mid.shape[2], mid.shape[3])
-        x = self.fusion(torch.cat([mid, tiled], dim=1))
-        x = F.interpolate(self.color1(x), scale_factor=2, mode="nearest")
-        x = F.interpolate(self.color2(x), scale_factor=2, mode="nearest")
-        x = torch.sigmoid(self.color_out(self.color3(x)))
-        return x, self.classify(g512)
-
-
-def global_input(luma: np.ndarray) -> np.ndarray:
-    """(H, W) luma -> the (224, 224) float32 luma the global path sees (area-averaged; aspect not kept)."""
-    interp = cv2.INTER_AREA if min(luma.shape) >= GLOBAL_SIZE else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(luma, np.float32), (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
-
-
-def normalize_luma(luma: np.ndarray) -> torch.Tensor:
-    """(H, W) float32 luma -> the (1, 1, H, W) tensor the network reads (the model file's normalization)."""
-    return torch.from_numpy((luma - np.float32(LUMA_MEAN)) / np.float32(LUMA_STD))[None, None]
-
-
-def global_prior_chroma(
-    net: GlobalPriorNet, luma: np.ndarray, *, style: np.ndarray | None = None, xp: Any = np
-) -> tuple[Any, np.ndarray]:
-    """Run the network on one image, on the CPU or on the device of ``xp``.
-
-    Parameters
-    ----------
-    net : GlobalPriorNet
-        In eval mode (on the GPU its CUDA copy runs, made once: `module_on`).
-    luma : numpy.ndarray, shape (H, W), float in [0, 1]
-        Any size; padded (edge replication) to a multiple of 8 for the local path.
-    style : numpy.ndarray, shape (H', W'), float in [0, 1], optional
-        Luma whose global features replace the input's.
-    xp : module, keyword-only
-        The array module of the chroma: numpy, or cupy (the network on torch
-        CUDA, the chroma handed over through DLPack).
-
-    Returns
-    -------
-    chroma : ``xp`` array, shape (H, W, 2), float32
-        BT.601 U, V; ``|U| <= 0.436``, ``|V| <= 0.615``.
-    probabilities : numpy.ndarray, shape (n_classes,), float32
-        Scene-class probabilities (of the style image when given).
-    """
-    luma = check_luma(luma, range_tolerance=0.0)
-    glob_src = luma if style is None else check_luma(style, name="style", range_tolerance=0.0)
-    device = torch_device(xp)
-    h, w = luma.shape
-    padded = np.pad(luma, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="edge")
-    with torch.inference_mode():
-        local, glob = (normalize_luma(x).to(device) for x in (padded, global_input(glob_src)))
-        unit, logits = module_on(net, device)(local, glob)
-        unit = F.interpolate(unit, size=padded.shape, mode="bilinear", align_corners=False)[0, :, :h, :w]
-        chroma = ((unit.permute(1, 2, 0) * 2.0 - 1.0) * torch.from_numpy(CHROMA_MAX).to(device)).contiguous()
-        probs = torch.softmax(logits[0], dim=0).cpu().numpy().astype(np.float32)
-    chroma = from_torch(chroma, xp)
-    synchronize(xp)
-    return chroma, probs
-
-
-def net_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, source: str | Path = "<memory>") -> GlobalPriorNet:
-    """Rebuild the network (CPU, eval mode) from a ``global_prior`` model file's tensors and config.
-
-    Raises
-    ------
-    ModelFileError
-        One line, when the config and tensors do not describe this network.
-    """
+def check_vividness(value: Any) -> float:
+    """``value`` as a float in [0, 1], else a one-line ValueError."""
     try:
-        norm = config["normalization"]
-        if (float(norm["luma_mean"]), float(norm["luma_std"])) != (LUMA_MEAN, LUMA_STD):
-            raise ValueError(f"normalization {norm} differs from this code's ({LUMA_MEAN}, {LUMA_STD})")
-        if config["architecture"] != "iizuka2016":
-            raise ValueError(f"unknown architecture {config['architecture']!r}")
-        net = GlobalPriorNet(width=float(config["width"]), n_classes=len(config["classes"]))
-        # "labels.*" tensors describe the scene classes (e.g. gist centres), not the network.
-        state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items() if not k.startswith("labels.")}
-        net.load_state_dict(state, strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{source}: global-prior config/tensors do not match ({type(exc).__name__}: {load_error_text(exc)})") from None
-    return net.eval()
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"vividness must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"vividness must lie in [0, 1], got {value}")
+    return v
+
+
+@dataclass
+class GlobalPriorImage:
+    """One image prepared for prediction (`GlobalPriorModel.prepare`): the network ran once, on the whole image.
+
+    ``small`` holds the guided-upsampling coefficients of the network's stride-2 chroma,
+    (h, w, 4) (`deepcolor.upsample.guide_coefficients`), or, for a from-scratch file, the
+    full-resolution chroma itself; `chroma` gives any window of the full-resolution chroma.
+    """
+
+    luma: np.ndarray  # (H, W) float32, the whole image (the guide)
+    small: Any  # (h, w, 4) float32 coefficients, or (H, W, 2) chroma on the device
+    guided: bool  # False: ``small`` is already full resolution (from-scratch files)
+    info: dict[str, Any]
+    seconds: dict[str, float]
+    xp: Any = np
+
+    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice]) -> Any:
+        """Chroma (rows, columns of ``want``, 2) float32 of the window ``want`` (image coordinates), on the image's device.
+
+        The guided upsampling is pointwise after a bilinear upsample of the coefficients, so it
+        needs no halo: ``outer`` is not read, and any window equals the whole image's.
+        """
+        t0 = time.perf_counter()
+        if self.guided:
+            full = apply_coefficients(np.ascontiguousarray(self.luma[want]), self.small, self.luma.shape, want)
+            np.clip(full, -CHROMA_MAX, CHROMA_MAX, out=full)
+            out = self.xp.asarray(full)
+        else:
+            out = self.small[want]  # already full resolution, on the device
+        self.seconds["upsampling"] = self.seconds.get("upsampling", 0.0) + time.perf_counter() - t0
+        return out
 
 
 class GlobalPriorModel:
@@ -254,24 +95,47 @@ class GlobalPriorModel:
 
     Parameters
     ----------
-    net : GlobalPriorNet
+    net : EncoderPriorNet or GlobalPriorNet
     config : dict
-        The model file's config; ``config["classes"]`` names the scene classes.
+        The model file's config; ``config["classes"]`` names the scene classes,
+        ``config["architecture"]`` says which network ``net`` is.
     """
 
     name: ClassVar[str] = "global-prior"
     kind: ClassVar[str] = KIND
-    options: ClassVar[tuple[Option, ...]] = ()
-    capabilities: ClassVar[frozenset[str]] = frozenset({"style"})
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("vividness", float, SHIPPED_VIVIDNESS,
+               "0 = the regression head, 1 = the class head's annealed mean (most vivid); a linear blend between; "
+               "the default is the model file's"),
+    )
+    capabilities: ClassVar[frozenset[str]] = frozenset({"style", "tiles"})
 
-    def __init__(self, net: GlobalPriorNet, config: dict[str, Any]) -> None:
+    def __init__(self, net: EncoderPriorNet | GlobalPriorNet, config: dict[str, Any]) -> None:
         if len(config.get("classes", ())) != net.n_classes:
             raise ValueError(f"config names {len(config.get('classes', ()))} classes, the network has {net.n_classes}")
         self.net = net.eval()
         self.config = config
+        self.encoder_based = isinstance(net, EncoderPriorNet)
         self.classes: list[str] = list(config["classes"])
         self.label_tensors: dict[str, np.ndarray] = {}  # e.g. "labels.gist_centres" (k, 512) of gist pseudo-classes
 
+    # -- options -----------------------------------------------------------
+    def validate_options(self, options: dict[str, Any]) -> None:
+        """Check the options once (`deepcolor.models.base.validate_options`): vividness in [0, 1]."""
+        self._vividness(dict(options))
+
+    def _vividness(self, options: dict[str, Any]) -> float:
+        unknown = sorted(set(options) - {"vividness"})
+        if unknown:
+            raise ValueError(f"global-prior model: unknown option(s) {', '.join(unknown)}")
+        if "vividness" not in options or options["vividness"] is None:
+            return float(self.config.get("vividness_default", 0.0)) if self.encoder_based else 0.0
+        v = check_vividness(options["vividness"])
+        if v > 0 and not self.encoder_based:
+            raise ValueError("vividness above 0 needs a model with a class head (this file is the from-scratch architecture)")
+        return v
+
+    # -- video -------------------------------------------------------------
     def shot_state(self, lumas: list[np.ndarray], *, style: np.ndarray | None = None, **options: Any) -> np.ndarray:
         """The global-path input of a video shot, chosen once from a few of its frames (``state=`` of `predict_chroma`).
 
@@ -283,12 +147,44 @@ class GlobalPriorModel:
         -------
         ndarray, shape (224, 224), float32 in [0, 1]
         """
-        if options:
-            raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
+        self._vividness(options)
         if not lumas:
             raise ValueError("shot_state needs at least one frame")
         inputs = np.stack([global_input(check_luma(luma, range_tolerance=0.0)) for luma in lumas])
         return inputs[int(np.argmin(((inputs - inputs.mean(axis=0)) ** 2).sum(axis=(1, 2))))]
+
+    # -- prediction ----------------------------------------------------------
+    def prepare(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
+                **options: Any) -> GlobalPriorImage:
+        """The per-image part: the network once on the whole image; the result gives any window's chroma (tiles)."""
+        return self._prepare(luma, style, state, options, np)
+
+    def prepare_cuda(self, luma: np.ndarray, xp: Any, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
+                     **options: Any) -> GlobalPriorImage:
+        """`prepare` with the network on the GPU (torch on the device of ``xp``); windows come back on the device."""
+        return self._prepare(luma, style, state, options, xp)
+
+    def _prepare(self, luma: np.ndarray, style: np.ndarray | None, state: np.ndarray | None, options: dict[str, Any],
+                 xp: Any) -> GlobalPriorImage:
+        vividness = self._vividness(options)
+        luma = check_luma(luma, range_tolerance=0.0)
+        glob = luma if style is None and state is None else check_luma(style if style is not None else state, name="style",
+                                                                         range_tolerance=0.0)
+        t0 = time.perf_counter()
+        device = torch_device(xp)
+        if self.encoder_based:
+            small, probs = network_chroma(module_on(self.net, device), luma, glob, working_size=int(self.config["working_size"]),
+                                          vividness=vividness, temperature=float(self.config["bins"]["temperature"]), device=device)
+            small = guide_coefficients(luma, small)
+        else:
+            small, probs = scratch.global_prior_chroma(self.net, luma, style=None if glob is luma else glob, xp=xp)
+        synchronize(xp)
+        top = int(np.argmax(probs))
+        info = {"scene": self.classes[top], "scene_probability": float(probs[top]), "styled": style is not None}
+        if self.encoder_based:
+            info["vividness"] = vividness
+        return GlobalPriorImage(np.ascontiguousarray(luma, np.float32), small, self.encoder_based, info,
+                                {"network": time.perf_counter() - t0}, xp)
 
     def predict_chroma(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
                        **options: Any) -> ChromaPrediction:
@@ -301,6 +197,8 @@ class GlobalPriorModel:
             Reference luma whose global features are used instead of the input's.
         state : ndarray, optional
             A `shot_state`: its global features instead of the input's (``style`` wins when both are given).
+        vividness : float in [0, 1], optional
+            0 the regression head, 1 the class head's annealed mean, linear between (default: the file's).
 
         Returns
         -------
@@ -311,27 +209,29 @@ class GlobalPriorModel:
         Raises
         ------
         ValueError
-            Unknown options, or a luma/style that is not (H, W) float in [0, 1].
+            Unknown options, a vividness outside [0, 1], or a luma/style that is not (H, W) float in [0, 1].
         """
-        return self._predict(luma, style, options, np, state)
+        return self._whole(self._prepare(luma, style, state, options, np))
 
     def predict_chroma_cuda(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
                             **options: Any) -> ChromaPrediction:
         """`predict_chroma` on the GPU: ``luma`` on the host, the chroma returned on the device."""
-        return self._predict(luma, style, options, array_module_for("cuda"), state)
+        return self._whole(self._prepare(luma, style, state, options, array_module_for("cuda")))
 
-    def _predict(self, luma: np.ndarray, style: np.ndarray | None, options: dict[str, Any], xp: Any,
-                 state: np.ndarray | None = None) -> ChromaPrediction:
-        if options:
-            raise ValueError(f"global-prior model: unknown option(s) {', '.join(sorted(options))}")
-        t0 = time.perf_counter()
-        chroma, probs = global_prior_chroma(self.net, luma, style=style if style is not None else state, xp=xp)
-        top = int(np.argmax(probs))
-        info = {"scene": self.classes[top], "scene_probability": float(probs[top]), "styled": style is not None}
-        return ChromaPrediction(chroma=chroma, info=info, seconds={"network": time.perf_counter() - t0})
+    @staticmethod
+    def _whole(image: GlobalPriorImage) -> ChromaPrediction:
+        every = (slice(0, image.luma.shape[0]), slice(0, image.luma.shape[1]))
+        chroma = image.chroma(every, every)
+        return ChromaPrediction(chroma=chroma, info=dict(image.info), seconds=dict(image.seconds))
 
+    # -- files -------------------------------------------------------------
     def tensors(self) -> dict[str, np.ndarray]:
-        """The state dict as float16 numpy arrays (how model files store it; halves the file)."""
+        """The weights as float16 numpy arrays (how model files store them)."""
+        if self.encoder_based:
+            out = encoder_tensors(self.net.encoder)
+            out.update({f"decoder.{k}": v.detach().cpu().numpy().astype(np.float16) for k, v in self.net.decoder.state_dict().items()
+                        if not k.endswith("num_batches_tracked")})
+            return out
         out = {}
         for k, v in self.net.state_dict().items():
             a = v.detach().cpu().numpy()
@@ -339,16 +239,40 @@ class GlobalPriorModel:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Write the model file (kind ``global_prior``, atomically): the float16 state dict, the label tensors, the config."""
+        """Write the model file (kind ``global-prior``, atomically): float16 weights, label tensors, the config."""
         tensors = self.tensors()
         tensors.update({k: np.asarray(v).astype(np.float16) for k, v in self.label_tensors.items()})
         return save_model_file(path, tensors, kind=KIND, config=self.config)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "GlobalPriorModel":
-        """Load from a model file of kind ``global_prior`` (default: the shipped one)."""
+        """Load from a model file of kind ``global-prior`` (default: the shipped one), either architecture."""
         path = Path(default_weights_path("global_prior") if path is None else path)
         tensors, config = load_model_file(path, kind=KIND)
-        model = cls(net_from_tensors(tensors, config, source=path), config)
+        if config.get("architecture") == ARCHITECTURE:
+            net = encoder_net_from_tensors(tensors, config, source=path)
+        else:
+            net = scratch.net_from_tensors(tensors, config, source=path)
+        model = cls(net, config)
         model.label_tensors = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith("labels.")}
         return model
+
+
+def encoder_net_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, source: str | Path = "<memory>") -> EncoderPriorNet:
+    """Rebuild the encoder-based network (CPU, float32, eval mode) from a model file's tensors and config.
+
+    Raises
+    ------
+    ModelFileError
+        One line, when the config and tensors do not describe this network.
+    """
+    try:
+        centres = np.asarray(config["bins"]["centres"], np.float32).reshape(-1, 2)
+        decoder = PriorDecoder(n_bins=len(centres), n_scenes=len(config["classes"]))
+        decoder.load_state_dict(decoder_state(tensors), strict=True)
+        net = EncoderPriorNet(encoder_from_tensors(tensors), decoder, centres)
+        int(config["working_size"]), float(config["bins"]["temperature"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{source}: global-prior config/tensors do not match ({type(exc).__name__}: {load_error_text(exc)})") from None
+    return net.eval()
+

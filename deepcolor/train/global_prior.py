@@ -49,12 +49,12 @@ import torch.nn.functional as F
 from deepcolor.colorspace import rgb_to_yuv
 from deepcolor.io.write import atomic_open
 from deepcolor.train.checkpoint import save_checkpoint
-from deepcolor.models.global_prior import (
+from deepcolor.models.global_prior import GlobalPriorModel
+from deepcolor.models.global_prior_scratch import (
     GLOBAL_SIZE,
     LUMA_MEAN,
     LUMA_STD,
     CHROMA_MAX,
-    GlobalPriorModel,
     GlobalPriorNet,
     chroma_to_unit,
 )
