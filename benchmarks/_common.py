@@ -60,3 +60,17 @@ class RowLog:
 def need_shared() -> None:
     if not (SHARED_DATA / "camvid").is_dir():
         raise SystemExit(f"benchmark needs the shared datasets at {SHARED_DATA}")
+
+
+def read_photo(path: Path):
+    """``(original (H, W, 3) uint8, luma (H, W) float32, gray (H, W, 3) uint8)`` of a colour photo, or None
+    (a line printed) when it is gray or unreadable: the protocol's inputs of one image."""
+    from deepcolor.evaluation import gray_version
+    from deepcolor.train.global_prior import read_colour
+
+    try:
+        original = read_colour(path)
+    except (ValueError, OSError) as exc:
+        print(f"skipped: {str(exc).splitlines()[0]}")
+        return None
+    return (original, *gray_version(original))

@@ -64,6 +64,7 @@ def main() -> dict:
     report["tiled"] = _tiled(model, luma)
     report["fit_samples"] = _fit_samples(model.fcn)
     report["global-prior"] = _global_prior(luma)
+    report["global-prior-encoder"] = _global_prior_encoder(luma)
     return report
 
 
@@ -118,6 +119,27 @@ def _global_prior(luma: np.ndarray) -> dict:
         "same_info": gpu.info == cpu.info,
         "gpu_predictions": len(calls),
     }
+
+
+def _global_prior_encoder(luma: np.ndarray) -> dict:
+    # The shipped encoder-based global-prior CNN: whole (predict_chroma_cuda) and tiled (prepare_cuda, tile 16), both vividness ends.
+    from deepcolor.models.global_prior import GlobalPriorModel
+    from deepcolor.models.registry import load_model
+    from deepcolor.pipeline import colorize_luma
+
+    model = load_model(method="global-prior")
+    whole_calls = _count_calls(GlobalPriorModel, "predict_chroma_cuda")
+    tile_calls = _count_calls(GlobalPriorModel, "prepare_cuda")
+    out = {"encoder_based": bool(model.encoder_based)}
+    for v in (0.0, 1.0):
+        cpu = colorize_luma(luma, model, vividness=v)
+        gpu = _gpu_colorize(luma, model, vividness=v)
+        tiled = _gpu_colorize(luma, model, vividness=v, tile=16)
+        out[f"V{v:g}"] = {"max_abs_chroma": float(np.abs(gpu.chroma.astype(np.float64) - cpu.chroma).max()),
+                          "max_abs_tiled": float(np.abs(tiled.chroma.astype(np.float64) - cpu.chroma).max()),
+                          "same_info": gpu.info == cpu.info == tiled.info}
+    out["gpu_predictions"], out["gpu_prepares"] = len(whole_calls), len(tile_calls)
+    return out
 
 
 def _tiled(model, luma: np.ndarray) -> dict:

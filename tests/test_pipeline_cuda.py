@@ -44,6 +44,7 @@ def test_gpu_path_matches_cpu_path_under_simulator():
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     fit = report.pop("fit_samples")
     prior = report.pop("global-prior")
+    encoder_prior = report.pop("global-prior-encoder")
     tiled = report.pop("tiled")
     assert set(report) == {"semantic+clusters", "plain"}
     for name, row in report.items():
@@ -63,6 +64,11 @@ def test_gpu_path_matches_cpu_path_under_simulator():
     # The global-prior CNN on the device (a tiny random net, with a style image): the CPU's chroma and scene.
     assert prior["gpu_predictions"] == 1 and prior["same_info"], prior
     assert prior["max_abs_chroma"] <= CHROMA_ATOL, prior
+    # The shipped encoder-based CNN on the device, whole and in 2 x 2 tiles, at both vividness ends.
+    assert encoder_prior["encoder_based"] and encoder_prior["gpu_predictions"] == 2 and encoder_prior["gpu_prepares"] == 2, encoder_prior
+    for v in ("V0", "V1"):
+        assert encoder_prior[v]["same_info"], encoder_prior
+        assert encoder_prior[v]["max_abs_chroma"] <= CHROMA_ATOL and encoder_prior[v]["max_abs_tiled"] <= CHROMA_ATOL, encoder_prior
 
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])

@@ -36,7 +36,7 @@ from torch import nn
 from deepcolor.features.encoder import FEATURE_CHANNELS, POOLED_CHANNELS, EfficientNetLite0, to_encoder_input
 from deepcolor.models.chroma_bins import annealed_mean
 
-__all__ = ["ARCHITECTURE", "CHROMA_MAX", "GLOBAL_SIZE", "PriorDecoder", "EncoderPriorNet", "working_shape", "network_chroma",
+__all__ = ["ARCHITECTURE", "CHROMA_MAX", "GLOBAL_SIZE", "PriorDecoder", "EncoderPriorNet", "working_shape", "network_heads", "network_chroma",
            "global_luma"]
 
 ARCHITECTURE = "encoder-unet"
@@ -151,9 +151,9 @@ def global_luma(luma: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(luma, np.float32), (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
 
 
-def network_chroma(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, working_size: int, vividness: float,
-                   temperature: float, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Run the network once on an image; its stride-2 chroma at the working resolution.
+def network_heads(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, working_size: int, temperature: float,
+                  device: str = "cpu", vivid: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Run the network once on an image: both heads' chroma at stride 2 of the working resolution.
 
     Parameters
     ----------
@@ -162,14 +162,17 @@ def network_chroma(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, 
     luma : ndarray, shape (H, W), float32 in [0, 1]
     glob : ndarray, shape (H', W'), float32 in [0, 1]
         Whose global prior to use (the image itself, a style reference or a video shot's state).
-    working_size, vividness, temperature : keyword-only
-        Short side of the working resolution; the blend ``(1 - v) * regression + v * annealed mean``
-        of the class head at ``temperature`` (its stride-4 map upsampled bilinearly to stride 2).
+    working_size, temperature : keyword-only
+        Short side of the working resolution (`working_shape`); the class head's annealed-mean temperature.
+    vivid : bool, keyword-only
+        False skips decoding the class head (returned as None).
 
     Returns
     -------
-    chroma : ndarray, shape (h / 2, w / 2, 2), float32
-        U, V at half the working resolution (`working_shape`), covering the whole image.
+    regression : ndarray, shape (h / 2, w / 2, 2), float32
+        The regression head's U, V, covering the whole image.
+    annealed : ndarray of the same shape, or None
+        The class head's annealed mean (its stride-4 map upsampled bilinearly to stride 2).
     scene_probabilities : ndarray, shape (n_scenes,), float32
     """
     h, w = working_shape(luma.shape, working_size)
@@ -179,13 +182,24 @@ def network_chroma(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, 
         work = torch.from_numpy(small)[None, None].to(device)
         whole = torch.from_numpy(global_luma(glob))[None, None].to(device)
         chroma, bin_logits, scene_logits = net(work, whole)
-        if vividness > 0:
-            vivid = annealed_mean(bin_logits, net.centres, temperature)
-            vivid = F.interpolate(vivid, size=chroma.shape[-2:], mode="bilinear", align_corners=False)
-            chroma = (1.0 - vividness) * chroma + vividness * vivid
-        out = chroma[0].permute(1, 2, 0).float().cpu().numpy()
-        probs = torch.softmax(scene_logits[0], dim=0).float().cpu().numpy()
-    return np.ascontiguousarray(out, np.float32), probs.astype(np.float32)
+        annealed = None
+        if vivid:
+            decoded = annealed_mean(bin_logits, net.centres, temperature)
+            decoded = F.interpolate(decoded, size=chroma.shape[-2:], mode="bilinear", align_corners=False)
+            annealed = np.ascontiguousarray(decoded[0].permute(1, 2, 0).float().cpu().numpy(), np.float32)
+        regression = np.ascontiguousarray(chroma[0].permute(1, 2, 0).float().cpu().numpy(), np.float32)
+        probs = torch.softmax(scene_logits[0], dim=0).float().cpu().numpy().astype(np.float32)
+    return regression, annealed, probs
+
+
+def network_chroma(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, working_size: int, vividness: float,
+                   temperature: float, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """`network_heads` blended by the vividness: ``(1 - v) * regression + v * annealed``, and the scene probabilities."""
+    regression, annealed, probs = network_heads(net, luma, glob, working_size=working_size, temperature=temperature,
+                                                device=device, vivid=vividness > 0)
+    if annealed is None:
+        return regression, probs
+    return np.ascontiguousarray((1.0 - vividness) * regression + vividness * annealed, np.float32), probs
 
 
 def decoder_state(tensors: dict[str, Any]) -> dict[str, torch.Tensor]:
