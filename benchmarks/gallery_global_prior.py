@@ -1,4 +1,4 @@
-"""A gallery of select-split photos through the global-prior CNN: gray | V = 0 | default V | V = 1 | original.
+"""A gallery of select-split photos through the global-prior CNN: gray | V = 0 | default V | V = 1 | class head | original.
 
 ``PYTHONPATH=. python benchmarks/gallery_global_prior.py --model M --out benchmarks/results/global_prior_gallery.png``
 
@@ -34,6 +34,7 @@ def main() -> None:
 
     model = load_model(args.model, method="global-prior") if args.model else load_model(method="global-prior")
     default_v = float(model.config.get("vividness_default", 0.0))
+    class_head = type(model)(model.net, dict(model.config, vividness_mode="class-head"))  # the class head's annealed mean
     paths = expand_inputs([SPLITS / "select.txt"])
     photos = [q for q in paths if "camvid" not in q.parts]
     chosen = [photos[i] for i in np.linspace(0, len(photos) - 1, args.n - 1).round().astype(int)]
@@ -42,7 +43,8 @@ def main() -> None:
     for path in chosen:
         original = read_colour(path)
         luma, gray = gray_version(original)
-        cells = [gray] + [deepcolor.colorize(luma, model=model, vividness=v) for v in (0.0, default_v, 1.0)] + [original]
+        cells = [gray] + [deepcolor.colorize(gray[..., 0], model=model, vividness=v) for v in (0.0, default_v, 1.0)]
+        cells += [deepcolor.colorize(gray[..., 0], model=class_head, vividness=1.0), original]
         h, w = original.shape[:2]
         size = (max(1, round(w * args.height / h)), args.height)
         row = np.concatenate([cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in cells], axis=1)
@@ -51,7 +53,7 @@ def main() -> None:
     sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows], axis=0)
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     write_atomic(Path(args.out), png.tobytes())
-    print(f"{args.out}: rows {', '.join(q.name for q in chosen)}; columns gray | V=0 | V={default_v:g} | V=1 | original")
+    print(f"{args.out}: rows {', '.join(q.name for q in chosen)}; columns gray | V=0 | V={default_v:g} | V=1 | class head T=0.38 | original")
 
 
 if __name__ == "__main__":

@@ -97,7 +97,9 @@ def _summary(rows: list[dict]) -> dict[str, dict]:
         for v in versions:
             out[group][v] = {"gain": float(np.median([r[v]["gain"] for r in chosen])),
                              "colorfulness_ratio": float(np.median([r[v]["colorfulness"] for r in chosen]) / co),
-                             "frechet": float(frechet_distance(originals, np.array([r[v]["feature"] for r in chosen])))}
+                             # one 1280-d matrix square root per version: on the photos only (CamVid frames look alike)
+                             "frechet": float(frechet_distance(originals, np.array([r[v]["feature"] for r in chosen])))
+                             if group == "photos" else float("nan")}
     return out
 
 
@@ -108,7 +110,7 @@ def _table(summary: dict[str, dict], vividness: list[float], size: int) -> str:
     lines = [f"Default vividness by the rule (colorfulness ratio nearest 1.0 on the select photos): **{rule:g}**", ""]
     for group, s in summary.items():
         lines += [f"### {group} (n = {s['n']})", "", "| version | gain over gray (dB) | colorfulness ratio | Frechet |", "|---|---|---|---|"]
-        lines += [f"| {v} | {m['gain']:+.2f} | {m['colorfulness_ratio']:.2f} | {m['frechet']:.1f} |" for v, m in s.items() if v != "n"]
+        lines += [f"| {v} | {m['gain']:+.2f} | {m['colorfulness_ratio']:.2f} | {m['frechet']:.1f} |" for v, m in s.items() if v not in ('n', 'original')]
         lines.append("")
     return "\n".join(lines)
 

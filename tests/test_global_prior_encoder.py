@@ -82,6 +82,16 @@ def test_vividness_zero_is_the_regression_head(tiny_model):
     np.testing.assert_allclose(smallh, 0.5 * (small0 + small1), atol=1e-5)  # the stated linear blend
 
 
+def test_saturation_mode_scales_the_regression_head(tiny_model):
+    """vividness_mode "saturation": V scales the V = 0 chroma by 1 + V (max - 1) (the shipped knob), clipped to the U, V range."""
+    model = GlobalPriorModel(tiny_model.net, dict(tiny_model.config, vividness_mode="saturation", vividness_saturation_max=2.0))
+    luma = _luma(50, 70, seed=4)
+    base = model.predict_chroma(luma, vividness=0.0).chroma
+    np.testing.assert_allclose(base, tiny_model.predict_chroma(luma, vividness=0.0).chroma, atol=1e-6)
+    half = model.predict_chroma(luma, vividness=0.5).chroma
+    np.testing.assert_allclose(half, np.clip(base * 1.5, -np.array([0.436, 0.615]), np.array([0.436, 0.615])), atol=1e-5)
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.5, "x"])
 def test_vividness_out_of_range_is_one_line(tiny_model, bad):
     """A vividness outside [0, 1] is a one-line ValueError, also from validate_options (before any image)."""
