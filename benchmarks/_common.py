@@ -60,3 +60,19 @@ class RowLog:
 def need_shared() -> None:
     if not (SHARED_DATA / "camvid").is_dir():
         raise SystemExit(f"benchmark needs the shared datasets at {SHARED_DATA}")
+
+
+def protocol_images(path: Path):
+    """``(original, luma, gray, gray_psnr)`` of a report photo under the README protocol, or None (one line printed)
+    when it cannot be read: the 8-bit original, its rounded BT.601 luma, the gray baseline and the baseline's PSNR."""
+    from deepcolor.evaluation import gray_version
+    from deepcolor.metrics import psnr
+    from deepcolor.train.global_prior import read_colour
+
+    try:
+        original = read_colour(path)
+    except (ValueError, OSError) as exc:
+        print(f"skipped: {str(exc).splitlines()[0]}")
+        return None
+    luma, gray = gray_version(original)
+    return original, luma, gray, psnr(gray, original)
