@@ -79,11 +79,22 @@ class Models:
         return self.loaded["encoder"]
 
     def vividness_default(self) -> float | None:
-        """The global-prior model's default vividness, or None when it has no such option."""
-        for option in getattr(self.get("global-prior"), "options", ()):
-            if option.name == "vividness":
-                return float(option.default)
-        return None
+        """The global-prior model's default vividness (its file's ``vividness_default``, else the option's),
+        or None when it has no such option or refuses V = 1 (a file without a class head: V = 0 only)."""
+        if "vividness_default" not in self.loaded:
+            from deepcolor.pipeline import colorize_luma
+
+            model = self.get("global-prior")
+            option = next((o for o in getattr(model, "options", ()) if o.name == "vividness"), None)
+            default = None
+            if option is not None:
+                try:  # a probe: the option may be declared by the class but refused by this file
+                    colorize_luma(np.full((32, 32), 0.5, np.float32), model, vividness=1.0)
+                    default = float(getattr(model, "config", {}).get("vividness_default", option.default))
+                except ValueError:
+                    default = None
+            self.loaded["vividness_default"] = default
+        return self.loaded["vividness_default"]
 
 
 def chroma_of(models: Models, luma: np.ndarray, method: str, vividness: float | None) -> np.ndarray:
@@ -114,7 +125,8 @@ def settings_for(models: Models, methods: list[str], vividness: list[float], sat
     if "global-prior" in methods:
         tag = models.tags["global-prior"]
         for v in vividness:
-            out.append({"name": f"GP V={v:g}", "method": "global-prior", "vividness": v, "saturation": 1.0, "key": f"gp:{tag}:V={v:g}"})
+            default = " (default)" if v == models.vividness_default() else ""
+            out.append({"name": f"GP V={v:g}{default}", "method": "global-prior", "vividness": v, "saturation": 1.0, "key": f"gp:{tag}:V={v:g}"})
         for v, s in saturations.items():
             out.append({"name": f"GP V=0 x{s:.2f} (= V={v:g})", "method": "global-prior", "vividness": 0.0, "saturation": s,
                         "key": f"gp:{tag}:V=0:s={s:.2f}", "matches": v})
@@ -224,6 +236,34 @@ def summarize_set(rows: list[dict], settings: list[dict]) -> dict:
             "vividness": s["vividness"], "saturation": s["saturation"], "method": s["method"], "matches": s.get("matches"),
         }
     return out
+
+
+def source_of(image: str) -> str:
+    """The shared folder a report photo comes from: ``photos/sun8``, ``photos/intel6``, ``msrc21/images``, ..."""
+    parts = Path(image).parts
+    at = len(parts) - 1 - parts[::-1].index("data") if "data" in parts else 0
+    return "/".join(parts[at + 1 : at + 3])
+
+
+def by_source(rows: list[dict], settings: list[dict]) -> dict:
+    """`summarize_set` per source folder, and for the photos of before intel6 and MSRC-21 joined (the old 354)."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(source_of(r["ref"]["image"]), []).append(r)
+    old = [r for r in rows if source_of(r["ref"]["image"]) not in ("photos/intel6", "msrc21/images")]
+    if len(old) not in (0, len(rows)):
+        groups["old photos_test (no intel6, MSRC)"] = old
+    return {name: summarize_set(g, settings) for name, g in sorted(groups.items()) if len(g) >= 2}
+
+
+def source_table(sources: dict) -> list[str]:
+    lines = ["", "photos_test by source (Frechet over each group: compare within a group only):", "",
+             "| source | n | setting | gain | colorfulness | AuC | Frechet | agreement |", "|---|---|---|---|---|---|---|---|"]
+    for name, s in sources.items():
+        for i, (label, m) in enumerate(s["settings"].items()):
+            lines.append(f"| {name if i == 0 else ''} | {s['n'] if i == 0 else ''} | {label} | {m['gain']:+.2f} | "
+                         f"{m['colorfulness_ratio']:.2f} | {m['auc']:.3f} | {m['frechet']:.1f} | {100 * m['agreement']:.0f}% |")
+    return lines
 
 
 def table(summaries: dict, calibration: dict | None, command: str, seconds: float, files: dict) -> str:
@@ -357,6 +397,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most N images a set, evenly spread")
     parser.add_argument("--gallery", type=int, default=4, help="gallery images per set (0: none)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--extra-rows", type=Path, nargs="*", default=[],
+                        help="row files of parallel runs (one --rows each), read as a cache, never written")
     parser.add_argument("--rows", type=Path, default=RESULTS / "tradeoff_rows.work" / "rows.jsonl")
     args = parser.parse_args()
     need_shared()
@@ -368,6 +410,8 @@ def main() -> int:
     t0 = time.perf_counter()
     models = Models(args.cheng_model or default_weights_path("colorizer"), args.model_file or default_weights_path("global_prior"))
     log = RowLog(args.rows)
+    for extra in args.extra_rows:  # parallel runs write their own files (concurrent appends could interleave)
+        log.rows.update({k: v for k, v in RowLog(extra).rows.items() if k not in log.rows})
     calibration = None
     vividness: list[float] = []
     saturations: dict[float, float] = {}
@@ -387,7 +431,12 @@ def main() -> int:
         per_set[name] = measure_set(name, manifest(name, args.limit), models, settings, log, index)
         summaries[name] = summarize_set(per_set[name], settings)
         write_atomic(out.with_suffix(".md"), table(summaries, calibration, command, time.perf_counter() - t0, files))
-    write_atomic(out.with_name(out.name + "_summary.json"), json.dumps({"calibration": calibration, "sets": summaries}, indent=1) + "\n")
+    sources = by_source(per_set["photos_test"], settings) if "photos_test" in per_set else {}
+    if sources:
+        text = table(summaries, calibration, command, time.perf_counter() - t0, files)
+        write_atomic(out.with_suffix(".md"), text + "\n".join(source_table(sources)) + "\n")
+    write_atomic(out.with_name(out.name + "_summary.json"),
+                 json.dumps({"calibration": calibration, "sets": summaries, "photos_test_sources": sources}, indent=1) + "\n")
     slim = [json.dumps({"set": n, "image": Path(r["ref"]["image"]).name, "label": r["ref"]["label"],
                         **{s["name"]: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r[s["name"]].items() if k != "feature"}
                            for s in settings}}) for n, rows in per_set.items() for r in rows]
