@@ -306,8 +306,9 @@ def png_bytes(fig, dpi: int) -> bytes:
     return buf.getvalue()
 
 
-def plot(summaries: dict, path: Path) -> None:
-    """PSNR gain against colorfulness ratio, one panel a set: vividness and saturation series, Cheng, gray."""
+def plot(summaries: dict, path: Path, before: dict | None = None) -> None:
+    """PSNR gain against colorfulness ratio, one panel a set: vividness and saturation series, Cheng, gray;
+    ``before`` (another run's ``sets`` summary) adds its methods as crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -331,6 +332,11 @@ def plot(summaries: dict, path: Path) -> None:
         for label, m in st.items():
             if m["method"] in ("cheng", "gray"):
                 ax.plot(m["colorfulness_ratio"], m["gain"], "D" if m["method"] == "cheng" else "k*", ms=8, label=label)
+        for label, m in ((before or {}).get(name, {}).get("settings", {})).items():
+            if m["method"] != "gray":
+                ax.plot(m["colorfulness_ratio"], m["gain"], "x", color="gray", ms=8, mew=2)
+                ax.annotate(f"before: {label}", (m["colorfulness_ratio"], m["gain"]), fontsize=7, color="gray",
+                            xytext=(4, -4), textcoords="offset points")
         ax.axhline(0, color="k", lw=0.6)
         ax.axvline(1, color="gray", lw=0.6, ls=":")
         ax.set_title(f"{SETS[name]} (n={s['n']})")
@@ -397,6 +403,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most N images a set, evenly spread")
     parser.add_argument("--gallery", type=int, default=4, help="gallery images per set (0: none)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--before", type=Path, default=None, help="a _summary.json whose methods the plot shows as crosses")
     parser.add_argument("--extra-rows", type=Path, nargs="*", default=[],
                         help="row files of parallel runs (one --rows each), read as a cache, never written")
     parser.add_argument("--rows", type=Path, default=RESULTS / "tradeoff_rows.work" / "rows.jsonl")
@@ -441,7 +448,8 @@ def main() -> int:
                         **{s["name"]: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r[s["name"]].items() if k != "feature"}
                            for s in settings}}) for n, rows in per_set.items() for r in rows]
     write_atomic(out.with_name(out.name + "_per_image.jsonl"), "\n".join(slim) + "\n")
-    plot(summaries, out.with_name(out.name + "_plot.png"))
+    before = json.loads(args.before.read_text())["sets"] if args.before else None
+    plot(summaries, out.with_name(out.name + "_plot.png"), before)
     if args.gallery:
         gallery({n: per_set[n] for n in per_set if n != "camvid_test"} or per_set, models, settings,
                 out.with_name(out.name + "_gallery.png"), args.gallery)
