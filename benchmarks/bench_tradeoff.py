@@ -43,8 +43,23 @@ CLASSES = SPLITS.parent / "imagenet_classes.txt"
 SAT_GRID = np.round(np.arange(1.0, 4.0001, 0.05), 2)
 
 
+INFERENCE_CONFIG = ("architecture", "bins", "classes", "global_size", "weights_dtype", "working_size")
+
+
 def file_tag(path: Path) -> str:
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12]
+    """What a row was computed with: the file's hash, or for a file with a vividness default (rows are taken at
+    explicit V) the hash of its tensors and the config entries inference reads, so that choosing the default, or
+    adding the model card, does not void the cached rows."""
+    from deepcolor.modelfile import load_model_file
+
+    tensors, config = load_model_file(path)
+    if "vividness_default" not in config:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12]
+    h = hashlib.sha1(json.dumps({k: config.get(k) for k in INFERENCE_CONFIG}, sort_keys=True).encode())
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensors[name]).tobytes())
+    return "t" + h.hexdigest()[:11]
 
 
 def manifest(name: str, limit: int | None) -> list[Path]:
