@@ -62,10 +62,11 @@ def need_shared() -> None:
         raise SystemExit(f"benchmark needs the shared datasets at {SHARED_DATA}")
 
 
-def read_photo(path: Path):
-    """``(original (H, W, 3) uint8, luma (H, W) float32, gray (H, W, 3) uint8)`` of a colour photo, or None
-    (a line printed) when it is gray or unreadable: the protocol's inputs of one image."""
+def protocol_images(path: Path):
+    """``(original, luma, gray, gray_psnr)`` of a report photo under the README protocol, or None (one line printed)
+    when it cannot be read: the 8-bit original, its rounded BT.601 luma, the gray baseline and the baseline's PSNR."""
     from deepcolor.evaluation import gray_version
+    from deepcolor.metrics import psnr
     from deepcolor.train.global_prior import read_colour
 
     try:
@@ -73,4 +74,12 @@ def read_photo(path: Path):
     except (ValueError, OSError) as exc:
         print(f"skipped: {str(exc).splitlines()[0]}")
         return None
-    return (original, *gray_version(original))
+    luma, gray = gray_version(original)
+    return original, luma, gray, psnr(gray, original)
+
+
+def read_photo(path: Path):
+    """``(original (H, W, 3) uint8, luma (H, W) float32, gray (H, W, 3) uint8)`` of a colour photo, or None
+    (a line printed) when it is gray or unreadable: `protocol_images` without the baseline's PSNR."""
+    images = protocol_images(path)
+    return None if images is None else images[:3]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, SPLITS, RowLog, need_shared, write_atomic
+from _common import RESULTS, SPLITS, RowLog, need_shared, protocol_images, write_atomic
 
 SETS = {"photos_test": "photos test", "bsds500_val": "BSDS500 val", "camvid_test": "CamVid test"}
 VERSIONS = ("original", "gray", "cheng", "global-prior")
@@ -53,25 +53,20 @@ def _manifest(name: str, limit: int | None) -> list[Path]:
 def _measure_set(name: str, paths: list[Path], methods, encoder, index: dict[str, int], log: RowLog) -> list[dict]:
     from tqdm.auto import tqdm
 
-    from deepcolor.evaluation import gray_version
     from deepcolor.features.encoder import imagenet_feature_and_class
     from deepcolor.metrics import colorfulness, psnr
-    from deepcolor.train.global_prior import read_colour
 
     rows = []
     for path in tqdm(paths, desc=name, unit="img"):
         key = f"{methods.tags['cheng']}:{methods.tags['global-prior']}:{name}:{path.name}"
         if key not in log:
-            try:
-                original = read_colour(path)
-            except (ValueError, OSError) as exc:
-                print(f"skipped: {str(exc).splitlines()[0]}")
+            images = protocol_images(path)
+            if images is None:
                 continue
-            luma, gray = gray_version(original)
+            original, luma, gray, gray_psnr = images
             images = {"original": original, "gray": gray,
                       "cheng": methods.run(luma, "cheng")["cheng"][0],
                       "global-prior": methods.run(luma, "global-prior")["global-prior"][0]}
-            gray_psnr = psnr(gray, original)
             row = {"set": name, "image": str(path), "label": imagenet_label(path, index)}
             for version, rgb in images.items():
                 feature, top1 = imagenet_feature_and_class(encoder, rgb)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, SPLITS, RowLog, need_shared, write_atomic
+from _common import RESULTS, SPLITS, RowLog, need_shared, protocol_images, write_atomic
 
 SETS = {"CamVid test": "camvid_test.txt", "BSDS500 val": "bsds500_val.txt", "photos test": "photos_test.txt"}
 METHODS = ("cheng", "global-prior, no refine", "global-prior")
@@ -90,22 +90,17 @@ def _evaluate_set(name: str, paths: list[Path], methods: _Methods, log: RowLog, 
     """Per image: gray PSNR, colorfulness and each method's PSNR, gain, colorfulness, time, cluster/scene."""
     from tqdm.auto import tqdm
 
-    from deepcolor.evaluation import gray_version
     from deepcolor.metrics import colorfulness, psnr
-    from deepcolor.train.global_prior import read_colour
 
     rows = []
     for path in tqdm(paths, desc=name, unit="img"):
         keys = {m: f"{m}:{methods.tags[m]}:{name}:{path.name}" for m in which}
         todo = [m for m in which if keys[m] not in log]
         if todo:
-            try:
-                original = read_colour(path)
-            except (ValueError, OSError) as exc:
-                print(f"skipped: {str(exc).splitlines()[0]}")
+            images = protocol_images(path)
+            if images is None:
                 continue
-            luma, gray = gray_version(original)
-            gray_psnr = psnr(gray, original)
+            original, luma, gray, gray_psnr = images
             for m in todo:
                 row = {"set": name, "image": str(path), "gray_psnr": gray_psnr, "colorfulness_original": colorfulness(original)}
                 if m == "global-prior":

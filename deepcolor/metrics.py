@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepcolor.colorspace import quantize_rgb
+from deepcolor.colorspace import RGB_TO_YUV, quantize_rgb
 
-__all__ = ["psnr", "colorfulness", "to_uint8", "summarize", "frechet_distance", "top1_accuracy", "top1_agreement"]
+__all__ = ["psnr", "colorfulness", "to_uint8", "summarize", "frechet_distance", "top1_accuracy", "top1_agreement",
+           "MAX_CHROMA_DISTANCE", "AUC_STEPS", "chroma_distance", "cumulative_error_auc", "chroma_auc"]
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -136,3 +137,85 @@ def top1_agreement(predicted: np.ndarray, reference: np.ndarray) -> float:
     that of its gray or colorized version. Same checks and value as `top1_accuracy`.
     """
     return top1_accuracy(predicted, reference)
+
+
+# The largest distance between two chroma (BT.601 U, V) of the RGB cube: the cube projects onto a
+# hexagon in the U, V plane whose longest diagonal joins red and cyan, 2 |(U, V)(red)| = 1.2647.
+MAX_CHROMA_DISTANCE = float(2.0 * np.hypot(RGB_TO_YUV[1, 0], RGB_TO_YUV[2, 0]))
+AUC_STEPS = 150  # thresholds 0, T/150, ..., T: Zhang et al.'s 0..150 in steps of 1, here in U, V
+
+
+def chroma_distance(result: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-pixel Euclidean distance between the BT.601 chroma (U, V) of two 8-bit RGB images.
+
+    Parameters
+    ----------
+    result, reference : ndarray, shape (H, W, 3), uint8
+
+    Returns
+    -------
+    ndarray, shape (H, W), float64
+        In [0, `MAX_CHROMA_DISTANCE`]; 0 where the colours' chroma agree (luma is ignored).
+    """
+    result, reference = np.asarray(result), np.asarray(reference)
+    if result.shape != reference.shape or result.ndim != 3 or result.shape[2] != 3:
+        raise ValueError(f"chroma_distance needs two (H, W, 3) images of one shape, got {result.shape} and {reference.shape}")
+    if result.dtype != np.uint8 or reference.dtype != np.uint8:
+        raise ValueError(f"chroma_distance compares 8-bit images, got {result.dtype} and {reference.dtype}")
+    to_uv = RGB_TO_YUV[1:].T / 255.0  # (3, 2), in float64 so equal colours give exactly 0
+    diff = (result.astype(np.float64) - reference.astype(np.float64)) @ to_uv
+    return np.hypot(diff[..., 0], diff[..., 1])
+
+
+def cumulative_error_auc(distances: np.ndarray, *, max_distance: float = MAX_CHROMA_DISTANCE, steps: int = AUC_STEPS) -> float:
+    """Zhang et al.'s AuC: the area under the curve of the fraction of pixels within a threshold, normalized.
+
+    The curve ``F(t) = mean(distances <= t)`` is taken at ``steps + 1`` thresholds ``t_k = k T / steps``
+    (``T = max_distance``) and integrated by the trapezoid rule over [0, T], divided by T. Every pixel
+    within the threshold everywhere gives 1; a pixel at distance ``d`` (between two thresholds) adds
+    ``1 - (floor(d steps / T) + 0.5) / steps``, and 0 from ``d >= T`` (the continuous ``1 - d / T``
+    to within ``1 / (2 steps)``).
+
+    Parameters
+    ----------
+    distances : ndarray, any shape, float
+        Per-pixel colour errors (for deepcolor, `chroma_distance`), >= 0, at least one.
+    max_distance : float
+        T, the largest threshold, > 0; default the largest chroma distance in the RGB cube.
+    steps : int
+        Number of threshold intervals, >= 1.
+
+    Returns
+    -------
+    float
+        In [0, 1]; higher is better.
+    """
+    d = np.asarray(distances, dtype=np.float64).ravel()
+    if d.size == 0:
+        raise ValueError("cumulative_error_auc needs at least one distance")
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise ValueError("cumulative_error_auc needs finite distances >= 0")
+    if not (np.isfinite(max_distance) and max_distance > 0):
+        raise ValueError(f"max_distance must be a finite number > 0, got {max_distance}")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps}")
+    thresholds = np.linspace(0.0, max_distance, int(steps) + 1)
+    within = np.searchsorted(np.sort(d), thresholds, side="right") / d.size  # F(t_k)
+    return float(((within[1:] + within[:-1]) / 2.0).mean())
+
+
+def chroma_auc(result: np.ndarray, reference: np.ndarray, *, steps: int = AUC_STEPS) -> float:
+    """`cumulative_error_auc` of the `chroma_distance` of two 8-bit RGB images (one image; a set's figure is the median).
+
+    Parameters
+    ----------
+    result, reference : ndarray, shape (H, W, 3), uint8
+    steps : int
+        Threshold intervals between 0 and `MAX_CHROMA_DISTANCE`.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 for a result whose chroma is the reference's at every pixel.
+    """
+    return cumulative_error_auc(chroma_distance(result, reference), steps=steps)
