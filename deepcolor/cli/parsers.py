@@ -176,7 +176,7 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifest files (.txt)")
     parser.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="held-out folders or manifests: validation PSNR")
     parser.add_argument("--out", required=True, metavar="MODEL", type=new_file, help="output model file (.safetensors)")
-    parser.add_argument("--fcn", metavar="FCN", help="FCN model file for the semantic feature (default: the shipped one)")
+    parser.add_argument("--fcn", metavar="FCN", help="semantic network for the descriptor: an FCN file (11 CamVid classes, 92-d; default the shipped one) or a scene FCN file (24 classes, 105-d, e.g. the shipped scene_fcn.safetensors)")
     parser.add_argument("--no-semantic", action="store_true", help="train only the 81-d variant, without the FCN")
     parser.add_argument("--no-clusters", action="store_true", help="train only the global MLP (no Algorithm 3)")
     parser.add_argument("--samples-per-image", type=int, default=1000, help="pixels sampled from each training image")

@@ -41,7 +41,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.semantic import small_probabilities
+from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors
+from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
 from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
 from deepcolor.kernels.cuda_host import array_module
@@ -69,7 +70,7 @@ class ClusterHead:
     key: str
     layer: int
     centre: np.ndarray  # (512,) gist centre
-    semantic_histogram: np.ndarray  # (11,) mean semantic histogram of its images
+    semantic_histogram: np.ndarray  # (C,) mean semantic histogram of its images (C = 11, or 24 with the scene FCN)
     served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
     sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
     regressors: dict[str, Regressor]  # per variant; empty: a dropped cluster (the global MLP serves its images)
@@ -95,7 +96,7 @@ class ChengModel:
 
     global_regressors: dict[str, Regressor]
     clusters: list[ClusterHead] = field(default_factory=list)
-    fcn: Any = None  # SemanticFCN or None
+    fcn: Any = None  # SemanticFCN (11 classes, 92-d descriptor), SceneFCN (24 classes, 105-d) or None
     selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
     global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
     colour_gain: dict[str, float] = field(default_factory=dict)  # per variant, anti-sepia gain fitted on held-out images
@@ -195,9 +196,23 @@ class ChengModel:
         semantic, _ = self._switches(dict(options), _OPTIONS)
         self.variant(semantic)
 
+    @property
+    def writes_legend(self) -> bool:
+        """Whether ``apply --save-semantic`` writes a legend beside the label map: with the 24-class scene FCN."""
+        return isinstance(self.fcn, SceneFCN)
+
+    def label_legend(self) -> list[dict[str, Any]]:
+        """What `label_map`'s colours mean: one ``{"index", "name", "rgb", "hex"}`` per class of its FCN, in
+        class order (CamVid's 11, or the scene FCN's 24), then ``"void"`` (black, never predicted)."""
+        if self.fcn is None:
+            raise ValueError("this cheng model carries no FCN: it has no label map")
+        names = (*semantic_classes(self.fcn), "void")
+        return [{"index": i, "name": name, "rgb": [int(c) for c in rgb], "hex": "#%02x%02x%02x" % tuple(int(c) for c in rgb)}
+                for i, (name, rgb) in enumerate(zip(names, semantic_colours(self.fcn)))]
+
     def label_map(self, luma: np.ndarray) -> np.ndarray:
-        """The FCN's most probable class of every pixel in CamVid colours: (H, W, 3) uint8, computed tile by tile
-        from the FCN map of the whole image (as the semantic feature sees it)."""
+        """The FCN's most probable class of every pixel in its classes' colours (`label_legend`): (H, W, 3) uint8,
+        computed tile by tile from the FCN map of the whole image (as the semantic feature sees it)."""
         from deepcolor.features.region import region_maps, semantic_small
         from deepcolor.features.semantic import label_colours
         from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
@@ -208,7 +223,7 @@ class ChengModel:
         labels = np.empty(luma.shape, np.uint8)
         run_tiled(lambda t: np.argmax(region_maps(luma, t.outer, small=small).semantic, axis=-1), labels,
                   tile=DEFAULT_TILE, halo=SEMANTIC_HALO)
-        return label_colours(labels)
+        return label_colours(labels, semantic_colours(self.fcn))
 
     # -- files -----------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -223,8 +238,11 @@ class ChengModel:
                                 "blend": {k: list(v) for k, v in head.blend.items()}})
         if self.clusters:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
-        fcn_config = None
-        if self.fcn is not None:
+        fcn_config = scene_config = None
+        if isinstance(self.fcn, SceneFCN):  # the 24-class scene FCN (105-d descriptor), encoder included, float16
+            scene_tensors, scene_config = scene_file_parts(self.fcn)
+            tensors.update({f"scene.{k}": v for k, v in scene_tensors.items()})
+        elif self.fcn is not None:
             fcn_tensors, fcn_config = fcn_file_parts(self.fcn)
             tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
         config = {
@@ -236,6 +254,8 @@ class ChengModel:
             "fcn": fcn_config,
             "card": self.card,
         }
+        if scene_config is not None:  # only then: a file with the 11-class FCN stays as it was written before
+            config["scene_fcn"] = scene_config
         return save_model_file(path, tensors, kind=self.kind, config=config)
 
     @classmethod
@@ -272,7 +292,9 @@ class ChengModel:
 
                 fcn_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("fcn.")}
                 fcn = fcn_from_tensors(fcn_tensors, fcn_config, source=path)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            elif config.get("scene_fcn") is not None:
+                fcn = scene_from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}, config["scene_fcn"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(f"{path}: incomplete colorizer model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
