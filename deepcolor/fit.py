@@ -193,6 +193,7 @@ def _fit_config(args: argparse.Namespace):
         hidden=args.hidden or None,
         plain_clusters=not args.no_plain_clusters,
         colour_tolerance=args.colour_tolerance if args.colour_tolerance >= 0 else None,
+        routing=args.routing,
     )
 
 

@@ -134,9 +134,40 @@ def test_shared_pass_equals_one_network_at_a_time(tmp_path):
     made = shared_samples(tmp_path / "c.png", fcns, n_samples=300, seed=4)
     for fcn, (shared, extra) in zip(fcns, made):
         alone = extract_samples(tmp_path / "c.png", fcn=fcn, n_samples=300, seed=4)
-        for field in ("descriptors", "chroma", "luma", "rgb", "gist", "histogram"):
-            np.testing.assert_allclose(getattr(shared, field), getattr(alone, field), atol=1e-6, err_msg=field)
+        for field in ("descriptors", "chroma", "luma", "rgb", "gist", "histogram", "pooled"):
+            if getattr(alone, field) is None:
+                assert field == "pooled" and not extra
+                continue
+            mine = extra["pooled"] if field == "pooled" else getattr(shared, field)
+            np.testing.assert_allclose(mine, getattr(alone, field), atol=1e-6, err_msg=field)
     assert made[0][0].descriptors.shape == (300, 92) and made[1][0].descriptors.shape == (300, 105)
     assert made[0][1] == {} and made[1][1]["pooled"].shape == (1280,)
     luma = np.random.default_rng(5).random((30, 40), dtype=np.float32)
     assert semantic_features(luma, fcns[1]).shape == (30, 40, 24)
+
+
+def test_fit_routes_on_the_encoder_feature_and_reloads(tmp_path):
+    """fit_model with routing "encoder": cluster centres are 1280-d pooled features, saved and reloaded; gist files need none."""
+    from deepcolor.features.scene import load_scene_fcn
+    from deepcolor.train.cheng import FitConfig, fit_model
+
+    rng = np.random.default_rng(6)
+    photos = [data.coffee(), data.astronaut(), data.chelsea(), data.rocket()]
+    paths = []
+    for i in range(8):
+        image = photos[i % 4][:: 8 + i % 3, :: 8]
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.ascontiguousarray(image)).save(paths[-1])
+    scene = load_scene_fcn(save_scene_fcn(_scene(), tmp_path / "scene.safetensors"))
+    config = FitConfig(samples_per_image=200, epochs=1, n_top=2, min_cluster_size=2, max_layers=1, routing="encoder", colour_tolerance=None)
+    model, failed = fit_model(paths[:6], fcn=scene, config=config, work=tmp_path / "w", progress=False, calibration_paths=paths[6:])
+    assert not failed and model.routing == "encoder" and model.clusters
+    assert model.clusters[0].centre.shape == (1280,) and model.clusters[0].semantic_histogram.shape == (24,)
+    loaded = ChengModel.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.routing == "encoder"
+    luma = rng.random((40, 50), dtype=np.float32)
+    a, b = model.predict_chroma(luma), loaded.predict_chroma(luma)
+    assert a.info["cluster"] == b.info["cluster"]
+    np.testing.assert_array_equal(a.chroma, b.chroma)
+    with pytest.raises(ValueError, match="pooled"):
+        fit_model(paths[:6], fcn=_camvid_fcn(), config=config, work=tmp_path / "w2", progress=False)

@@ -200,6 +200,9 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
     parser.add_argument("--keep-all-layers", action="store_true", help="keep every layer, as the paper (ignores --min-layer-gain)")
     parser.add_argument("--top-k", type=int, default=3, help="gist candidates among which semantics chooses")
     parser.add_argument("--no-descend", action="store_true", help="test-time choice among top-layer clusters only")
+    parser.add_argument("--routing", choices=("gist", "encoder"), default="gist",
+                        help="what clusters are made and chosen on: the gist (Cheng's) or the scene FCN encoder's pooled feature "
+                        "(needs a scene FCN --fcn and samples cached with it by benchmarks/cheng_semantics.py prefill)")
     parser.add_argument("--work", metavar="DIR", help="cache of samples and trained MLPs (default: MODEL.work)")
     parser.add_argument("--max-val-images", type=count_or_all, default=0, help="validate on at most this many images (0: all)")
     parser.add_argument("--no-calibrate", action="store_true",

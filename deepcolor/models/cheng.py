@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors
+from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
 from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
 from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
@@ -52,11 +52,14 @@ from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_a
 from deepcolor.models.base import ChromaPrediction, Option
 from deepcolor.regressor import Regressor
 
-__all__ = ["VARIANTS", "ClusterHead", "ChengModel", "ChengImage"]
+__all__ = ["VARIANTS", "ROUTINGS", "ClusterHead", "ChengModel", "ChengImage"]
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("semantic", "plain")
+# What the clusters are made and chosen on: Cheng's gist (512-d), or the pooled (1280-d) feature of the
+# scene FCN's ImageNet encoder, which that FCN computes anyway (a model with routing "encoder" carries a SceneFCN).
+ROUTINGS = ("gist", "encoder")
 # Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
 ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
 _OPTIONS = frozenset({"semantic", "clusters", "maps"})
@@ -102,6 +105,7 @@ class ChengModel:
     colour_gain: dict[str, float] = field(default_factory=dict)  # per variant, anti-sepia gain fitted on held-out images
     card: dict[str, Any] = field(default_factory=dict)  # how it was trained, validation figures
     path: Path | None = None
+    routing: str = "gist"  # one of ROUTINGS
     _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     # -- choices ---------------------------------------------------------
@@ -141,17 +145,23 @@ class ChengModel:
         """Chroma (N, 2) float32 of descriptor rows (N, D) of an image routed to ``source`` (see `combination`)."""
         return _weighted_sum(self.combination(source, semantic=semantic), descriptors)
 
-    def image_cues(self, luma: np.ndarray, small: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None.
+    def image_cues(self, luma: np.ndarray, small: np.ndarray | None, pooled: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the cluster choice reads from an image: its routing feature and semantic histogram (C,) or None.
 
-        Both come from the whole image downscaled: the gist from its 128 x 128
-        version, the histogram from ``small``, the FCN's probabilities at the
-        scale it runs at (`features.semantic.small_probabilities`), so the choice is
-        the same whether the image is then colorized whole or in tiles.
+        All come from the whole image downscaled: the gist (512,) from its 128 x 128
+        version, or with routing ``"encoder"`` ``pooled``, the scene FCN encoder's (1280,) feature
+        (`features.scene.scene_small_and_pooled`); the histogram from ``small``, the FCN's
+        probabilities at the scale it runs at (`features.semantic.small_probabilities`), so the
+        choice is the same whether the image is then colorized whole or in tiles.
         """
-        # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
-        short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
-        descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
+        if self.routing == "encoder":
+            if pooled is None:
+                raise ValueError("this model routes on the encoder's pooled feature: give pooled")
+            descriptor = np.asarray(pooled, np.float32)
+        else:
+            # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
+            short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
+            descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
         hist = None
         if small is not None:
             from deepcolor.features.semantic import semantic_histogram
@@ -256,6 +266,8 @@ class ChengModel:
         }
         if scene_config is not None:  # only then: a file with the 11-class FCN stays as it was written before
             config["scene_fcn"] = scene_config
+        if self.routing != "gist":
+            config["routing"] = self.routing
         return save_model_file(path, tensors, kind=self.kind, config=config)
 
     @classmethod
@@ -294,6 +306,9 @@ class ChengModel:
                 fcn = fcn_from_tensors(fcn_tensors, fcn_config, source=path)
             elif config.get("scene_fcn") is not None:
                 fcn = scene_from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}, config["scene_fcn"])
+            routing = str(config.get("routing", "gist"))
+            if routing not in ROUTINGS or (routing == "encoder" and not isinstance(fcn, SceneFCN)):
+                raise ValueError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
@@ -307,6 +322,7 @@ class ChengModel:
             colour_gain={k: float(v) for k, v in config.get("colour_gain", {}).items()},
             card=dict(config.get("card", {})),
             path=path,
+            routing=routing,
         )
 
     # -- prediction ------------------------------------------------------
@@ -332,14 +348,23 @@ class ChengModel:
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
-        # The FCN's map stays on the device; only its 11-number histogram comes back, for the choice.
-        small = small_probabilities(luma, self.fcn, xp=array_module_for(device)) if semantic else None
+        # The FCN's map stays on the device; only its C-number histogram comes back, for the choice.
+        small, pooled = self._small_and_pooled(luma, array_module_for(device), semantic=semantic,
+                                               routed=clusters and bool(self.clusters) and state is None)
         gist = histogram = None
         if clusters and self.clusters and state is None:
-            gist, histogram = self.image_cues(luma, small)
+            gist, histogram = self.image_cues(luma, small, pooled)
         source = self.choose(gist, histogram, semantic=semantic, clusters=clusters) if state is None else state
         seconds = {"choice": time.perf_counter() - t0}
         return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
+
+    def _small_and_pooled(self, luma: np.ndarray, xp: Any, *, semantic: bool, routed: bool) -> tuple[Any, np.ndarray | None]:
+        """The FCN's small map (None without semantics) and, for routing ``"encoder"`` when an image is routed,
+        the encoder's pooled feature from the same pass (else None)."""
+        if self.routing == "encoder" and routed:
+            small, pooled = scene_small_and_pooled(luma, self.fcn, xp=xp)
+            return (small if semantic else None), pooled
+        return (small_probabilities(luma, self.fcn, xp=xp) if semantic else None), None
 
     # -- video -----------------------------------------------------------
     def shot_state(self, lumas: list[np.ndarray], **options: Any) -> str:
@@ -354,7 +379,7 @@ class ChengModel:
             raise ValueError("shot_state needs at least one frame")
         if not clusters or not self.clusters:
             return "global"
-        cues = [self.image_cues(luma, small_probabilities(luma, self.fcn) if semantic else None) for luma in lumas]
+        cues = [self.image_cues(luma, *self._small_and_pooled(luma, np, semantic=semantic, routed=True)) for luma in lumas]
         gist = np.mean([g for g, _ in cues], axis=0)
         histogram = None if cues[0][1] is None else np.mean([h for _, h in cues], axis=0)
         return self.choose(gist, histogram, semantic=semantic, clusters=clusters)

@@ -18,8 +18,10 @@ import numpy as np
 
 from deepcolor.colorspace import merge_luma_chroma, quantize_luma, split_luma_chroma
 from deepcolor.features.descriptor import PLAIN_DIM, descriptor_at, feature_maps
+from deepcolor.features.scene import SceneFCN, scene_small_and_pooled
 from deepcolor.gist import gist_descriptor
 from deepcolor.io import atomic_open, read_image
+from deepcolor.kernels.device import array_module_for
 from deepcolor.metrics import psnr, to_uint8
 from deepcolor.regressor import Regressor
 
@@ -41,7 +43,8 @@ class ImageSamples:
     luma: np.ndarray  # (N,) float32
     rgb: np.ndarray  # (N, 3) uint8 original colour
     gist: np.ndarray  # (512,) float32
-    histogram: np.ndarray | None  # (11,) float32 or None
+    histogram: np.ndarray | None  # (C,) float32 (C = 11, or 24 with the scene FCN) or None
+    pooled: np.ndarray | None = None  # (1280,) float32: the scene FCN encoder's pooled feature, where the cache holds it
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
@@ -82,7 +85,12 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    maps = feature_maps(luma, fcn=fcn, device=device).on_host()
+    pooled = None
+    if isinstance(fcn, SceneFCN):  # its encoder's pooled feature comes from the same pass (routing "encoder")
+        small, pooled = scene_small_and_pooled(luma, fcn, xp=array_module_for(device))
+        maps = feature_maps(luma, small=small, device=device).on_host()
+    else:
+        maps = feature_maps(luma, fcn=fcn, device=device).on_host()
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)
@@ -100,6 +108,7 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
         rgb=to_uint8(rgb.reshape(-1, 3)[index]),
         gist=gist_descriptor(luma),
         histogram=hist,
+        pooled=pooled,
     )
 
 
@@ -123,6 +132,7 @@ def save_samples(target: Path, s: ImageSamples, **extra: np.ndarray) -> None:
         rgb=s.rgb,
         gist=s.gist,
         histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
+        **({"pooled": s.pooled} if s.pooled is not None else {}),
         **extra,
     )
 
@@ -186,7 +196,8 @@ def collect_samples(
             continue
         with np.load(cache, allow_pickle=False) as z:
             hist = z["histogram"] if z["histogram"].size else None
-            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
+            pooled = z["pooled"] if "pooled" in z.files else None
+            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist, pooled))
     return out, failed
 
 
