@@ -10,12 +10,14 @@ descriptor (the 11-class CamVid FCN, 92-d, against the 24-class general-scene FC
   images (patch, DAISY, gist and pixel sample made once; `deepcolor.train.shared_samples`);
   resumable. ``python -m deepcolor.fit ... --work`` with the same ``--samples-per-image`` and
   ``--seed`` then finds every image cached.
+- ``gallery``: gray | each model | original for photos of a manifest picked by name hash.
 - ``evaluate``: median per-image gain over gray (refined, the README protocol) and colorfulness
   ratio of models on a manifest, per part (photos / BSDS500 / CamVid), resumable row logs.
 
     python benchmarks/cheng_semantics.py subset --images data/splits/train.txt --percent 50 --out data/splits/train_cheng50.txt
     python benchmarks/cheng_semantics.py prefill --images M [M ...] --work DIR --samples-per-image 1000 --threads 1
     python benchmarks/cheng_semantics.py evaluate --images data/splits/select.txt --models A.safetensors B.safetensors --log L.jsonl
+    python benchmarks/cheng_semantics.py gallery --images data/splits/select.txt --models A B --out G.png
 """
 
 from __future__ import annotations
@@ -122,6 +124,39 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _gallery(args) -> int:
+    """Rows of gray | each model | original for photos picked by name hash from a manifest (a PNG)."""
+    import numpy as np
+    import torch
+    from PIL import Image, ImageDraw
+
+    from deepcolor.colorspace import rgb_to_luma
+    from deepcolor.io import read_image
+    from deepcolor.io.paths import expand_inputs
+    from deepcolor.metrics import to_uint8
+    from deepcolor.pipeline import colorize, load_model
+
+    torch.set_num_threads(args.threads)
+    paths = [p for p in expand_inputs(args.images) if part_of(str(p)) == "photos"]
+    paths = sorted(paths, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())[: args.n]
+    models = [load_model(m) for m in args.models]
+    height, rows = 160, []
+    for path in paths:
+        rgb = to_uint8(read_image(path).pixels)
+        gray = np.round(rgb_to_luma(rgb.astype(np.float32) / 255.0) * 255).astype(np.uint8)
+        panels = [np.repeat(gray[..., None], 3, -1)] + [colorize(gray, model=m, device="cpu") for m in models] + [rgb]
+        width = round(rgb.shape[1] * height / rgb.shape[0])
+        rows.append(np.concatenate([np.asarray(Image.fromarray(to_uint8(p)).resize((width, height))) for p in panels], axis=1))
+    canvas = np.full((len(rows) * (height + 4) + 18, max(r.shape[1] for r in rows), 3), 255, np.uint8)
+    for i, r in enumerate(rows):
+        canvas[18 + i * (height + 4) : 18 + i * (height + 4) + height, : r.shape[1]] = r
+    image = Image.fromarray(canvas)
+    ImageDraw.Draw(image).text((4, 3), "gray | " + " | ".join(Path(m).stem for m in args.models) + " | original", fill=(0, 0, 0))
+    image.save(args.out)
+    print(args.out, [p.name for p in paths])
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -144,10 +179,16 @@ def main() -> int:
     p.add_argument("--log", required=True)
     p.add_argument("--out", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("gallery")
+    p.add_argument("--images", nargs="+", required=True)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     if args.stage != "subset":
         need_shared()
-    return {"subset": _subset, "prefill": _prefill, "evaluate": _evaluate}[args.stage](args)
+    return {"subset": _subset, "prefill": _prefill, "evaluate": _evaluate, "gallery": _gallery}[args.stage](args)
 
 
 if __name__ == "__main__":

@@ -167,8 +167,9 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         io.write_image(semantic_target, labels, overwrite=options.overwrite)
         legend_target = legend_path(model, semantic_target)
         if legend_target is not None:
-            legend = {"label_map": semantic_target.name, "classes": model.label_legend()}  # type: ignore[attr-defined]
-            io.atomic_write_bytes(legend_target, (json.dumps(legend, indent=1) + "\n").encode(), overwrite=options.overwrite)
+            rows = ",\n".join("  " + json.dumps(c) for c in model.label_legend())  # type: ignore[attr-defined]
+            text = f'{{"label_map": {json.dumps(semantic_target.name)}, "classes": [\n{rows}\n]}}\n'  # one class a line
+            io.atomic_write_bytes(legend_target, text.encode(), overwrite=options.overwrite)
     return {**info, "notes": notes} if notes else info
 
 
