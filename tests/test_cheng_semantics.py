@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,12 +81,22 @@ def test_24_class_smoothing_and_histogram():
         smooth_probabilities(probs[..., :23], rng.random((30, 20), dtype=np.float32))
 
 
-def test_shipped_colorizer_keeps_the_11_class_fcn():
-    """The shipped file (written before the scene FCN) loads with its 11-class FCN and 92-d MLPs, and no legend sidecar."""
-    model = ChengModel.load(default_weights_path("colorizer"))
-    assert isinstance(model.fcn, SemanticFCN) and not model.writes_legend
+def test_a_colorizer_file_of_the_11_class_format_loads_and_predicts_as_before():
+    """A file written by the code before the scene FCN (tests/data/make_legacy.py, commit c559652) loads with its
+    11-class FCN and 92-d MLP, and gives that code's chroma and label map to the bit, without a legend sidecar."""
+    from deepcolor.evaluation import gray_version
+
+    legacy = Path(__file__).with_name("data")
+    model = ChengModel.load(legacy / "legacy_colorizer.safetensors")
+    assert isinstance(model.fcn, SemanticFCN) and not model.writes_legend and model.routing == "gist"
     assert model.global_regressors["semantic"].mean.shape == (92,)
     assert [c["name"] for c in model.label_legend()] == [*CAMVID_CLASSES, "void"]
+    expected = np.load(legacy / "legacy_chroma.npz")
+    luma = gray_version(data.astronaut()[200:248, 100:164])[0]
+    np.testing.assert_array_equal(model.predict_chroma(luma).chroma, expected["semantic"])
+    np.testing.assert_array_equal(model.predict_chroma(luma, semantic=False).chroma, expected["plain"])
+    np.testing.assert_array_equal(model.label_map(luma), expected["labels"])
+    assert np.abs(expected["semantic"]).max() > 0.01
     assert isinstance(load_semantic_net(default_weights_path("scene_fcn")), SceneFCN)
     assert isinstance(load_semantic_net(default_weights_path("fcn")), SemanticFCN)
 
