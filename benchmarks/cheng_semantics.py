@@ -146,7 +146,7 @@ def _gallery(args) -> int:
         gray = np.round(rgb_to_luma(rgb.astype(np.float32) / 255.0) * 255).astype(np.uint8)
         panels = [np.repeat(gray[..., None], 3, -1)] + [colorize(gray, model=m, device="cpu") for m in models] + [rgb]
         width = round(rgb.shape[1] * height / rgb.shape[0])
-        rows.append(np.concatenate([np.asarray(Image.fromarray(to_uint8(p)).resize((width, height))) for p in panels], axis=1))
+        rows.append(np.concatenate([np.asarray(Image.fromarray(p if p.dtype == np.uint8 else to_uint8(p)).resize((width, height))) for p in panels], axis=1))
     canvas = np.full((len(rows) * (height + 4) + 18, max(r.shape[1] for r in rows), 3), 255, np.uint8)
     for i, r in enumerate(rows):
         canvas[18 + i * (height + 4) : 18 + i * (height + 4) + height, : r.shape[1]] = r

@@ -83,7 +83,7 @@ def test_24_class_smoothing_and_histogram():
 
 def test_a_colorizer_file_of_the_11_class_format_loads_and_predicts_as_before():
     """A file written by the code before the scene FCN (tests/data/make_legacy.py, commit c559652) loads with its
-    11-class FCN and 92-d MLP, and gives that code's chroma and label map to the bit, without a legend sidecar."""
+    11-class FCN and 92-d MLP, and gives that code's chroma (to float32 rounding) and label map (exactly), without a legend sidecar."""
     from deepcolor.evaluation import gray_version
 
     legacy = Path(__file__).with_name("data")
@@ -93,8 +93,9 @@ def test_a_colorizer_file_of_the_11_class_format_loads_and_predicts_as_before():
     assert [c["name"] for c in model.label_legend()] == [*CAMVID_CLASSES, "void"]
     expected = np.load(legacy / "legacy_chroma.npz")
     luma = gray_version(data.astronaut()[200:248, 100:164])[0]
-    np.testing.assert_array_equal(model.predict_chroma(luma).chroma, expected["semantic"])
-    np.testing.assert_array_equal(model.predict_chroma(luma, semantic=False).chroma, expected["plain"])
+    # To float32 rounding: torch's CPU kernels may differ in the last bit with the process's earlier work.
+    np.testing.assert_allclose(model.predict_chroma(luma).chroma, expected["semantic"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(model.predict_chroma(luma, semantic=False).chroma, expected["plain"], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(model.label_map(luma), expected["labels"])
     assert np.abs(expected["semantic"]).max() > 0.01
     assert isinstance(load_semantic_net(default_weights_path("scene_fcn")), SceneFCN)
