@@ -11,6 +11,7 @@ report as an internal error.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -99,9 +100,10 @@ def apply_file(
 
     source, target = Path(os.fspath(source)), Path(os.fspath(target))
     semantic_target = None if semantic_target is None else Path(os.fspath(semantic_target))
+    legend_target = legend_path(model, semantic_target)
     t0 = time.perf_counter()
     try:
-        for out in (target, semantic_target):
+        for out in (target, semantic_target, legend_target):
             if out is not None:
                 io.ensure_not_input(out, [source, *inputs])
         with io.claim_output(target) if claim else contextlib.nullcontext(True) as mine:
@@ -111,8 +113,9 @@ def apply_file(
                 return FileResult(source, target, "kept")
             if options.overwrite and io.written_since(target, options.since_ns):  # a concurrent --overwrite run made it
                 return FileResult(source, target, "claimed")
-            if semantic_target is not None and semantic_target.exists() and not options.overwrite:
-                raise io.ImageWriteError(semantic_target, "exists; pass --overwrite to replace it")
+            for out in (semantic_target, legend_target):
+                if out is not None and out.exists() and not options.overwrite:
+                    raise io.ImageWriteError(out, "exists; pass --overwrite to replace it")
             info = _colorize_file(source, target, model, options, semantic_target)
     except (ValueError, OSError) as exc:
         return FileResult(source, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -162,7 +165,21 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
     del rgb
     if labels is not None:
         io.write_image(semantic_target, labels, overwrite=options.overwrite)
+        legend_target = legend_path(model, semantic_target)
+        if legend_target is not None:
+            rows = ",\n".join("  " + json.dumps(c) for c in model.label_legend())  # type: ignore[attr-defined]
+            text = f'{{"label_map": {json.dumps(semantic_target.name)}, "classes": [\n{rows}\n]}}\n'  # one class a line
+            io.atomic_write_bytes(legend_target, text.encode(), overwrite=options.overwrite)
     return {**info, "notes": notes} if notes else info
+
+
+def legend_path(model: ChromaModel, semantic_target: Path | None) -> Path | None:
+    """Where the legend of a label map goes: ``NAME.semantic.json`` beside ``NAME.semantic.png``, for a model
+    whose label map has one (Cheng's on the 24-class scene FCN); None otherwise (the 11-class map keeps
+    the README's CamVid legend, and its outputs stay as they were)."""
+    if semantic_target is None or not getattr(model, "writes_legend", False):
+        return None
+    return semantic_target.with_suffix(".json")
 
 
 def _tile_bar(shape: tuple[int, int], enabled: bool):

@@ -155,11 +155,11 @@ def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     device = resolve_device_flag(args)  # after the argument checks: a bad argument is the only line
     fcn = fcn_path = None
     if config.semantic:
-        from deepcolor.features.semantic import load_fcn
+        from deepcolor.features.semantic import load_semantic_net
         from deepcolor.modelfile import default_weights_path
 
         fcn_path = Path(args.fcn) if args.fcn else default_weights_path("fcn")  # Dask workers load it from here
-        fcn = load_fcn(fcn_path)
+        fcn = load_semantic_net(fcn_path)  # the 11-class FCN or the 24-class scene FCN, by the file's kind
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")
     logger.info("training on %d images, validating on %d; cache in %s", len(paths), len(val_paths), work)
     t0 = time.perf_counter()
@@ -206,6 +206,7 @@ def _fit_config(args: argparse.Namespace):
         hidden=args.hidden or None,
         plain_clusters=not args.no_plain_clusters,
         colour_tolerance=args.colour_tolerance if args.colour_tolerance >= 0 else None,
+        routing=args.routing,
     )
 
 

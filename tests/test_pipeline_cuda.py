@@ -55,7 +55,7 @@ def test_gpu_path_matches_cpu_path_under_simulator():
         assert row["gpu_predictions"] == 1, f"{name}: the model's GPU prediction did not run"
     assert report["semantic+clusters"]["cluster_cpu"] != "global"  # the cluster choice was exercised
     # fit --device cuda: the same sampled pixels, descriptors within the semantic stage's 1e-4.
-    assert fit["same_pixels"] and fit["shape"] == [200, 92]
+    assert fit["same_pixels"] and fit["shape"] == [200, 105]
     assert fit["max_abs_descriptor"] <= 1e-4 and fit["max_abs_histogram"] <= 1e-5, fit
     # Tiles on the device: the CPU's tiles (real crops, halo cut to 6) and cluster, the CPU's tiled chroma.
     assert tiled["tiles"] == 4 and tiled["same_info"], tiled

@@ -176,7 +176,7 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST", help="training folders or manifest files (.txt)")
     parser.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="held-out folders or manifests: validation PSNR")
     parser.add_argument("--out", required=True, metavar="MODEL", type=new_file, help="output model file (.safetensors)")
-    parser.add_argument("--fcn", metavar="FCN", help="FCN model file for the semantic feature (default: the shipped one)")
+    parser.add_argument("--fcn", metavar="FCN", help="semantic network for the descriptor: an FCN file (11 CamVid classes, 92-d; default the shipped one) or a scene FCN file (24 classes, 105-d, e.g. the shipped scene_fcn.safetensors)")
     parser.add_argument("--no-semantic", action="store_true", help="train only the 81-d variant, without the FCN")
     parser.add_argument("--no-clusters", action="store_true", help="train only the global MLP (no Algorithm 3)")
     parser.add_argument("--samples-per-image", type=int, default=1000, help="pixels sampled from each training image")
@@ -200,6 +200,9 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
     parser.add_argument("--keep-all-layers", action="store_true", help="keep every layer, as the paper (ignores --min-layer-gain)")
     parser.add_argument("--top-k", type=int, default=3, help="gist candidates among which semantics chooses")
     parser.add_argument("--no-descend", action="store_true", help="test-time choice among top-layer clusters only")
+    parser.add_argument("--routing", choices=("gist", "encoder"), default="gist",
+                        help="what clusters are made and chosen on: the gist (Cheng's) or the scene FCN encoder's pooled feature "
+                        "(needs a scene FCN --fcn and samples cached with it by benchmarks/cheng_semantics.py prefill)")
     parser.add_argument("--work", metavar="DIR", help="cache of samples and trained MLPs (default: MODEL.work)")
     parser.add_argument("--max-val-images", type=count_or_all, default=0, help="validate on at most this many images (0: all)")
     parser.add_argument("--no-calibrate", action="store_true",

@@ -1,4 +1,4 @@
-"""The per-pixel descriptor: gray patch (49) + DAISY (32) + semantics (11) = 92-d, on any device.
+"""The per-pixel descriptor: gray patch (49) + DAISY (32) + semantics (11 or 24) = 92-d or 105-d, on any device.
 
 Dense maps are computed once per image, or per region of it for a tile
 (`feature_maps`); the descriptor of any set of pixels is then gathered from
@@ -7,9 +7,11 @@ and inference walks the image in row chunks without ever holding the full
 (H, W, 92) array.
 
 Column layout: ``[0:49]`` the 7x7 patch (row-major), ``[49:81]`` DAISY (centre
-histogram then the three ring histograms, 8 orientations each), ``[81:92]`` the
-smoothed class probabilities in `CAMVID_CLASSES` order. Without semantics the
-descriptor stops at 81.
+histogram then the three ring histograms, 8 orientations each), ``[81:]`` the
+smoothed class probabilities of the semantic network: the 11 of `CAMVID_CLASSES`
+(92-d; the FCN of `deepcolor.features.semantic_net`) or the 24 of
+`deepcolor.features.scene.SCENE_CLASSES` (105-d; the general-scene FCN), in its
+class order. Without semantics the descriptor stops at 81 (`PLAIN_DIM`).
 
 Written once for both devices: with ``device="cuda"`` the maps are CuPy
 arrays (numpy under numba's CUDA simulator) made by the kernels' CUDA twins
@@ -32,12 +34,19 @@ from deepcolor.features.semantic import semantic_features
 from deepcolor.kernels.cuda_host import array_module
 from deepcolor.kernels.device import array_module_for, to_host
 
-__all__ = ["DAISY_DIM", "SEMANTIC_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim"]
+__all__ = [
+    "DAISY_DIM", "SEMANTIC_DIM", "PLAIN_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim",
+]
+
+PLAIN_DIM = PATCH_DIM + DAISY_DIM  # 81: the descriptor without semantics
 
 
-def descriptor_dim(*, semantic: bool) -> int:
-    """Width of the descriptor: 92 with semantics, 81 without."""
-    return PATCH_DIM + DAISY_DIM + (SEMANTIC_DIM if semantic else 0)
+def descriptor_dim(*, semantic: bool, semantic_dim: int = SEMANTIC_DIM) -> int:
+    """Width of the descriptor: 81 + ``semantic_dim`` with semantics (92 for the 11-class FCN, 105 for the
+    24-class scene FCN), 81 without."""
+    if semantic_dim < 1:
+        raise ValueError(f"semantic_dim must be >= 1, got {semantic_dim}")
+    return PLAIN_DIM + (semantic_dim if semantic else 0)
 
 
 @dataclass
@@ -49,7 +58,7 @@ class FeatureMaps:
     luma : (H, W) luma in [0, 1].
     padded : (H + 6, W + 6) reflect-padded luma, for the patches.
     daisy : (H, W, 32) DAISY.
-    semantic : (H, W, 11) smoothed class probabilities, or None.
+    semantic : (H, W, C) smoothed class probabilities (C = 11 or 24), or None.
     device : "cpu" (numpy arrays) or "cuda" (device arrays).
     """
 
@@ -80,10 +89,10 @@ def feature_maps(
     ----------
     luma : numpy.ndarray, shape (H, W), float
         Luma in [0, 1] of the whole image, on the host.
-    fcn : SemanticFCN, optional
+    fcn : SemanticFCN or SceneFCN, optional
         The semantic network; without it (and without ``small``) the maps
         carry no semantics (81-d descriptor).
-    small : array (h, w, 11), optional
+    small : array (h, w, C), optional
         The FCN's probabilities of the whole image when already computed
         (`deepcolor.features.semantic.small_probabilities`, of the device's
         array module); with it the maps carry semantics, without ``fcn``.
@@ -114,11 +123,11 @@ def descriptor_at(maps: FeatureMaps, flat_index: Any, *, semantic: bool = True):
     flat_index : ndarray, shape (N,), int
         Row-major pixel indices in ``[0, H * W)``, of the maps' array module.
     semantic : bool
-        Include the 11 semantic columns (needs ``maps.semantic``).
+        Include the C semantic columns (needs ``maps.semantic``; C = 11 or 24).
 
     Returns
     -------
-    descriptor : ndarray, shape (N, 92) or (N, 81), float32
+    descriptor : ndarray, shape (N, 81 + C) or (N, 81), float32
         Of the maps' array module (on their device), C-contiguous.
     """
     if semantic and maps.semantic is None:
@@ -129,11 +138,12 @@ def descriptor_at(maps: FeatureMaps, flat_index: Any, *, semantic: bool = True):
     # Checked on the host only: on a GPU the bounds would cost a device sync per chunk.
     if xp is np and flat_index.size and (flat_index.min() < 0 or flat_index.max() >= h * w):
         raise ValueError(f"flat_index must lie in [0, {h * w}), got [{flat_index.min()}, {flat_index.max()}]")
-    out = xp.empty((flat_index.shape[0], descriptor_dim(semantic=semantic)), dtype=xp.float32)
+    width = maps.semantic.shape[-1] if semantic else SEMANTIC_DIM  # type: ignore[union-attr]
+    out = xp.empty((flat_index.shape[0], descriptor_dim(semantic=semantic, semantic_dim=width)), dtype=xp.float32)
     kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out, backend=maps.device)
-    out[:, PATCH_DIM : PATCH_DIM + DAISY_DIM] = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
+    out[:, PATCH_DIM:PLAIN_DIM] = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
     if semantic:
-        out[:, PATCH_DIM + DAISY_DIM :] = maps.semantic.reshape(-1, SEMANTIC_DIM)[flat_index]  # type: ignore[union-attr]
+        out[:, PLAIN_DIM:] = maps.semantic.reshape(-1, width)[flat_index]  # type: ignore[union-attr]
     return out
 
 

@@ -27,7 +27,8 @@ from deepcolor.features.encoder import FEATURE_CHANNELS, EfficientNetLite0, enco
 
 __all__ = [
     "SCENE_CLASSES", "CAMVID_TO_SCENE", "MSRC_TO_SCENE", "VOID", "SceneDecoder", "SceneFCN",
-    "scene_probabilities", "save_scene_fcn", "load_scene_fcn",
+    "SCENE_COLOURS", "scene_input", "scene_probabilities", "scene_small_probabilities", "scene_small_and_pooled", "scene_file_parts", "scene_from_tensors",
+    "save_scene_fcn", "load_scene_fcn",
 ]
 
 # The merged label space: the 8 classes CamVid and MSRC-21 both name (merged: CamVid's
@@ -50,6 +51,21 @@ for _i, _name in enumerate(("building", "grass", "tree", "cow", "sheep", "sky", 
     MSRC_TO_SCENE[_i] = SCENE_CLASSES.index(_name)
 for _table in (CAMVID_TO_SCENE, MSRC_TO_SCENE):
     _table.setflags(write=False)
+
+# Label-map colours (RGB), one row per class of `SCENE_CLASSES`, void last (black): SegNet's CamVid
+# colours for the classes CamVid names, the MSRC-21 colours for the MSRC-only ones (the two palettes
+# already agree on sky, building, tree, road, car, sign and person/body); all 25 rows distinct.
+SCENE_COLOURS = np.array(
+    [
+        [128, 128, 128], [128, 0, 0], [128, 128, 0], [128, 64, 128], [64, 0, 128], [192, 128, 128], [0, 128, 192], [64, 64, 0],
+        [192, 192, 128], [60, 40, 222], [64, 64, 128],
+        [0, 128, 0], [0, 0, 128], [0, 128, 128], [192, 0, 0], [64, 128, 0], [192, 128, 0], [64, 128, 128], [0, 64, 0],
+        [128, 64, 0], [0, 192, 0], [0, 192, 128], [128, 192, 0], [192, 64, 0],
+        [0, 0, 0],
+    ],
+    dtype=np.uint8,
+)
+SCENE_COLOURS.setflags(write=False)
 
 FEATURE_STRIDES = (4, 8, 16, 32)  # the encoder maps the decoder reads (stride 2 is left out: its cost, little gain)
 MAX_SIDE = 480  # longest side the net runs at (CamVid frames are 480 x 360)
@@ -96,6 +112,56 @@ class SceneFCN(nn.Module):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def scene_input(luma: np.ndarray, model: SceneFCN, max_side: int | None = None) -> np.ndarray:
+    """What the net reads of an (H, W) float32 luma in [0, 1]: area-downscaled so its longest side is at
+    most ``max_side`` (default the model's, 480), never upscaled, clipped to [0, 1]."""
+    side = model.max_side if max_side is None else int(max_side)
+    if side < 32:
+        raise ValueError(f"max_side must be at least 32, got {side}")
+    h, w = luma.shape
+    scale = min(1.0, side / max(h, w))
+    small = luma if scale == 1.0 else cv2.resize(luma, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return np.clip(small, 0, 1).astype(np.float32)
+
+
+def scene_small_probabilities(luma: np.ndarray, model: SceneFCN, *, max_side: int | None = None, xp: Any = np):
+    """The scene FCN's class probabilities of the whole image at the scale it runs at (Cheng's semantic stage).
+
+    Parameters
+    ----------
+    luma : numpy.ndarray, shape (H, W), float32
+        Luma in [0, 1], on the host.
+    model : SceneFCN
+    max_side : int, optional, keyword-only
+        See `scene_input`.
+    xp : module, keyword-only
+        numpy (the net on the CPU) or cupy (its CUDA copy, made once; the map stays on the device).
+
+    Returns
+    -------
+    small : ``xp`` array, shape (h, w, len(model.classes)), float32
+        Softmax of the logits upsampled to the downscaled input (longest side at most ``max_side``).
+    """
+    return scene_small_and_pooled(luma, model, max_side=max_side, xp=xp)[0]
+
+
+def scene_small_and_pooled(luma: np.ndarray, model: SceneFCN, *, max_side: int | None = None, xp: Any = np):
+    """`scene_small_probabilities` and, from the same encoder pass, the encoder's pooled (1280,) float32
+    feature of the downscaled image (on the host): a scene descriptor the cluster routing may use."""
+    from deepcolor.kernels.device import from_torch, module_on, to_host, torch_device
+
+    if not isinstance(model, SceneFCN):
+        raise ValueError(f"model must be a SceneFCN, got {type(model).__name__}")
+    device = torch_device(xp)
+    x = to_encoder_input(scene_input(check_luma(luma), model, max_side)).to(device)
+    net = module_on(model, device)
+    with torch.inference_mode():  # SceneFCN.forward, keeping the pooled feature
+        maps, pooled = net.encoder(x)
+        logits = F.interpolate(net.decoder(maps[1:]), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        probs = torch.softmax(logits[0], dim=0).permute(1, 2, 0).contiguous()
+    return from_torch(probs, xp), np.asarray(to_host(from_torch(pooled[0].float().contiguous(), xp)), np.float32)
+
+
 def scene_probabilities(luma: np.ndarray, model: SceneFCN, *, max_side: int | None = None) -> np.ndarray:
     """Per-pixel probabilities of the scene classes for a gray image.
 
@@ -115,26 +181,45 @@ def scene_probabilities(luma: np.ndarray, model: SceneFCN, *, max_side: int | No
     """
     luma = check_luma(luma)
     h, w = luma.shape
-    side = model.max_side if max_side is None else int(max_side)
-    if side < 32:
-        raise ValueError(f"max_side must be at least 32, got {side}")
-    scale = min(1.0, side / max(h, w))
-    small = luma if scale == 1.0 else cv2.resize(luma, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    small = scene_input(luma, model, max_side)
     with torch.no_grad():
-        maps, _ = model.encoder(to_encoder_input(np.clip(small, 0, 1).astype(np.float32)))
+        maps, _ = model.encoder(to_encoder_input(small))
         logits = F.interpolate(model.decoder(maps[1:]), size=(h, w), mode="bilinear", align_corners=False)
         probs = torch.softmax(logits[0], dim=0).permute(1, 2, 0)
     return np.ascontiguousarray(probs.numpy(), dtype=np.float32)
+
+
+def scene_file_parts(model: SceneFCN, *, extra: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tensors (encoder without its ImageNet layer, decoder; float16) and config of a scene FCN file.
+
+    The config is the one the model was loaded with when it came from a file (its card included),
+    so a colorizer that embeds it records the same FCN; ``extra`` adds keys to it.
+    """
+    tensors = encoder_tensors(model.encoder)
+    tensors.update({f"decoder.{k}": v.detach().cpu().numpy().astype(np.float16) for k, v in model.decoder.state_dict().items()})
+    width = model.decoder.classifier.in_channels
+    config = dict(getattr(model, "file_config", None) or {"classes": list(model.classes), "void": VOID, "width": width,
+                                                          "max_side": model.max_side})
+    config.update(extra or {})
+    return tensors, config
+
+
+def scene_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any]) -> SceneFCN:
+    """Rebuild a `SceneFCN` (float32, eval mode) from the tensors and config of `scene_file_parts`;
+    KeyError or RuntimeError when they do not fit each other."""
+    decoder = SceneDecoder(len(config["classes"]), int(config["width"]))
+    state = {k[len("decoder."):]: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items() if k.startswith("decoder.")}
+    decoder.load_state_dict(state, strict=True)
+    model = SceneFCN(encoder_from_tensors(tensors), decoder.eval(), classes=tuple(config["classes"]), max_side=int(config["max_side"]))
+    model.file_config = dict(config)  # travels with it into a colorizer file, and keys the training caches
+    return model.eval()
 
 
 def save_scene_fcn(model: SceneFCN, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
     """Write a scene FCN model file: encoder (without its ImageNet layer) and decoder, float16."""
     from deepcolor.modelfile import save_model_file
 
-    tensors = encoder_tensors(model.encoder)
-    tensors.update({f"decoder.{k}": v.detach().cpu().numpy().astype(np.float16) for k, v in model.decoder.state_dict().items()})
-    width = model.decoder.classifier.in_channels
-    config = {"classes": list(model.classes), "void": VOID, "width": width, "max_side": model.max_side, **(extra or {})}
+    tensors, config = scene_file_parts(model, extra=extra)
     return save_model_file(path, tensors, kind="scene_fcn", config=config)
 
 
@@ -143,7 +228,4 @@ def load_scene_fcn(path: str | Path) -> SceneFCN:
     from deepcolor.modelfile import load_model_file
 
     tensors, config = load_model_file(path, kind="scene_fcn")
-    decoder = SceneDecoder(len(config["classes"]), int(config["width"]))
-    state = {k[len("decoder."):]: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items() if k.startswith("decoder.")}
-    decoder.load_state_dict(state, strict=True)
-    return SceneFCN(encoder_from_tensors(tensors), decoder.eval(), classes=tuple(config["classes"]), max_side=int(config["max_side"])).eval()
+    return scene_from_tensors(tensors, config)

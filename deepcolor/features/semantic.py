@@ -40,6 +40,7 @@ from deepcolor.features.semantic_net import (
     fcn_from_tensors,
     load_fcn,
 )
+from deepcolor.features.scene import SCENE_CLASSES, SCENE_COLOURS, SceneFCN, scene_small_probabilities
 from deepcolor.kernels.cuda_host import array_module
 from deepcolor.kernels.device import array_module_for, from_torch, module_on, to_host, torch_device
 
@@ -47,7 +48,8 @@ __all__ = [
     "CAMVID_CLASSES", "CAMVID_COLOURS", "N_CLASSES", "VOID", "DEFAULT_ARCH", "MAX_SIDE", "SIGMA_SPATIAL", "SIGMA_COLOR",
     "PARITY_ATOL", "FEATURES_ATOL", "SemanticFCN", "fcn_from_tensors", "load_fcn",
     "fcn_input", "small_probabilities", "upsample_region", "semantic_probabilities", "smooth_probabilities",
-    "semantic_features", "semantic_histogram", "label_colours",
+    "semantic_features", "semantic_histogram", "label_colours", "SEMANTIC_WIDTHS", "semantic_classes", "semantic_colours",
+    "load_semantic_net",
 ]
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,32 @@ _DT_ITERS = 2  # 3 (the paper's choice) scores the same on CamVid val and costs 
 _GROUPS = ((0, 4), (4, 8), (8, 11))
 
 
+# The class counts a semantic map may have: the 11 CamVid classes of `SemanticFCN`, or the 24 of
+# the general-scene FCN (`deepcolor.features.scene.SceneFCN`); either can feed Cheng's descriptor.
+SEMANTIC_WIDTHS = (N_CLASSES, len(SCENE_CLASSES))
+
+
+def semantic_classes(fcn: Any) -> tuple[str, ...]:
+    """The class names of a semantic network's maps, in channel order (CamVid's 11 or the scene FCN's 24)."""
+    return tuple(fcn.classes) if isinstance(fcn, SceneFCN) else CAMVID_CLASSES
+
+
+def semantic_colours(fcn: Any) -> np.ndarray:
+    """The (C + 1, 3) uint8 label colours of a semantic network's classes, the last row void (black)."""
+    return SCENE_COLOURS if isinstance(fcn, SceneFCN) else CAMVID_COLOURS
+
+
+def load_semantic_net(path: Any = None) -> Any:
+    """The semantic network of a model file, by the kind it holds: a `SemanticFCN` (``"fcn"``, the
+    default shipped one without ``path``) or a `SceneFCN` (``"scene_fcn"``); ModelFileError otherwise."""
+    from deepcolor.features.scene import load_scene_fcn
+    from deepcolor.modelfile import read_model_kind
+
+    if path is not None and read_model_kind(path) == "scene_fcn":
+        return load_scene_fcn(path)
+    return load_fcn(path)
+
+
 # The GPU stage against the CPU's: the smoothing (the domain transform's bound), and the
 # whole stage (the FCN on cuDNN vs the CPU's kernels, and the smoothing's rounding).
 PARITY_ATOL = 1e-5
@@ -92,8 +120,8 @@ FEATURES_ATOL = 1e-4
 def _check_probs(probs: Any, name: str = "probs"):
     xp = array_module(probs)
     probs = xp.asarray(probs)
-    if probs.ndim != 3 or probs.shape[-1] != N_CLASSES or min(probs.shape[:2]) < 1:
-        raise ValueError(f"{name} must have shape (H, W, {N_CLASSES}), got {probs.shape}")
+    if probs.ndim != 3 or probs.shape[-1] not in SEMANTIC_WIDTHS or min(probs.shape[:2]) < 1:
+        raise ValueError(f"{name} must have shape (H, W, C) with C in {SEMANTIC_WIDTHS}, got {probs.shape}")
     return xp.ascontiguousarray(probs, dtype=xp.float32)
 
 
@@ -103,14 +131,22 @@ def _check_backend(backend: str) -> None:
 
 
 def _merge_groups(groups: list[np.ndarray]) -> np.ndarray:
-    """Three (H, W, c_k) channel groups -> (H, W, 11) float32, clipped >= 0 and summing to 1."""
+    """(H, W, c_k) channel groups -> (H, W, C) float32, clipped >= 0 and summing to 1."""
     h, w = groups[0].shape[:2]
     flat = [np.ascontiguousarray(g.reshape(h * w, -1), dtype=np.float32) for g in groups]
-    return kernels.merge_normalize(flat[0], flat[1], flat[2]).reshape(h, w, N_CLASSES)
+    if len(flat) == len(_GROUPS):  # the 11 CamVid maps: the fused kernel
+        return kernels.merge_normalize(flat[0], flat[1], flat[2]).reshape(h, w, N_CLASSES)
+    merged = np.maximum(np.concatenate(flat, axis=1), np.float32(0))
+    total = merged.sum(axis=1, keepdims=True)
+    # A pixel whose mass was all clipped away gets the uniform distribution (as the kernel does).
+    merged = np.where(total > 0, merged / np.where(total > 0, total, 1), np.float32(1.0 / merged.shape[1]))
+    return np.ascontiguousarray(merged, dtype=np.float32).reshape(h, w, -1)
 
 
 def _split_groups(probs: np.ndarray) -> list[np.ndarray]:
-    return [np.ascontiguousarray(probs[..., a:b]) for a, b in _GROUPS]
+    """Channel groups of at most 4 (dtFilter's limit): CamVid's fixed 4 | 4 | 3, else fours from the start."""
+    bounds = _GROUPS if probs.shape[-1] == N_CLASSES else [(a, min(a + 4, probs.shape[-1])) for a in range(0, probs.shape[-1], 4)]
+    return [np.ascontiguousarray(probs[..., a:b]) for a, b in bounds]
 
 
 def fcn_input(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None = None) -> np.ndarray:
@@ -140,7 +176,8 @@ def small_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int | N
     ----------
     luma : numpy.ndarray, shape (H, W), float
         Luma in [0, 1], on the host (its downscale is made there, as OpenCV's area interpolation).
-    fcn : SemanticFCN
+    fcn : SemanticFCN or SceneFCN
+        The 11-class CamVid FCN or the 24-class general-scene FCN.
     max_side : int, optional, keyword-only
         Longest side the net runs at (default ``fcn.max_side``); never upscaled.
     xp : module, keyword-only
@@ -149,11 +186,13 @@ def small_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int | N
 
     Returns
     -------
-    small : ``xp`` array, shape (h, w, 11), float32
-        Softmax probabilities, longest side at most ``max_side``.
+    small : ``xp`` array, shape (h, w, C), float32
+        Softmax probabilities (C = 11, or 24 for a SceneFCN), longest side at most ``max_side``.
     """
     import torch
 
+    if isinstance(fcn, SceneFCN):  # the general-scene FCN: 24 classes on the pretrained encoder
+        return scene_small_probabilities(check_luma(luma), fcn, max_side=max_side, xp=xp)
     device = torch_device(xp)
     x = torch.from_numpy(fcn_input(check_luma(luma), fcn, max_side))[None, None].to(device)
     net = module_on(fcn, device)
@@ -372,41 +411,44 @@ def semantic_histogram(probs: Any) -> np.ndarray:
 
     Parameters
     ----------
-    probs : ndarray, shape (H, W, 11), float
-        Per-pixel probabilities summing to 1 (e.g. `semantic_features`); a
-        CuPy array is averaged on its device, and only the 11 means leave it.
+    probs : ndarray, shape (H, W, C), float
+        Per-pixel probabilities summing to 1 (e.g. `semantic_features`; C in `SEMANTIC_WIDTHS`); a
+        CuPy array is averaged on its device, and only the C means leave it.
 
     Returns
     -------
-    hist : numpy.ndarray, shape (11,), float32
+    hist : numpy.ndarray, shape (C,), float32
         Non-negative, sums to 1.
     """
     probs = _check_probs(probs)
     xp = array_module(probs)
-    hist = np.maximum(to_host(probs.reshape(-1, N_CLASSES).astype(xp.float64).mean(axis=0)), 0.0)
+    hist = np.maximum(to_host(probs.reshape(-1, probs.shape[-1]).astype(xp.float64).mean(axis=0)), 0.0)
     total = hist.sum()
     if not total > 0:
         raise ValueError("probs carry no probability mass")
     return (hist / total).astype(np.float32)
 
 
-def label_colours(labels: np.ndarray) -> np.ndarray:
-    """Paint a label map in SegNet's CamVid colours.
+def label_colours(labels: np.ndarray, colours: np.ndarray = CAMVID_COLOURS) -> np.ndarray:
+    """Paint a label map in its classes' colours (default SegNet's CamVid colours).
 
     Parameters
     ----------
     labels : ndarray, shape (H, W), int
-        Class ids in 0..10, or 11 (void, painted black).
+        Class ids in 0..C - 1, or C (void, painted black).
+    colours : ndarray, shape (C + 1, 3), uint8
+        One colour per class, void last (`semantic_colours`; the scene FCN's `SCENE_COLOURS`).
 
     Returns
     -------
     rgb : ndarray, shape (H, W, 3), uint8
     """
     labels = np.asarray(labels)
+    void = len(colours) - 1
     if labels.ndim != 2:
         raise ValueError(f"labels must have shape (H, W), got {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() > VOID):
-        raise ValueError(f"labels must lie in 0..{VOID}, got range {labels.min()}..{labels.max()}")
-    return CAMVID_COLOURS[labels]
+    if labels.size and (labels.min() < 0 or labels.max() > void):
+        raise ValueError(f"labels must lie in 0..{void}, got range {labels.min()}..{labels.max()}")
+    return np.asarray(colours, dtype=np.uint8)[labels]

@@ -41,7 +41,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.semantic import small_probabilities
+from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
+from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
 from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
 from deepcolor.kernels.cuda_host import array_module
@@ -51,11 +52,14 @@ from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_a
 from deepcolor.models.base import ChromaPrediction, Option
 from deepcolor.regressor import Regressor
 
-__all__ = ["VARIANTS", "ClusterHead", "ChengModel", "ChengImage"]
+__all__ = ["VARIANTS", "ROUTINGS", "ClusterHead", "ChengModel", "ChengImage"]
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("semantic", "plain")
+# What the clusters are made and chosen on: Cheng's gist (512-d), or the pooled (1280-d) feature of the
+# scene FCN's ImageNet encoder, which that FCN computes anyway (a model with routing "encoder" carries a SceneFCN).
+ROUTINGS = ("gist", "encoder")
 # Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
 ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
 _OPTIONS = frozenset({"semantic", "clusters", "maps"})
@@ -69,7 +73,7 @@ class ClusterHead:
     key: str
     layer: int
     centre: np.ndarray  # (512,) gist centre
-    semantic_histogram: np.ndarray  # (11,) mean semantic histogram of its images
+    semantic_histogram: np.ndarray  # (C,) mean semantic histogram of its images (C = 11, or 24 with the scene FCN)
     served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
     sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
     regressors: dict[str, Regressor]  # per variant; empty: a dropped cluster (the global MLP serves its images)
@@ -95,12 +99,13 @@ class ChengModel:
 
     global_regressors: dict[str, Regressor]
     clusters: list[ClusterHead] = field(default_factory=list)
-    fcn: Any = None  # SemanticFCN or None
+    fcn: Any = None  # SemanticFCN (11 classes, 92-d descriptor), SceneFCN (24 classes, 105-d) or None
     selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
     global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
     colour_gain: dict[str, float] = field(default_factory=dict)  # per variant, anti-sepia gain fitted on held-out images
     card: dict[str, Any] = field(default_factory=dict)  # how it was trained, validation figures
     path: Path | None = None
+    routing: str = "gist"  # one of ROUTINGS
     _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     # -- choices ---------------------------------------------------------
@@ -140,17 +145,23 @@ class ChengModel:
         """Chroma (N, 2) float32 of descriptor rows (N, D) of an image routed to ``source`` (see `combination`)."""
         return _weighted_sum(self.combination(source, semantic=semantic), descriptors)
 
-    def image_cues(self, luma: np.ndarray, small: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """What the cluster choice reads from an image: its gist (512,) and semantic histogram (11,) or None.
+    def image_cues(self, luma: np.ndarray, small: np.ndarray | None, pooled: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the cluster choice reads from an image: its routing feature and semantic histogram (C,) or None.
 
-        Both come from the whole image downscaled: the gist from its 128 x 128
-        version, the histogram from ``small``, the FCN's probabilities at the
-        scale it runs at (`features.semantic.small_probabilities`), so the choice is
-        the same whether the image is then colorized whole or in tiles.
+        All come from the whole image downscaled: the gist (512,) from its 128 x 128
+        version, or with routing ``"encoder"`` ``pooled``, the scene FCN encoder's (1280,) feature
+        (`features.scene.scene_small_and_pooled`); the histogram from ``small``, the FCN's
+        probabilities at the scale it runs at (`features.semantic.small_probabilities`), so the
+        choice is the same whether the image is then colorized whole or in tiles.
         """
-        # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
-        short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
-        descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
+        if self.routing == "encoder":
+            if pooled is None:
+                raise ValueError("this model routes on the encoder's pooled feature: give pooled")
+            descriptor = np.asarray(pooled, np.float32)
+        else:
+            # Gist needs 8x8 pixels; a smaller image is edge-padded (its gist says little anyway).
+            short = [(0, max(0, MIN_INPUT_SIZE - n)) for n in luma.shape]
+            descriptor = gist_descriptor(np.pad(luma, short, mode="edge") if any(p for _, p in short) else luma)
         hist = None
         if small is not None:
             from deepcolor.features.semantic import semantic_histogram
@@ -195,9 +206,23 @@ class ChengModel:
         semantic, _ = self._switches(dict(options), _OPTIONS)
         self.variant(semantic)
 
+    @property
+    def writes_legend(self) -> bool:
+        """Whether ``apply --save-semantic`` writes a legend beside the label map: with the 24-class scene FCN."""
+        return isinstance(self.fcn, SceneFCN)
+
+    def label_legend(self) -> list[dict[str, Any]]:
+        """What `label_map`'s colours mean: one ``{"index", "name", "rgb", "hex"}`` per class of its FCN, in
+        class order (CamVid's 11, or the scene FCN's 24), then ``"void"`` (black, never predicted)."""
+        if self.fcn is None:
+            raise ValueError("this cheng model carries no FCN: it has no label map")
+        names = (*semantic_classes(self.fcn), "void")
+        return [{"index": i, "name": name, "rgb": [int(c) for c in rgb], "hex": "#%02x%02x%02x" % tuple(int(c) for c in rgb)}
+                for i, (name, rgb) in enumerate(zip(names, semantic_colours(self.fcn)))]
+
     def label_map(self, luma: np.ndarray) -> np.ndarray:
-        """The FCN's most probable class of every pixel in CamVid colours: (H, W, 3) uint8, computed tile by tile
-        from the FCN map of the whole image (as the semantic feature sees it)."""
+        """The FCN's most probable class of every pixel in its classes' colours (`label_legend`): (H, W, 3) uint8,
+        computed tile by tile from the FCN map of the whole image (as the semantic feature sees it)."""
         from deepcolor.features.region import region_maps, semantic_small
         from deepcolor.features.semantic import label_colours
         from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
@@ -208,7 +233,7 @@ class ChengModel:
         labels = np.empty(luma.shape, np.uint8)
         run_tiled(lambda t: np.argmax(region_maps(luma, t.outer, small=small).semantic, axis=-1), labels,
                   tile=DEFAULT_TILE, halo=SEMANTIC_HALO)
-        return label_colours(labels)
+        return label_colours(labels, semantic_colours(self.fcn))
 
     # -- files -----------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -223,8 +248,11 @@ class ChengModel:
                                 "blend": {k: list(v) for k, v in head.blend.items()}})
         if self.clusters:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
-        fcn_config = None
-        if self.fcn is not None:
+        fcn_config = scene_config = None
+        if isinstance(self.fcn, SceneFCN):  # the 24-class scene FCN (105-d descriptor), encoder included, float16
+            scene_tensors, scene_config = scene_file_parts(self.fcn)
+            tensors.update({f"scene.{k}": v for k, v in scene_tensors.items()})
+        elif self.fcn is not None:
             fcn_tensors, fcn_config = fcn_file_parts(self.fcn)
             tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
         config = {
@@ -236,6 +264,10 @@ class ChengModel:
             "fcn": fcn_config,
             "card": self.card,
         }
+        if scene_config is not None:  # only then: a file with the 11-class FCN stays as it was written before
+            config["scene_fcn"] = scene_config
+        if self.routing != "gist":
+            config["routing"] = self.routing
         return save_model_file(path, tensors, kind=self.kind, config=config)
 
     @classmethod
@@ -272,7 +304,12 @@ class ChengModel:
 
                 fcn_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("fcn.")}
                 fcn = fcn_from_tensors(fcn_tensors, fcn_config, source=path)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            elif config.get("scene_fcn") is not None:
+                fcn = scene_from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}, config["scene_fcn"])
+            routing = str(config.get("routing", "gist"))
+            if routing not in ROUTINGS or (routing == "encoder" and not isinstance(fcn, SceneFCN)):
+                raise ValueError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(f"{path}: incomplete colorizer model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
@@ -285,6 +322,7 @@ class ChengModel:
             colour_gain={k: float(v) for k, v in config.get("colour_gain", {}).items()},
             card=dict(config.get("card", {})),
             path=path,
+            routing=routing,
         )
 
     # -- prediction ------------------------------------------------------
@@ -310,14 +348,23 @@ class ChengModel:
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
-        # The FCN's map stays on the device; only its 11-number histogram comes back, for the choice.
-        small = small_probabilities(luma, self.fcn, xp=array_module_for(device)) if semantic else None
+        # The FCN's map stays on the device; only its C-number histogram comes back, for the choice.
+        small, pooled = self._small_and_pooled(luma, array_module_for(device), semantic=semantic,
+                                               routed=clusters and bool(self.clusters) and state is None)
         gist = histogram = None
         if clusters and self.clusters and state is None:
-            gist, histogram = self.image_cues(luma, small)
+            gist, histogram = self.image_cues(luma, small, pooled)
         source = self.choose(gist, histogram, semantic=semantic, clusters=clusters) if state is None else state
         seconds = {"choice": time.perf_counter() - t0}
         return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
+
+    def _small_and_pooled(self, luma: np.ndarray, xp: Any, *, semantic: bool, routed: bool) -> tuple[Any, np.ndarray | None]:
+        """The FCN's small map (None without semantics) and, for routing ``"encoder"`` when an image is routed,
+        the encoder's pooled feature from the same pass (else None)."""
+        if self.routing == "encoder" and routed:
+            small, pooled = scene_small_and_pooled(luma, self.fcn, xp=xp)
+            return (small if semantic else None), pooled
+        return (small_probabilities(luma, self.fcn, xp=xp) if semantic else None), None
 
     # -- video -----------------------------------------------------------
     def shot_state(self, lumas: list[np.ndarray], **options: Any) -> str:
@@ -332,7 +379,7 @@ class ChengModel:
             raise ValueError("shot_state needs at least one frame")
         if not clusters or not self.clusters:
             return "global"
-        cues = [self.image_cues(luma, small_probabilities(luma, self.fcn) if semantic else None) for luma in lumas]
+        cues = [self.image_cues(luma, *self._small_and_pooled(luma, np, semantic=semantic, routed=True)) for luma in lumas]
         gist = np.mean([g for g, _ in cues], axis=0)
         histogram = None if cues[0][1] is None else np.mean([h for _, h in cues], axis=0)
         return self.choose(gist, histogram, semantic=semantic, clusters=clusters)

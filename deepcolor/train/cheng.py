@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from deepcolor.features.descriptor import SEMANTIC_DIM
-from deepcolor.models.cheng import VARIANTS, ChengModel, ClusterHead
+from deepcolor.models.cheng import ROUTINGS, VARIANTS, ChengModel, ClusterHead
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.regressor import Regressor, fit_regressor
 from deepcolor.train.calibrate import calibrate
@@ -44,7 +44,7 @@ from deepcolor.train.samples import (
     samples_psnr,
 )
 
-__all__ = ["FitConfig", "ImageSamples", "extract_samples", "collect_samples", "fit_model", "samples_psnr"]
+__all__ = ["FitConfig", "ImageSamples", "extract_samples", "collect_samples", "routed_on", "fit_model", "samples_psnr"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class FitConfig:
     hidden: int | None = None  # hidden units of every MLP (None: Cheng's D // 2)
     cluster_samples_per_image: int | None = None  # training samples of each image for a cluster MLP (None: all)
     colour_tolerance: float | None = 0.05  # dB of held-out median gain the colour gain may cost (None: no colour gain)
+    routing: str = "gist"  # what the clusters are made and chosen on: "gist" (Cheng's) or "encoder" (the scene FCN's pooled feature)
 
     def __post_init__(self) -> None:
         for name in ("samples_per_image", "max_global_samples", "epochs", "batch_size", "n_top", "min_cluster_size", "max_layers", "top_k"):
@@ -81,6 +82,8 @@ class FitConfig:
         for name in ("cluster_samples_per_image", "hidden"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 or None (all samples; Cheng's D // 2), got {getattr(self, name)}")
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, got {self.routing!r}")
         if not self.mu > 0:
             raise ValueError(f"mu must be > 0, got {self.mu}")
         if not self.lr > 0:
@@ -184,6 +187,17 @@ def _fit_clusters(
     return heads
 
 
+def routed_on(samples: Sequence[ImageSamples], routing: str) -> list[ImageSamples]:
+    """The samples with the feature the clusters are made and chosen on in their ``gist`` field: the gist
+    itself, or for ``"encoder"`` the scene FCN encoder's pooled feature (ValueError where a cache lacks it)."""
+    if routing == "gist":
+        return list(samples)
+    missing = [s.path for s in samples if s.pooled is None]
+    if missing:
+        raise ValueError(f"routing on the encoder needs samples made with the scene FCN's pooled feature; {missing[0]} has none")
+    return [replace(s, gist=np.asarray(s.pooled, np.float32)) for s in samples]
+
+
 def fit_model(
     paths: Sequence[Path],
     *,
@@ -214,6 +228,7 @@ def fit_model(
     samples, failed = collect_samples(paths, fcn=fcn if config.semantic else None, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine)
     if len(samples) < 2:
         raise ValueError(f"only {len(samples)} usable training image(s); need at least 2")
+    samples = routed_on(samples, config.routing)
     variants = [v for v in VARIANTS if (config.semantic or v == "plain") and (config.plain_variant or v == "semantic")]
     schedule = _schedule(config, fcn_id)
     cache = RegressorCache(work / "regressors", schedule)
@@ -249,12 +264,14 @@ def fit_model(
         fcn=fcn if config.semantic else None,
         selection=selection,
         card=card,
+        routing=config.routing,
     )
     if calibration_paths:
         held_out, held_failed = collect_samples(
             calibration_paths, fcn=model.fcn, config=config, work=work, fcn_id=fcn_id, progress=progress, **engine
         )
         failed += held_failed
+        held_out = routed_on(held_out, config.routing)
         model, report = calibrate(model, held_out, colour_tolerance=config.colour_tolerance)
         card["calibration"] = {"n_images": len(held_out), **report}
     return model, failed

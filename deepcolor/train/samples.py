@@ -17,13 +17,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from deepcolor.colorspace import merge_luma_chroma, quantize_luma, split_luma_chroma
-from deepcolor.features.descriptor import SEMANTIC_DIM, descriptor_at, feature_maps
+from deepcolor.features.descriptor import PLAIN_DIM, descriptor_at, feature_maps
+from deepcolor.features.scene import SceneFCN, scene_small_and_pooled
 from deepcolor.gist import gist_descriptor
 from deepcolor.io import atomic_open, read_image
+from deepcolor.kernels.device import array_module_for
 from deepcolor.metrics import psnr, to_uint8
 from deepcolor.regressor import Regressor
 
-__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "extract_samples", "collect_samples", "samples_psnr", "chroma_psnr", "descriptor_columns"]
+__all__ = ["SAMPLES_VERSION", "ImageSamples", "fcn_cache_id", "sample_key", "save_samples", "extract_samples", "collect_samples", "samples_psnr", "chroma_psnr", "descriptor_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class ImageSamples:
     luma: np.ndarray  # (N,) float32
     rgb: np.ndarray  # (N, 3) uint8 original colour
     gist: np.ndarray  # (512,) float32
-    histogram: np.ndarray | None  # (11,) float32 or None
+    histogram: np.ndarray | None  # (C,) float32 (C = 11, or 24 with the scene FCN) or None
+    pooled: np.ndarray | None = None  # (1280,) float32: the scene FCN encoder's pooled feature, where the cache holds it
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
@@ -59,7 +62,9 @@ def fcn_cache_id(fcn: Any) -> str:
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12] if config else "none"
 
 
-def _sample_key(path: Path, config: Any, fcn_id: str) -> str:
+def sample_key(path: Path, config: Any, fcn_id: str) -> str:
+    """The cache file stem of an image's samples (``work/samples/<key>.npz``): a hash of the file, the
+    sampling settings (``config.samples_per_image``, ``config.seed``), the FCN's id and `SAMPLES_VERSION`."""
     st = path.stat()
     text = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, config.samples_per_image, config.seed, fcn_id, SAMPLES_VERSION])
     return hashlib.sha1(text.encode()).hexdigest()[:20]
@@ -80,7 +85,12 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    maps = feature_maps(luma, fcn=fcn, device=device).on_host()
+    pooled = None
+    if isinstance(fcn, SceneFCN):  # its encoder's pooled feature comes from the same pass (routing "encoder")
+        small, pooled = scene_small_and_pooled(luma, fcn, xp=array_module_for(device))
+        maps = feature_maps(luma, small=small, device=device).on_host()
+    else:
+        maps = feature_maps(luma, fcn=fcn, device=device).on_host()
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)
@@ -98,6 +108,7 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
         rgb=to_uint8(rgb.reshape(-1, 3)[index]),
         gist=gist_descriptor(luma),
         histogram=hist,
+        pooled=pooled,
     )
 
 
@@ -107,16 +118,23 @@ def _extract_job(job, loaded_fcn: Any, *, n_samples: int, seed: int, fcn: Any = 
     The FCN is ``fcn`` when given (this process's own), else the one this worker loaded.
     """
     s = extract_samples(job.source, fcn=fcn if fcn is not None else loaded_fcn, n_samples=n_samples, seed=seed, device=device)
+    save_samples(job.target, s)
+    return "done"
+
+
+def save_samples(target: Path, s: ImageSamples, **extra: np.ndarray) -> None:
+    """Write an image's samples to its cache file atomically (``extra``: more arrays, which loading ignores)."""
     _atomic_savez(
-        job.target,
+        target,
         descriptors=s.descriptors,
         chroma=s.chroma,
         luma=s.luma,
         rgb=s.rgb,
         gist=s.gist,
         histogram=s.histogram if s.histogram is not None else np.zeros(0, np.float32),
+        **({"pooled": s.pooled} if s.pooled is not None else {}),
+        **extra,
     )
-    return "done"
 
 
 def collect_samples(
@@ -151,7 +169,7 @@ def collect_samples(
     failed: list[tuple[Path, str]] = []
     for path in paths:
         try:
-            caches[path] = cache = work / "samples" / f"{_sample_key(path, config, fcn_id)}.npz"
+            caches[path] = cache = work / "samples" / f"{sample_key(path, config, fcn_id)}.npz"
         except OSError as exc:
             failed.append((path, f"{path}: {exc.strerror or exc}"))
             continue
@@ -163,10 +181,11 @@ def collect_samples(
     resource = None
     task = functools.partial(_extract_job, n_samples=config.samples_per_image, seed=config.seed, fcn=fcn, device=device)
     if fcn is not None and (workers or scheduler):  # each worker loads the FCN file once
-        from deepcolor.features.semantic import load_fcn
+        from deepcolor.features.semantic import load_semantic_net
 
         st = Path(fcn_path).stat()
-        resource = Resource(("fcn", str(Path(fcn_path).resolve()), st.st_size, st.st_mtime_ns), functools.partial(load_fcn, str(fcn_path)))
+        resource = Resource(("fcn", str(Path(fcn_path).resolve()), st.st_size, st.st_mtime_ns),
+                            functools.partial(load_semantic_net, str(fcn_path)))
         task = functools.partial(task, fcn=None)
     report = run_batch(jobs, task, resource=resource, workers=workers, scheduler=scheduler, progress=progress, desc="features")
     failed += report.failed
@@ -177,7 +196,8 @@ def collect_samples(
             continue
         with np.load(cache, allow_pickle=False) as z:
             hist = z["histogram"] if z["histogram"].size else None
-            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist))
+            pooled = z["pooled"] if "pooled" in z.files else None
+            out.append(ImageSamples(str(path), z["descriptors"], z["chroma"], z["luma"], z["rgb"], z["gist"], hist, pooled))
     return out, failed
 
 
@@ -194,5 +214,5 @@ def chroma_psnr(samples: ImageSamples, chroma: np.ndarray) -> float:
 
 
 def descriptor_columns(descriptors: np.ndarray, semantic: bool) -> np.ndarray:
-    """The columns of (N, 92) descriptors a variant reads: all of them, or without semantics the first 81."""
-    return descriptors if semantic else descriptors[:, : descriptors.shape[1] - SEMANTIC_DIM]
+    """The columns of (N, 92) or (N, 105) descriptors a variant reads: all of them, or without semantics the first 81."""
+    return descriptors if semantic else descriptors[:, :PLAIN_DIM]
