@@ -83,13 +83,15 @@ def test_apply_over_the_corpus(corpus, tmp_path):
     assert _leftovers(out) == []
     made = sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal"))  # the batch journal is ours
     assert set(good) <= set(made), made  # every good file colorized under its own name
-    assert len(made) == 2 * len(good)  # and a label map each: none lost to the street.semantic.png clash
+    assert len(made) == 3 * len(good)  # and a label map with its legend each: none lost to the street.semantic.png clash
+    assert sum(n.endswith(".semantic.json") for n in made) == len(good)
     assert len(set(n.casefold() for n in made)) == len(made)
 
     # Re-running keeps everything (no --overwrite) and colorizes nothing twice.
     again = _cli("apply", str(corpus.folder), "-o", str(out), "--save-semantic")
     _clean(again.stderr)
-    assert sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal")) == sorted(made + ["good_colour.jpg", "good_colour.semantic.png"])
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".deepcolor-journal")) == sorted(
+        made + ["good_colour.jpg", "good_colour.semantic.png", "good_colour.semantic.json"])
     assert "1 colorized" in again.stderr  # good_colour.jpg, now that the user's file is out of its way
 
 
@@ -102,7 +104,7 @@ def test_default_mode_reruns_do_not_pile_up(tmp_path):
         _clean(run.stderr)
         assert run.returncode == 1
     added = set(os.listdir(corpus.folder)) - before
-    assert len(added) == 2 * len(corpus.names("good")), sorted(added)  # NAME_colorized.EXT and its label map, once
+    assert len(added) == 3 * len(corpus.names("good")), sorted(added)  # NAME_colorized.EXT, its label map and legend, once
     assert not any("_colorized_colorized" in n or "semantic_colorized.semantic" in n for n in added if not n.startswith(("holiday", "street.semantic")))
     assert "holiday_colorized_colorized.jpg" in added  # a photo of one's own named *_colorized is colorized
     assert "street.semantic_colorized.png" in added  # so is one named *.semantic.png
