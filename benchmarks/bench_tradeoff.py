@@ -43,7 +43,8 @@ CLASSES = SPLITS.parent / "imagenet_classes.txt"
 SAT_GRID = np.round(np.arange(1.0, 4.0001, 0.05), 2)
 
 
-INFERENCE_CONFIG = ("architecture", "bins", "classes", "global_size", "weights_dtype", "working_size")
+INFERENCE_CONFIG = ("architecture", "bins", "classes", "global_size", "vividness_mode", "vividness_saturation_max", "weights_dtype",
+                    "working_size")
 
 
 def file_tag(path: Path) -> str:
