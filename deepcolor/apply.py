@@ -203,8 +203,8 @@ def _style_luma(path: Path, io) -> np.ndarray:
 
     try:
         image = io.read_image(path)
-    except (ValueError, OSError) as exc:
-        raise CommandError(f"--style: {str(exc).splitlines()[0]}") from None
+    except io.ImageReadError as exc:
+        raise CommandError(f"--style: {exc}") from None
     return rgb_to_luma(image.pixels) if image.pixels.ndim == 3 else image.pixels
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from deepcolor.errors import DeepcolorError, one_line_message
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.models.base import ChromaModel
 
@@ -117,8 +118,8 @@ def apply_file(
                 if out is not None and out.exists() and not options.overwrite:
                     raise io.ImageWriteError(out, "exists; pass --overwrite to replace it")
             info = _colorize_file(source, target, model, options, semantic_target)
-    except (ValueError, OSError) as exc:
-        return FileResult(source, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except DeepcolorError as exc:  # the user's: a bad file, a failed write (io wraps OSError); anything else is a bug
+        return FileResult(source, target, "failed", one_line_message(exc))
     except MemoryError:
         return FileResult(source, target, "failed", f"{source}: not enough memory")
     return FileResult(source, target, "colorized", info=info, seconds=time.perf_counter() - t0)

@@ -86,7 +86,8 @@ def evaluate_paths(
     """
     from tqdm.auto import tqdm
 
-    from deepcolor.io import read_image
+    from deepcolor.errors import one_line_message
+    from deepcolor.io import ImageReadError, read_image
     from deepcolor.metrics import colorfulness, psnr, to_uint8
     from deepcolor.pipeline import colorize_luma
 
@@ -97,8 +98,8 @@ def evaluate_paths(
             continue
         try:
             image = read_image(path)
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
+        except ImageReadError as exc:
+            failed.append((path, one_line_message(exc)))
             continue
         if image.pixels.ndim != 3:
             failed.append((path, "gray image: nothing to compare the colours with"))

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from deepcolor.errors import DeepcolorError, InputError
+
 from deepcolor.io.write import atomic_write_bytes
 
 __all__ = [
@@ -40,7 +42,7 @@ LEGACY_KINDS = {"colorizer": "cheng", "global_prior": "global-prior"}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / f"v{FORMAT_VERSION}"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(DeepcolorError, ValueError):
     """A model file that is missing, truncated, foreign or of the wrong kind."""
 
 
@@ -190,4 +192,4 @@ def check_model_argument(model: object) -> None:
     """A ValueError unless ``model`` is None, a path, or an object with ``predict_chroma`` (what `colorize` takes)."""
     if model is None or isinstance(model, (str, os.PathLike)) or callable(getattr(model, "predict_chroma", None)):
         return
-    raise ValueError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")
+    raise InputError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from deepcolor.errors import InputError
 from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, quantize_rgb, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS, check_max_pixels
 from deepcolor.kernels.device import array_module_for, resolve_device, to_host
@@ -82,7 +83,7 @@ def to_luma(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim != 2 or image.size == 0:
-        raise ValueError(f"gray must be a non-empty (H, W) or (H, W, 3) array, got shape {image.shape}")
+        raise InputError(f"gray must be a non-empty (H, W) or (H, W, 3) array, got shape {image.shape}")
     return _scale(image)
 
 
@@ -93,18 +94,18 @@ def _scale(image: np.ndarray) -> np.ndarray:
         return image.astype(np.float32) / 65535.0
     if np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all():
-            raise ValueError("gray must be finite")
+            raise InputError("gray must be finite")
         lo, hi = float(image.min()), float(image.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"float gray must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]")
+            raise InputError(f"float gray must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]")
         return image.astype(np.float32)
-    raise ValueError(f"unsupported dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
+    raise InputError(f"unsupported dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
 
 
 def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
     check_max_pixels(max_pixels)
     if len(shape) >= 2 and shape[0] * shape[1] > max_pixels:
-        raise ValueError(
+        raise InputError(
             f"image is {shape[1]}x{shape[0]} = {shape[0] * shape[1]:,} pixels, over the limit of {max_pixels:,} "
             "(pass max_pixels= to raise it)"
         )

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor import temporal
+from deepcolor.errors import InputError
 from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
 
 __all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_path"]
@@ -45,7 +46,7 @@ def shot_frames(frames: Iterable[LumaFrame], *, lookahead: int = LOOKAHEAD) -> I
     ``starts_shot`` is False). Holds at most ``lookahead`` frames.
     """
     if lookahead < 1:
-        raise ValueError(f"lookahead must be >= 1, got {lookahead}")
+        raise InputError(f"lookahead must be >= 1, got {lookahead}")
     buffer: deque[tuple[LumaFrame, bool]] = deque()
     source = iter(frames)
     previous = None

@@ -165,3 +165,76 @@ def test_console_command_help_lists_the_commands(capsys):
     assert deepcolor_main(["paint"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "deepcolor: error: argument COMMAND: invalid choice: 'paint' (choose from 'colorize', 'fit', 'evaluate', 'models')"]
+
+
+class BrokenModel:
+    """A model kind whose prediction has a bug: the exception depends on the image's width (``width % 3``)."""
+
+    name: ClassVar[str] = "broken"
+    options: ClassVar[tuple[Option, ...]] = ()
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    BUGS: ClassVar[tuple[type[Exception], ...]] = (ValueError, OSError, IndexError)
+
+    def predict_chroma(self, luma: np.ndarray) -> ChromaPrediction:
+        raise self.BUGS[luma.shape[1] % 3](f"injected bug at width {luma.shape[1]}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BrokenModel":
+        load_model_file(path, kind=cls.name)
+        return cls()
+
+
+@pytest.fixture()
+def broken(tmp_path):
+    """The broken kind registered (and removed afterwards) and a model file of it."""
+    registry.register(registry.ModelEntry("broken", BrokenModel, "a model with a bug (test)"))
+    path = save_model_file(tmp_path / "broken.safetensors", {"w": np.zeros(1, np.float32)}, kind="broken", config={})
+    yield path
+    registry.unregister("broken")
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_bugs_in_a_model_are_internal_errors_serially_and_on_workers(broken, tmp_path, capsys, workers):
+    """A ValueError, an OSError and an IndexError raised by a model's prediction each fail their file as
+    "internal error (...); rerun with -v", exit 1, in this process and on Dask workers (the kind registered at
+    run time travels to them); an unreadable input beside them stays the user's one-line error."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    gray = to_uint8(rgb_to_luma(data.coffee()[::8, ::8] / 255.0))
+    for width, bug in zip((60, 61, 62), BrokenModel.BUGS):  # 60 % 3 == 0: ValueError, 61: OSError, 62: IndexError
+        Image.fromarray(gray[:, :width]).save(folder / f"{bug.__name__}.png")
+    (folder / "corrupt.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    out.mkdir()
+    capsys.readouterr()
+    argv = [str(folder), "-o", str(out), "--model", str(broken), "--device", "cpu", "-q"]
+    assert apply_main([*argv, *(["--workers", str(workers)] if workers else [])]) == 1
+    err = capsys.readouterr().err
+    for width, bug in zip((60, 61, 62), BrokenModel.BUGS):
+        line = f"{bug.__name__}.png: internal error ({bug.__name__}: injected bug at width {width}); rerun with -v for the traceback"
+        assert line in err, err
+    corrupt = [line for line in err.splitlines() if "corrupt.png" in line]
+    assert len(corrupt) == 1 and "internal error" not in corrupt[0] and "not a recognized image" in corrupt[0], err
+    assert "Traceback" not in err and "'tuple' object" not in err
+    assert list(out.glob("*.png")) == []
+
+
+def test_a_declared_error_is_one_line_and_a_bug_is_internal_in_a_command(tmp_path, capsys, monkeypatch):
+    """The command's own contract: a DeepcolorError is "error: <line>", a ValueError from deeper down is an
+    internal error with the -v hint (it used to pass for the user's error)."""
+    from deepcolor.cli.runtime import run_command
+    from deepcolor.errors import DeepcolorError, InputError
+
+    def declared() -> int:
+        raise InputError("--saturation must be finite\nsecond line")
+
+    def numpy_bug() -> int:
+        return int(np.zeros(2) + np.zeros(3))  # operands could not be broadcast: a ValueError
+
+    assert issubclass(InputError, (DeepcolorError, ValueError))
+    assert run_command("prog", declared) == 2
+    assert capsys.readouterr().err.splitlines() == ["prog: error: --saturation must be finite"]
+    assert run_command("prog", numpy_bug) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("prog: internal error (ValueError: operands could not be broadcast"), err
+    assert err[0].endswith("rerun with -v for the traceback")

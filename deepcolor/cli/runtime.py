@@ -4,9 +4,10 @@ The contract of every command (``deepcolor colorize|fit|evaluate|models`` and
 ``python -m deepcolor.apply|fit|evaluate``): exit 0 when done, 1 when some
 inputs failed (each listed on one line), 2 for bad arguments, an unusable
 setup or an internal error; 130 on Ctrl-C, with how to resume. Declared
-errors (bad input, bad arguments, missing or foreign files: `CommandError`,
-`ValueError`, `OSError`) are one line; anything else is a bug and says so in
-one line, or with ``-v`` shows its full traceback.
+errors (`deepcolor.errors.DeepcolorError`: bad input, bad arguments, missing
+or foreign files, failed writes; `CommandError` among them) are one line;
+anything else (a ``ValueError`` or ``OSError`` included) is a bug and says so
+in one line, or with ``-v`` shows its full traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from deepcolor.errors import DeepcolorError, internal_error_message
 
 logger = logging.getLogger("deepcolor")
 
@@ -35,7 +38,7 @@ OUTPUT_SUFFIX = "_colorized"  # apply without -o writes NAME_colorized.EXT besid
 _STATE = {"verbose": False}
 
 
-class CommandError(Exception):
+class CommandError(DeepcolorError):
     """An expected failure that ends a command with a one-line message."""
 
 
@@ -86,21 +89,17 @@ def run_main(parser: argparse.ArgumentParser, argv: Sequence[str] | None, name: 
 
 def internal_error_line(exc: BaseException) -> str:
     """The one line of an unexpected exception: a bug, with how to see its traceback."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"internal error ({type(exc).__name__}{': ' + first if first else ''}); rerun with -v for the traceback"
+    return internal_error_message(exc)
 
 
 def run_command(prog: str, body: Callable[[], int], *, resume_hint: str = "run the same command again to resume where it stopped") -> int:
     """Run a command body under the exit contract (module docstring)."""
-    from deepcolor.modelfile import ModelFileError
-
     try:
         return body()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (CommandError, ModelFileError, ValueError, OSError) as exc:
+    except DeepcolorError as exc:
         if verbose():
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -209,8 +208,5 @@ def model_options_from_args(args: argparse.Namespace, model: Any) -> dict[str, A
         flags = " and ".join(sorted(foreign))
         kinds = sorted({k for ks in foreign.values() for k in ks})
         raise CommandError(f"{flags}: options of --method {' or '.join(kinds)}, not {model.name}")
-    try:
-        validate_options(model, options)
-    except ValueError as exc:
-        raise CommandError(str(exc).splitlines()[0]) from None
+    validate_options(model, options)  # a DeepcolorError: one line
     return options

@@ -17,6 +17,7 @@ import os
 import weakref
 from typing import Any
 
+from deepcolor.errors import InputError
 from deepcolor.kernels.cuda_host import array_module
 
 __all__ = [
@@ -109,12 +110,12 @@ def resolve_device(name: str) -> str:
         saying why).
     """
     if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
     if name == "cpu":
         return "cpu"
     reason = cuda_unavailable_reason()
     if name == "cuda" and reason is not None:
-        raise ValueError(f"--device cuda: no usable GPU: {reason}")
+        raise InputError(f"--device cuda: no usable GPU: {reason}")
     return "cpu" if reason is not None else "cuda"
 
 

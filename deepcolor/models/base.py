@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from deepcolor.errors import DeepcolorError, InputError
+
 __all__ = [
     "CAPABILITIES",
     "CapabilityError",
@@ -43,7 +45,7 @@ CAPABILITIES = {
 }
 
 
-class CapabilityError(ValueError):
+class CapabilityError(DeepcolorError, ValueError):
     """A model asked for something it does not offer (one line)."""
 
 
@@ -104,7 +106,7 @@ def require_capability(model: Any, capability: str, asked_by: str, *, alternativ
     (`deepcolor.models.registry.names_with`), named in the message.
     """
     if capability not in CAPABILITIES:
-        raise ValueError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
+        raise InputError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
     if capability not in capabilities(model):
         others = [n for n in alternatives if n != model.name]
         what = CAPABILITIES[capability].split(" (")[0].removeprefix("a ")
@@ -126,7 +128,7 @@ def validate_options(model: Any, options: Mapping[str, Any]) -> None:
         known.add("style")
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"unknown option(s) for the {model.name} model: {', '.join(unknown)}")
+        raise InputError(f"unknown option(s) for the {model.name} model: {', '.join(unknown)}")
     own = getattr(model, "validate_options", None)
     if own is not None:
         own(dict(options))

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deepcolor.errors import InputError
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
 from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
 from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
@@ -112,9 +113,9 @@ class ChengModel:
     def variant(self, semantic: bool) -> str:
         name = "semantic" if semantic else "plain"
         if name not in self.global_regressors:
-            raise ValueError(f"this model has no {name!r} variant (it has {sorted(self.global_regressors)})")
+            raise InputError(f"this model has no {name!r} variant (it has {sorted(self.global_regressors)})")
         if semantic and self.fcn is None:
-            raise ValueError("this model's semantic variant needs an FCN, which it does not carry")
+            raise InputError("this model's semantic variant needs an FCN, which it does not carry")
         return name
 
     def cluster_arrays(self) -> dict[str, np.ndarray]:
@@ -215,7 +216,7 @@ class ChengModel:
         """What `label_map`'s colours mean: one ``{"index", "name", "rgb", "hex"}`` per class of its FCN, in
         class order (CamVid's 11, or the scene FCN's 24), then ``"void"`` (black, never predicted)."""
         if self.fcn is None:
-            raise ValueError("this cheng model carries no FCN: it has no label map")
+            raise InputError("this cheng model carries no FCN: it has no label map")
         names = (*semantic_classes(self.fcn), "void")
         return [{"index": i, "name": name, "rgb": [int(c) for c in rgb], "hex": "#%02x%02x%02x" % tuple(int(c) for c in rgb)}
                 for i, (name, rgb) in enumerate(zip(names, semantic_colours(self.fcn)))]
@@ -228,7 +229,7 @@ class ChengModel:
         from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
 
         if self.fcn is None:
-            raise ValueError("this cheng model carries no FCN: it has no label map")
+            raise InputError("this cheng model carries no FCN: it has no label map")
         small = semantic_small(luma, self.fcn)
         labels = np.empty(luma.shape, np.uint8)
         run_tiled(lambda t: np.argmax(region_maps(luma, t.outer, small=small).semantic, axis=-1), labels,
@@ -308,7 +309,7 @@ class ChengModel:
                 fcn = scene_from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}, config["scene_fcn"])
             routing = str(config.get("routing", "gist"))
             if routing not in ROUTINGS or (routing == "encoder" and not isinstance(fcn, SceneFCN)):
-                raise ValueError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
+                raise InputError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
@@ -424,7 +425,7 @@ class ChengModel:
         """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is a ValueError."""
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
+            raise InputError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
         return bool(options.get("semantic", True)), bool(options.get("clusters", True))
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deepcolor.errors import InputError
 from deepcolor.colorspace import check_luma
 from deepcolor.features.encoder import encoder_from_tensors, encoder_tensors
 from deepcolor.kernels.device import array_module_for, module_on, synchronize, torch_device
@@ -53,9 +54,9 @@ def check_vividness(value: Any) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"vividness must be a number in [0, 1], got {value!r}") from None
+        raise InputError(f"vividness must be a number in [0, 1], got {value!r}") from None
     if not 0.0 <= v <= 1.0:
-        raise ValueError(f"vividness must lie in [0, 1], got {value}")
+        raise InputError(f"vividness must lie in [0, 1], got {value}")
     return v
 
 
@@ -123,7 +124,7 @@ class GlobalPriorModel:
         # regression head's chroma by 1 + v (max - 1), the class head unused (README: what the select split showed)
         self.vividness_mode = str(config.get("vividness_mode", "class-head"))
         if self.vividness_mode not in ("class-head", "saturation"):
-            raise ValueError(f"unknown vividness_mode {self.vividness_mode!r}")
+            raise InputError(f"unknown vividness_mode {self.vividness_mode!r}")
         self.classes: list[str] = list(config["classes"])
         self.label_tensors: dict[str, np.ndarray] = {}  # e.g. "labels.gist_centres" (k, 512) of gist pseudo-classes
 
@@ -135,12 +136,12 @@ class GlobalPriorModel:
     def _vividness(self, options: dict[str, Any]) -> float:
         unknown = sorted(set(options) - {"vividness"})
         if unknown:
-            raise ValueError(f"global-prior model: unknown option(s) {', '.join(unknown)}")
+            raise InputError(f"global-prior model: unknown option(s) {', '.join(unknown)}")
         if "vividness" not in options or options["vividness"] is None:
             return float(self.config.get("vividness_default", 0.0)) if self.encoder_based else 0.0
         v = check_vividness(options["vividness"])
         if v > 0 and not self.encoder_based:
-            raise ValueError("vividness above 0 needs a model with a class head (this file is the from-scratch architecture)")
+            raise InputError("vividness above 0 needs a model with a class head (this file is the from-scratch architecture)")
         return v
 
     # -- video -------------------------------------------------------------

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deepcolor.errors import InputError
 from deepcolor.modelfile import LEGACY_KINDS, ModelFileError, default_weights_path, kind_mismatch, read_model_kind
 
-__all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "names", "names_with", "entry", "model_class", "shipped_path",
+__all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "added_entry", "names", "names_with", "entry", "model_class", "shipped_path",
            "load_model", "list_models", "DEFAULT_METHOD"]
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ _SHIPPED: dict[str, "ChromaModel"] = {}  # name -> the loaded shipped model (one
 def register(new: ModelEntry, *, replace: bool = False) -> None:
     """Add a model kind at run time (e.g. a test's toy kind); an existing name needs ``replace=True``."""
     if new.name in ENTRIES and not replace:
-        raise ValueError(f"model kind {new.name!r} is already registered")
+        raise InputError(f"model kind {new.name!r} is already registered")
     ENTRIES[new.name] = new
     _CLASSES.pop(new.name, None)
     _SHIPPED.pop(new.name, None)
@@ -99,10 +100,16 @@ def register(new: ModelEntry, *, replace: bool = False) -> None:
 def unregister(name: str) -> None:
     """Remove a kind added by `register` (a test's cleanup); the shipped kinds stay."""
     if name in _BUILT_IN:
-        raise ValueError(f"model kind {name!r} ships with deepcolor and cannot be removed")
+        raise InputError(f"model kind {name!r} ships with deepcolor and cannot be removed")
     ENTRIES.pop(name, None)
     _CLASSES.pop(name, None)
     _SHIPPED.pop(name, None)
+
+
+def added_entry(name: str) -> ModelEntry | None:
+    """The entry of a kind added by `register` in this process (None for a shipped kind): what another
+    process (a Dask worker) must `register` before it can open a model of that kind."""
+    return None if name in _BUILT_IN else ENTRIES.get(name)
 
 
 def names() -> list[str]:
@@ -113,7 +120,7 @@ def names() -> list[str]:
 def entry(name: str) -> ModelEntry:
     """The entry of ``name``; a ValueError listing the known names otherwise."""
     if name not in ENTRIES:
-        raise ValueError(f"unknown model {name!r} (use one of {', '.join(ENTRIES)})")
+        raise InputError(f"unknown model {name!r} (use one of {', '.join(ENTRIES)})")
     return ENTRIES[name]
 
 
