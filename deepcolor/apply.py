@@ -131,7 +131,7 @@ def _apply(args: argparse.Namespace) -> int:
         require_capability(model, "labels", "--save-semantic", alternatives=names_with("labels"))
     if args.style:
         require_capability(model, "style", "--style", alternatives=names_with("style"))
-        options["style"] = _style_luma(Path(args.style), io)
+        options["style"] = model.style_reference(_style_luma(Path(args.style), io))
     if args.fps is not None:  # every input folder is one video of numbered frames
         plan, failed = _frame_folders(args), []
     else:

@@ -189,7 +189,9 @@ def _check_meta(path: Path, meta: dict[str, str], kind: str | None) -> dict[str,
 
 
 def check_model_argument(model: object) -> None:
-    """A ValueError unless ``model`` is None, a path, or an object with ``predict_chroma`` (what `colorize` takes)."""
-    if model is None or isinstance(model, (str, os.PathLike)) or callable(getattr(model, "predict_chroma", None)):
+    """An InputError unless ``model`` is None, a path, or a `deepcolor.models.base.Predictor` (what `colorize` takes)."""
+    from deepcolor.models.base import Predictor
+
+    if model is None or isinstance(model, (str, os.PathLike, Predictor)):
         return
     raise InputError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")

@@ -68,7 +68,7 @@ def models_main(argv: Sequence[str] = ()) -> int:
         cls = model_class(row["name"])
         print(row["name"])
         print(f"  {row['summary']}")
-        options = "; ".join(f"{o.flag}: {o.name} (default {o.default}) = {o.help}" for o in getattr(cls, "options", ())) or "none"
+        options = "; ".join(f"{o.flag}: {o.name} (default {o.default}) = {o.help}" for o in cls.options) or "none"
         print(f"  options: {options}")
         print(f"  capabilities: {', '.join(sorted(capabilities(cls))) or 'none'}")
         if row["file"] is None:

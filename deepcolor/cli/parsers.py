@@ -96,7 +96,7 @@ def _model_flags() -> argparse.ArgumentParser:
     p.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
     by_flag: dict[str, list] = {}
     for name in kinds:
-        for option in getattr(model_class(name), "options", ()):
+        for option in model_class(name).options:
             by_flag.setdefault(option.flag, []).append((name, option))
     for flag, owners in by_flag.items():
         option = owners[0][1]
@@ -161,6 +161,7 @@ def evaluate_parser(prog: str = "python -m deepcolor.evaluate") -> argparse.Argu
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST")
     parser.add_argument("--csv", metavar="FILE", type=new_file, help="per-image rows (image, PSNR, gray PSNR, gain, colorfulness, seconds, then the model's account, e.g. Cheng's cluster)")
     parser.add_argument("--limit", type=count_or_all, default=0, help="at most this many images (0: all)")
+    parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
     return parser
 
 

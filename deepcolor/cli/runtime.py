@@ -192,11 +192,11 @@ def model_options_from_args(args: argparse.Namespace, model: Any) -> dict[str, A
     from deepcolor.models.base import validate_options
     from deepcolor.models.registry import model_class, names
 
-    own = {option.flag: option for option in getattr(model, "options", ())}
+    own = {option.flag: option for option in model.options}
     options: dict[str, Any] = {}
     foreign: dict[str, list[str]] = {}
     for name in names():
-        for option in getattr(model_class(name), "options", ()):
+        for option in model_class(name).options:
             dest = option_dest(option.flag)
             if not hasattr(args, dest):
                 continue

@@ -198,7 +198,7 @@ def scene_file_parts(model: SceneFCN, *, extra: dict[str, Any] | None = None) ->
     tensors = encoder_tensors(model.encoder)
     tensors.update({f"decoder.{k}": v.detach().cpu().numpy().astype(np.float16) for k, v in model.decoder.state_dict().items()})
     width = model.decoder.classifier.in_channels
-    config = dict(getattr(model, "file_config", None) or {"classes": list(model.classes), "void": VOID, "width": width,
+    config = dict(model.file_config or {"classes": list(model.classes), "void": VOID, "width": width,
                                                           "max_side": model.max_side})
     config.update(extra or {})
     return tensors, config

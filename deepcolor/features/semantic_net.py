@@ -248,7 +248,7 @@ def fcn_file_parts(fcn: SemanticFCN) -> tuple[dict[str, np.ndarray], dict[str, A
     a file, else its architecture and normalization.
     """
     tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
-    config = getattr(fcn, "file_config", None) or {
+    config = fcn.file_config or {
         "architecture": dict(fcn.config),
         "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
         "max_side": fcn.max_side,

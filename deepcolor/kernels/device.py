@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import types
 import weakref
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "torch_to_cupy",
     "device_array_module",
     "array_module_for",
+    "device_of",
     "simulated",
     "torch_device",
     "to_torch",
@@ -201,12 +203,30 @@ def device_array_module():
     from numba import config
 
     if config.ENABLE_CUDASIM:
-        import numpy
-
-        return numpy
+        return _SIMULATED_DEVICE
     import cupy
 
     return cupy
+
+
+class _SimulatedDevice(types.ModuleType):
+    """numpy under the simulator's device identity: arrays are numpy's, but `device_of` says ``"cuda"``."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        return getattr(numpy, name)
+
+
+_SIMULATED_DEVICE = _SimulatedDevice("numpy")  # named numpy: torch and DLPack treat its arrays as host arrays
+
+
+def device_of(xp: Any) -> str:
+    """The device whose arrays ``xp`` makes: ``"cpu"`` for numpy, ``"cuda"`` for CuPy (or numpy under numba's
+    CUDA simulator, as `array_module_for` ("cuda") returns it there)."""
+    import numpy
+
+    return "cpu" if xp is numpy else "cuda"
 
 
 def array_module_for(device: str):

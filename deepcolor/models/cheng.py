@@ -47,7 +47,7 @@ from deepcolor.features.semantic import semantic_classes, semantic_colours, smal
 from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
 from deepcolor.kernels.cuda_host import array_module
-from deepcolor.kernels.device import array_module_for, synchronize
+from deepcolor.kernels.device import array_module_for, device_of, synchronize
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
 from deepcolor.models.base import ChromaPrediction, Option
@@ -63,8 +63,8 @@ VARIANTS = ("semantic", "plain")
 ROUTINGS = ("gist", "encoder")
 # Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
 ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
-_OPTIONS = frozenset({"semantic", "clusters", "maps"})
-_GPU_OPTIONS = frozenset({"semantic", "clusters"})
+_OPTIONS = frozenset({"semantic", "clusters", "maps"})  # predict_chroma's
+_SWITCHES = frozenset({"semantic", "clusters"})  # prepare's (and state)
 
 
 @dataclass
@@ -96,7 +96,6 @@ class ChengModel:
         Option("semantic", bool, True, "the 92-d descriptor with FCN semantics (off: the 81-d variant without)"),
         Option("clusters", bool, True, "the MLP of the image's cluster (off: the single global MLP)"),
     )
-    capabilities: ClassVar[frozenset[str]] = frozenset({"labels", "tiles"})
 
     global_regressors: dict[str, Regressor]
     clusters: list[ClusterHead] = field(default_factory=list)
@@ -207,7 +206,6 @@ class ChengModel:
         semantic, _ = self._switches(dict(options), _OPTIONS)
         self.variant(semantic)
 
-    @property
     def writes_legend(self) -> bool:
         """Whether ``apply --save-semantic`` writes a legend beside the label map: with the 24-class scene FCN."""
         return isinstance(self.fcn, SceneFCN)
@@ -327,37 +325,33 @@ class ChengModel:
         )
 
     # -- prediction ------------------------------------------------------
-    def prepare(self, luma: np.ndarray, **options: Any) -> "ChengImage":
+    def prepare(self, luma: np.ndarray, xp: Any = np, **options: Any) -> "ChengImage":
         """The per-image part of a prediction: the FCN on the whole image downscaled and the cluster choice.
 
-        Takes the options of `predict_chroma`; the result predicts the chroma
-        of any region of ``luma`` (`ChengImage.chroma`), so an image can be
-        colorized in tiles with the same MLP as whole.
+        ``xp`` is the array module of the device the FCN and every region's
+        features and MLP run on (numpy: the CPU; `kernels.device.array_module_for`);
+        gist and the choice run on the host. Takes the options of
+        `predict_chroma` and ``state`` (a `shot_state`: the cluster choice made
+        once for a video shot); the result predicts the chroma of any region
+        of ``luma`` (`ChengImage.chroma`), so an image can be colorized in
+        tiles with the same MLP as whole.
         """
-        state = options.pop("state", None)  # a `shot_state`: the cluster choice made once for a video shot
-        semantic, clusters = self._switches(options, _OPTIONS)
-        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters, state=state)
-
-    def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> "ChengImage":
-        """`prepare` on the GPU: ``xp`` is the device's array module (`kernels.device.array_module_for`);
-        the FCN and every region's features and MLP run on the device, gist and the choice on the host."""
         state = options.pop("state", None)
-        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
-        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters, state=state)
+        semantic, clusters = self._switches(options, _SWITCHES)
+        return self._prepare(luma, xp, semantic=semantic, clusters=clusters, state=state)
 
-    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool, state: str | None = None) -> "ChengImage":
+    def _prepare(self, luma: np.ndarray, xp: Any, *, semantic: bool, clusters: bool, state: str | None = None) -> "ChengImage":
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
         # The FCN's map stays on the device; only its C-number histogram comes back, for the choice.
-        small, pooled = self._small_and_pooled(luma, array_module_for(device), semantic=semantic,
-                                               routed=clusters and bool(self.clusters) and state is None)
+        small, pooled = self._small_and_pooled(luma, xp, semantic=semantic, routed=clusters and bool(self.clusters) and state is None)
         gist = histogram = None
         if clusters and self.clusters and state is None:
             gist, histogram = self.image_cues(luma, small, pooled)
         source = self.choose(gist, histogram, semantic=semantic, clusters=clusters) if state is None else state
         seconds = {"choice": time.perf_counter() - t0}
-        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
+        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device_of(xp))
 
     def _small_and_pooled(self, luma: np.ndarray, xp: Any, *, semantic: bool, routed: bool) -> tuple[Any, np.ndarray | None]:
         """The FCN's small map (None without semantics) and, for routing ``"encoder"`` when an image is routed,
@@ -408,12 +402,7 @@ class ChengModel:
             features and regression.
         """
         maps = options.pop("maps", None)
-        return self._whole(self.prepare(luma, **options), maps)
-
-    def predict_chroma_cuda(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU: ``luma`` on the host (gist and the FCN input are made there),
-        the chroma returned on the device (the pipeline refines it there). Options: ``semantic`` and ``clusters``."""
-        return self._whole(self.prepare_cuda(luma, array_module_for("cuda"), **options), None)
+        return self._whole(self.prepare(luma, np, **options), maps)
 
     @staticmethod
     def _whole(image: "ChengImage", maps: FeatureMaps | None) -> ChromaPrediction:
@@ -421,11 +410,11 @@ class ChengModel:
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
 
-    def _switches(self, options: dict[str, Any], allowed: frozenset, where: str = "") -> tuple[bool, bool]:
-        """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is a ValueError."""
+    def _switches(self, options: dict[str, Any], allowed: frozenset) -> tuple[bool, bool]:
+        """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is an InputError."""
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise InputError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
+            raise InputError(f"unknown option(s) for the {self.name} model: {', '.join(unknown)} (it takes semantic, clusters)")
         return bool(options.get("semantic", True)), bool(options.get("clusters", True))
 
 

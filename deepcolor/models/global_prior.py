@@ -112,7 +112,6 @@ class GlobalPriorModel:
                "regression chroma by 1 + v (x2 at 1), a file with vividness_mode class-head blends in the class head's "
                "annealed mean; the default is the model file's"),
     )
-    capabilities: ClassVar[frozenset[str]] = frozenset({"style", "tiles"})
 
     def __init__(self, net: EncoderPriorNet | GlobalPriorNet, config: dict[str, Any]) -> None:
         if len(config.get("classes", ())) != net.n_classes:
@@ -163,15 +162,15 @@ class GlobalPriorModel:
         return inputs[int(np.argmin(((inputs - inputs.mean(axis=0)) ** 2).sum(axis=(1, 2))))]
 
     # -- prediction ----------------------------------------------------------
-    def prepare(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
+    def prepare(self, luma: np.ndarray, xp: Any = np, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
                 **options: Any) -> GlobalPriorImage:
-        """The per-image part: the network once on the whole image; the result gives any window's chroma (tiles)."""
-        return self._prepare(luma, style, state, options, np)
-
-    def prepare_cuda(self, luma: np.ndarray, xp: Any, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
-                     **options: Any) -> GlobalPriorImage:
-        """`prepare` with the network on the GPU (torch on the device of ``xp``); windows come back on the device."""
+        """The per-image part: the network once on the whole image (torch on the device of ``xp``, the array module
+        windows come back in; numpy: the CPU); the result gives any window's chroma (tiles)."""
         return self._prepare(luma, style, state, options, xp)
+
+    def style_reference(self, luma: np.ndarray) -> np.ndarray:
+        """A style reference checked once, before any image: (H', W') float32 luma in [0, 1] (the ``style`` option)."""
+        return check_luma(luma, name="style", range_tolerance=0.0)
 
     def _prepare(self, luma: np.ndarray, style: np.ndarray | None, state: np.ndarray | None, options: dict[str, Any],
                  xp: Any) -> GlobalPriorImage:
@@ -228,11 +227,6 @@ class GlobalPriorModel:
             Unknown options, a vividness outside [0, 1], or a luma/style that is not (H, W) float in [0, 1].
         """
         return self._whole(self._prepare(luma, style, state, options, np))
-
-    def predict_chroma_cuda(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
-                            **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU: ``luma`` on the host, the chroma returned on the device."""
-        return self._whole(self._prepare(luma, style, state, options, array_module_for("cuda")))
 
     @staticmethod
     def _whole(image: GlobalPriorImage) -> ChromaPrediction:

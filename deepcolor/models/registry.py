@@ -146,7 +146,9 @@ def model_class(kind: str) -> type:
 
 def names_with(capability: str) -> list[str]:
     """The registered kinds that declare ``capability``."""
-    return [n for n in ENTRIES if capability in getattr(model_class(n), "capabilities", ())]
+    from deepcolor.models.base import capabilities
+
+    return [n for n in ENTRIES if capability in capabilities(model_class(n))]
 
 
 def shipped_path(name: str) -> Path | None:

@@ -58,7 +58,7 @@ def fcn_cache_id(fcn: Any) -> str:
     Samples and MLPs cached under another FCN are never reused; caches written
     by earlier versions of this module stay valid (the id is computed as it was).
     """
-    config = getattr(fcn, "file_config", None) if fcn is not None else None
+    config = fcn.file_config if fcn is not None else None
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12] if config else "none"
 
 
