@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.errors import InputError, ResultCheckError
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 
 __all__ = [
     "RGB_TO_YUV",

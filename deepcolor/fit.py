@@ -27,7 +27,6 @@ from deepcolor.cli.runtime import (
 )
 
 logger = logging.getLogger("deepcolor")
-TRAINERS = ("cheng", "semantic", "global-prior", "scene")  # `deepcolor fit TRAINER`; python -m deepcolor.fit without one: cheng
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.fit") -> int:

@@ -140,7 +140,7 @@ def kind_mismatch(path: str | os.PathLike, kind: str, known: list[str]) -> str:
     """One line for a model file of a kind that is not a colorizer: what it holds and what to pass instead."""
     what = _PART_KINDS.get(kind, f"a model of kind {kind!r}")
     return (f"{_shown(Path(path))} holds {what}, not a colorizer; pass a colorizer file "
-            f"(kind {' or '.join(repr(k) for k in known)}) or leave --model out for the shipped one")
+            f"(kind {' or '.join(repr(k) for k in known)}) or none for the shipped one")
 
 
 def read_model_kind(path: str | os.PathLike) -> str:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepcolor import kernels
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.params import (
     BILATERAL_DIAMETER,
     BILATERAL_SIGMA_COLOR,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.device import from_torch, module_on, to_torch
 from deepcolor.modelfile import load_error_text
 

@@ -27,7 +27,6 @@ class ToyModel:
 
     name: ClassVar[str] = "toy"
     options: ClassVar[tuple[Option, ...]] = (Option("tint", float, 0.05, "U of every pixel, before the file's strength"),)
-    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, strength: float) -> None:
         self.strength = strength
@@ -172,7 +171,6 @@ class BrokenModel:
 
     name: ClassVar[str] = "broken"
     options: ClassVar[tuple[Option, ...]] = ()
-    capabilities: ClassVar[frozenset[str]] = frozenset()
     BUGS: ClassVar[tuple[type[Exception], ...]] = (ValueError, OSError, IndexError)
 
     def predict_chroma(self, luma: np.ndarray) -> ChromaPrediction:

@@ -9,7 +9,9 @@ in `deepcolor.models.registry`. What the commands share at run time is
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
@@ -106,9 +108,21 @@ def _model_flags() -> argparse.ArgumentParser:
             p.add_argument(flag, dest=option_dest(flag), action="store_const", const=not option.default,
                            default=argparse.SUPPRESS, help=help_text)
         else:
-            p.add_argument(flag, dest=option_dest(flag), type=option.type, default=argparse.SUPPRESS, help=help_text)
+            p.add_argument(flag, dest=option_dest(flag), type=_option_type(option), metavar=option.name.upper(),
+                           default=argparse.SUPPRESS, help=help_text)
     _add_device_flag(p)
     return p
+
+
+def _option_type(option: Any) -> Callable[[str], Any]:
+    """``option.type`` under the option's own name: argparse's one line reads "invalid vividness value: 'x'"
+    (not the name of whatever function parses it)."""
+
+    def parse(text: str) -> Any:
+        return option.type(text)
+
+    parse.__name__ = option.name
+    return parse
 
 
 def _engine_flags() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ logger = logging.getLogger("deepcolor")
 __all__ = [
     "EXIT_FAILED_ITEMS", "EXIT_USAGE", "EXIT_INTERRUPTED", "OUTPUT_SUFFIX", "CommandError", "passive_openmp",
     "setup_logging", "verbose", "parse_args", "run_main", "run_command", "shown", "internal_error_line", "report_failures",
-    "resolve_device_flag", "engine_options", "option_dest", "model_from_args", "model_options_from_args",
+    "resolve_device_flag", "require_capability", "engine_options", "option_dest", "model_from_args", "model_options_from_args",
 ]
 
 EXIT_FAILED_ITEMS = 1
@@ -149,6 +149,24 @@ def resolve_device_flag(args: argparse.Namespace) -> str:
     if not args.quiet:
         print(device_notice(device, args.device), file=sys.stderr)
     return device
+
+
+def require_capability(model: Any, capability: str, asked_by: str) -> None:
+    """Raise `CapabilityError` (one line) when ``model`` lacks ``capability`` (`deepcolor.models.base.CAPABILITIES`).
+
+    ``asked_by`` names the flag that asks; the message names the kinds that have it (``--method``).
+    """
+    from deepcolor.models.base import CAPABILITIES, CapabilityError, capabilities
+    from deepcolor.models.registry import names_with
+
+    if capability not in CAPABILITIES:
+        raise CommandError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
+    if capability not in capabilities(model):
+        others = [n for n in names_with(capability) if n != model.name]
+        what = CAPABILITIES[capability].split(" (")[0].removeprefix("a ")
+        if others:
+            raise CapabilityError(f"{asked_by} needs --method {' or '.join(others)} (the {model.name} model has no {what})")
+        raise CapabilityError(f"{asked_by}: the {model.name} model has no {what}, nor has any other model kind")
 
 
 def engine_options(args: argparse.Namespace) -> dict:

@@ -30,20 +30,8 @@ FORMAT_BY_EXT = {
 SUPPORTED_EXTENSIONS = frozenset(FORMAT_BY_EXT)
 FORMATS_16BIT = frozenset({"PNG", "TIFF"})
 
-class ImageReadError(DeepcolorError, ValueError):
-    """An input image that cannot be read; ``str(err)`` is one line ``"<path>: <reason>"``."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = one_line(reason)
-        super().__init__(f"{one_line(self.path)}: {self.reason}")
-
-    def __reduce__(self):  # picklable, so errors cross process pools intact
-        return (type(self), (self.path, self.reason))
-
-
-class ImageWriteError(DeepcolorError, OSError):
-    """An output image that cannot be written; ``str(err)`` is one line ``"<path>: <reason>"``."""
+class FileError(DeepcolorError):
+    """A file of the user's that cannot be used; ``str(err)`` is one line ``"<path>: <reason>"``."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path = os.fspath(path)
@@ -53,8 +41,16 @@ class ImageWriteError(DeepcolorError, OSError):
     def __str__(self) -> str:
         return str(self.args[0])
 
-    def __reduce__(self):
+    def __reduce__(self):  # picklable, so errors cross process pools intact
         return (type(self), (self.path, self.reason))
+
+
+class ImageReadError(FileError, ValueError):
+    """An input image that cannot be read; ``str(err)`` is one line ``"<path>: <reason>"``."""
+
+
+class ImageWriteError(FileError, OSError):
+    """An output image that cannot be written; ``str(err)`` is one line ``"<path>: <reason>"``."""
 
 
 def one_line(text: str) -> str:

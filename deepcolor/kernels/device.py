@@ -19,7 +19,7 @@ import weakref
 from typing import Any
 
 from deepcolor.errors import InputError
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 
 __all__ = [
     "DEVICES",

@@ -25,14 +25,15 @@ for attributes:
 - `ValidatedModel`: ``validate_options(options)``, the kind's own rules,
   checked once before the first image.
 
-`CAPABILITIES` names the abilities a flag can ask for (``--save-semantic``,
-``--style``, tiles). Nothing here imports torch or the pipeline, so a model
+`CAPABILITIES` names the abilities a caller can ask for (a label map, a style
+reference, tiles); the command line says which kinds have them
+(`deepcolor.cli.runtime.require_capability`). Nothing here imports torch or the pipeline, so a model
 imports this module, never the pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -58,7 +59,6 @@ __all__ = [
     "capabilities",
     "evaluation_settings",
     "offers",
-    "require_capability",
     "validate_options",
 ]
 
@@ -211,22 +211,6 @@ def offers(model: Any, ability: type) -> bool:
 def capabilities(model: Any) -> frozenset[str]:
     """The `CAPABILITIES` a model (class or instance) offers, by the protocols it satisfies."""
     return frozenset(name for name, ability in ABILITIES.items() if offers(model, ability))
-
-
-def require_capability(model: Any, capability: str, asked_by: str, *, alternatives: Sequence[str] = ()) -> None:
-    """Raise `CapabilityError` (one line) when ``model`` lacks ``capability``.
-
-    ``asked_by`` names who asks (a flag); ``alternatives`` the kinds that have it
-    (`deepcolor.models.registry.names_with`), named in the message.
-    """
-    if capability not in CAPABILITIES:
-        raise InputError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
-    if capability not in capabilities(model):
-        others = [n for n in alternatives if n != model.name]
-        what = CAPABILITIES[capability].split(" (")[0].removeprefix("a ")
-        if others:
-            raise CapabilityError(f"{asked_by} needs --method {' or '.join(others)} (the {model.name} model has no {what})")
-        raise CapabilityError(f"{asked_by}: the {model.name} model has no {what}, nor has any other model kind")
 
 
 def evaluation_settings(model: Any) -> dict[str, dict[str, Any]]:

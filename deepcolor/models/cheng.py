@@ -42,11 +42,11 @@ import numpy as np
 
 from deepcolor.errors import InputError
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
+from deepcolor.features.scene import scene_from_tensors
 from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
-from deepcolor.features.semantic_net import fcn_file_parts
+from deepcolor.features.semantic_net import SemanticNet
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.device import array_module_for, device_of, synchronize
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
@@ -63,6 +63,7 @@ VARIANTS = ("semantic", "plain")
 ROUTINGS = ("gist", "encoder")
 # Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
 ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
+_NET_PREFIX = {"fcn": "fcn", "scene_fcn": "scene"}  # a semantic network's kind -> its tensors' prefix in a colorizer file
 _OPTIONS = frozenset({"semantic", "clusters", "maps"})  # predict_chroma's
 _SWITCHES = frozenset({"semantic", "clusters"})  # prepare's (and state)
 
@@ -73,10 +74,10 @@ class ClusterHead:
 
     key: str
     layer: int
-    centre: np.ndarray  # (512,) gist centre
+    centre: np.ndarray  # (D,) centre in the routing feature's space: the gist (512) or the encoder's pooled feature (1280)
     semantic_histogram: np.ndarray  # (C,) mean semantic histogram of its images (C = 11, or 24 with the scene FCN)
-    served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
-    sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
+    served_centre: np.ndarray  # (D,) routing-feature centre of the images it served (NaN if none)
+    sent_centre: np.ndarray  # (D,) routing-feature centre of the images it sent on (NaN if none)
     regressors: dict[str, Regressor]  # per variant; empty: a dropped cluster (the global MLP serves its images)
     n_images: int = 0
     blend: dict[str, tuple[float, float]] = field(default_factory=dict)  # per variant: (cluster weight, global weight)
@@ -99,7 +100,7 @@ class ChengModel:
 
     global_regressors: dict[str, Regressor]
     clusters: list[ClusterHead] = field(default_factory=list)
-    fcn: Any = None  # SemanticFCN (11 classes, 92-d descriptor), SceneFCN (24 classes, 105-d) or None
+    fcn: SemanticNet | None = None  # e.g. SemanticFCN (11 classes, 92-d descriptor), SceneFCN (24 classes, 105-d)
     selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
     global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
     colour_gain: dict[str, float] = field(default_factory=dict)  # per variant, anti-sepia gain fitted on held-out images
@@ -166,19 +167,19 @@ class ChengModel:
         if small is not None:
             from deepcolor.features.semantic import semantic_histogram
 
-            hist = semantic_histogram(small)  # on the device when ``small`` is: 11 numbers come back
+            hist = semantic_histogram(small)  # on the device when ``small`` is: C numbers come back
         return descriptor, hist
 
-    def route(self, gist: np.ndarray | None, histogram: np.ndarray | None) -> ClusterHead:
-        """The cluster an image with these `image_cues` falls in (dropped or not); needs clusters."""
+    def route(self, feature: np.ndarray | None, histogram: np.ndarray | None) -> ClusterHead:
+        """The cluster an image with these `image_cues` (its routing feature, histogram) falls in (dropped or not); needs clusters."""
         arrays = self.cluster_arrays()
         selection = dict(self.selection)
-        if histogram is None:  # no semantics to break gist ties: nearest centre per layer
+        if histogram is None:  # no semantics to break routing ties: nearest centre per layer
             histogram = np.full(arrays["histograms"].shape[1], 1.0, np.float32)
             selection["top_k"] = 1
-        return self.clusters[choose_cluster_arrays(gist, histogram, **arrays, **selection)]
+        return self.clusters[choose_cluster_arrays(feature, histogram, **arrays, **selection)]
 
-    def choose(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> str:
+    def choose(self, feature: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> str:
         """Where an image with these `image_cues` gets its chroma: a cluster key, or ``"global"``.
 
         ``"global"`` without clusters, and for an image routed to a dropped
@@ -187,7 +188,7 @@ class ChengModel:
         name = self.variant(semantic)
         if not clusters or not self.clusters:
             return "global"
-        head = self.route(gist, histogram)
+        head = self.route(feature, histogram)
         return head.key if head.uses_own_mlp(name) else "global"
 
     # -- the model interface (deepcolor.models.base) ------------------------
@@ -207,8 +208,9 @@ class ChengModel:
         self.variant(semantic)
 
     def writes_legend(self) -> bool:
-        """Whether ``apply --save-semantic`` writes a legend beside the label map: with the 24-class scene FCN."""
-        return isinstance(self.fcn, SceneFCN)
+        """Whether ``apply --save-semantic`` writes a legend beside the label map: as its semantic network says
+        (the 24-class scene FCN does)."""
+        return self.fcn is not None and self.fcn.writes_legend
 
     def label_legend(self) -> list[dict[str, Any]]:
         """What `label_map`'s colours mean: one ``{"index", "name", "rgb", "hex"}`` per class of its FCN, in
@@ -248,12 +250,11 @@ class ChengModel:
         if self.clusters:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         fcn_config = scene_config = None
-        if isinstance(self.fcn, SceneFCN):  # the 24-class scene FCN (105-d descriptor), encoder included, float16
-            scene_tensors, scene_config = scene_file_parts(self.fcn)
-            tensors.update({f"scene.{k}": v for k, v in scene_tensors.items()})
-        elif self.fcn is not None:
-            fcn_tensors, fcn_config = fcn_file_parts(self.fcn)
-            tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
+        if self.fcn is not None:  # under its kind's prefix: "fcn." (11 classes) or "scene." (24, encoder included, float16)
+            net_tensors, net_config = self.fcn.file_parts()
+            prefix = _NET_PREFIX[self.fcn.kind]
+            tensors.update({f"{prefix}.{k}": v for k, v in net_tensors.items()})
+            fcn_config, scene_config = (net_config, None) if self.fcn.kind == "fcn" else (None, net_config)
         config = {
             "variants": sorted(self.global_regressors),
             "clusters": cluster_cfg,
@@ -306,7 +307,7 @@ class ChengModel:
             elif config.get("scene_fcn") is not None:
                 fcn = scene_from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}, config["scene_fcn"])
             routing = str(config.get("routing", "gist"))
-            if routing not in ROUTINGS or (routing == "encoder" and not isinstance(fcn, SceneFCN)):
+            if routing not in ROUTINGS or (routing == "encoder" and (fcn is None or fcn.kind != "scene_fcn")):
                 raise InputError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             if isinstance(exc, ModelFileError):
@@ -357,7 +358,7 @@ class ChengModel:
         """The FCN's small map (None without semantics) and, for routing ``"encoder"`` when an image is routed,
         the encoder's pooled feature from the same pass (else None)."""
         if self.routing == "encoder" and routed:
-            small, pooled = scene_small_and_pooled(luma, self.fcn, xp=xp)
+            small, pooled = self.fcn.small_and_pooled(luma, xp=xp)
             return (small if semantic else None), pooled
         return (small_probabilities(luma, self.fcn, xp=xp) if semantic else None), None
 

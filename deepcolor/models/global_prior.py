@@ -129,8 +129,9 @@ class GlobalPriorModel:
 
     # -- options -----------------------------------------------------------
     def validate_options(self, options: dict[str, Any]) -> None:
-        """Check the options once (`deepcolor.models.base.validate_options`): vividness in [0, 1]."""
-        self._vividness(dict(options))
+        """Check the options once (`deepcolor.models.base.validate_options`): vividness in [0, 1] (a style reference is
+        checked by `style_reference`)."""
+        self._vividness({k: v for k, v in options.items() if k != "style"})
 
     def _vividness(self, options: dict[str, Any]) -> float:
         unknown = sorted(set(options) - {"vividness"})
