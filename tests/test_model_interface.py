@@ -42,10 +42,23 @@ class ToyModel:
         return cls(float(config["strength"]))
 
 
+def fit_toy(argv: list[str], prog: str) -> int:
+    """The toy kind's trainer (``deepcolor fit toy --strength S --out FILE``): its own flags, its own file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--strength", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    save_model_file(args.out, {"w": np.zeros(1, np.float32)}, kind="toy", config={"strength": args.strength})
+    return 0
+
+
 @pytest.fixture()
 def toy(tmp_path):
     """The toy kind registered (and removed afterwards) and a model file of it."""
-    registry.register(registry.ModelEntry("toy", ToyModel, "a constant tint (test)", training="nothing", figures="none"))
+    registry.register(registry.ModelEntry("toy", ToyModel, "a constant tint (test)", training="nothing", figures="none",
+                                          trainer=fit_toy))
     path = save_model_file(tmp_path / "toy.safetensors", {"w": np.zeros(1, np.float32)}, kind="toy", config={"strength": 2.0})
     yield path
     registry.unregister("toy")
@@ -101,6 +114,27 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not (tmp_path / "x.png").exists()
+
+
+def test_a_toy_kind_trains_by_its_registry_entry_and_runs_on_workers(toy, tmp_path, capsys):
+    """`deepcolor fit toy` runs the trainer its entry names (no package file knows the kind); the file it
+    writes colorizes on a Dask worker, which learns the kind from the entry that travels with the model."""
+    trained = tmp_path / "trained.safetensors"
+    assert deepcolor_main(["fit", "toy", "--strength", "3", "--out", str(trained)]) == 0
+    assert deepcolor.load_model(trained).strength == 3.0
+    folder = tmp_path / "in"
+    folder.mkdir()
+    gray = _gray_photo(folder / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [str(folder), "-o", str(out), "--model", str(trained), "--tint", "0.05", "--no-refine", "--device", "cpu",
+            "--workers", "1", "-q"]
+    assert apply_main(argv) == 0, capsys.readouterr().err
+    rgb = np.asarray(Image.open(out / "a.png")).astype(np.float32) / 255.0
+    y = gray / 255.0
+    inside = (y > 0.09) & (y < 0.5)
+    np.testing.assert_allclose(rgb[..., 2][inside], y[inside] + 2.03211 * 0.15, atol=2 / 255)  # U = 0.05 * strength 3
+    assert deepcolor_main(["fit", "toy", "--out", str(tmp_path / "x.safetensors")]) == 2  # its own flags: --strength missing
 
 
 def test_save_semantic_with_a_model_without_a_label_map_is_one_line(tmp_path, capsys):
