@@ -116,12 +116,14 @@ class Colorizer:
         check_pixels(np.shape(luma), self.max_pixels)
         return np.ascontiguousarray(check_luma(luma, name="luma", range_tolerance=1e-6), dtype=np.float32)
 
-    def __call__(self, luma: np.ndarray, *, state: Any = None) -> np.ndarray:
+    def __call__(self, luma: np.ndarray, *, state: Any = None, checked: bool = False) -> np.ndarray:
         """(H, W, 2) float32 chroma of an (H, W) float32 luma in [0, 1], after refinement and saturation.
 
-        ``state``: a `video_state` (the shot's decision) instead of this image's own. Sets `info` and `seconds`.
+        ``state``: a `video_state` (the shot's decision) instead of this image's own; ``checked``: ``luma`` already
+        passed `check`. Sets `info` and `seconds`.
         """
-        luma = self.check(luma)
+        if not checked:
+            luma = self.check(luma)
         chroma = np.empty(luma.shape + (2,), np.float32)
 
         def keep(t: Tile, core: np.ndarray) -> None:

@@ -163,7 +163,7 @@ def colorize_luma(
     colorizer = Colorizer(model, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile,
                           **model_options)
     luma = colorizer.check(luma)
-    chroma = colorizer(luma)
+    chroma = colorizer(luma, checked=True)
     return Colorization(luma=luma, chroma=chroma, info=colorizer.info, seconds=colorizer.seconds)
 
 
