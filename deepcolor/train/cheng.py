@@ -32,7 +32,8 @@ import numpy as np
 from deepcolor.features.descriptor import SEMANTIC_DIM
 from deepcolor.models.cheng import ROUTINGS, VARIANTS, ChengModel, ClusterHead
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
-from deepcolor.regressor import Regressor, fit_regressor
+from deepcolor.regressor import Regressor
+from deepcolor.train.mlp import fit_regressor
 from deepcolor.train.calibrate import calibrate
 from deepcolor.train.samples import (
     SAMPLES_VERSION,

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from deepcolor.colorspace import rgb_to_yuv
 from deepcolor.features.encoder import load_pretrained_encoder
-from deepcolor.models.chroma_bins import SoftEncoder, bin_prior, fit_bins, rebalance_weights, soft_cross_entropy, soft_encode
+from deepcolor.train.chroma_bins import SoftEncoder, bin_prior, fit_bins, rebalance_weights, soft_cross_entropy, soft_encode
 from deepcolor.models.global_prior import GlobalPriorModel
 from deepcolor.models.prior_encoder import ARCHITECTURE, EncoderPriorNet, PriorDecoder
 from deepcolor.train.checkpoint import save_checkpoint
