@@ -81,7 +81,7 @@ def _stages(cp, size: int):
     yield "smooth: domain transform 11 maps", lambda: smooth_probabilities(probs, luma), lambda: smooth_probabilities(d_probs, d_luma, backend="cuda")
     yield (
         "apply end to end",
-        lambda: colorize_luma(luma, model).chroma,
+        lambda: colorize_luma(luma, model, device="cpu").chroma,
         lambda: colorize_luma(luma, model, device="cuda").chroma,
     )
 

@@ -113,7 +113,7 @@ def _stack(samples, members, per_image, seed=0):
 
 
 def _fit(x, y, hidden, epochs):
-    from deepcolor.regressor import fit_regressor
+    from deepcolor.train.mlp import fit_regressor
 
     return fit_regressor(x, y, epochs=epochs, batch_size=4096, lr=3e-3, seed=0, hidden=hidden)
 

@@ -8,6 +8,9 @@ Public API (imported on first use, so that ``import deepcolor`` stays cheap):
 - `load_model` (``deepcolor.models.registry.load_model``): a shipped model by
   name (``"cheng"``, ``"global-prior"``) or any model file;
 - `list_models`: the model kinds, their shipped files and figures;
+- `Colorizer` (``deepcolor.colorizer.Colorizer``): a model with every setting
+  checked once, ``colorizer(luma) -> chroma``, what every path above runs;
+- `DeepcolorError`: the base of every declared (one-line, user's) error;
 - `ChromaModel`, `ChromaPrediction`: the model interface (``deepcolor.models.base``).
 
 The stages: io -> colorspace -> features -> model (`deepcolor.models`) ->
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["colorize", "load_model", "list_models", "ChromaModel", "ChromaPrediction", "__version__"]
+__all__ = ["colorize", "load_model", "list_models", "Colorizer", "DeepcolorError", "ChromaModel", "ChromaPrediction", "__version__"]
 
 # name -> the module that defines it, imported on first use.
 _LAZY = {
@@ -33,9 +36,13 @@ _LAZY = {
     "list_models": "deepcolor.models.registry",
     "ChromaModel": "deepcolor.models.base",
     "ChromaPrediction": "deepcolor.models.base",
+    "Colorizer": "deepcolor.colorizer",
+    "DeepcolorError": "deepcolor.errors",
 }
 
 if TYPE_CHECKING:  # type checkers see the real signatures
+    from deepcolor.colorizer import Colorizer
+    from deepcolor.errors import DeepcolorError
     from deepcolor.models.base import ChromaModel, ChromaPrediction
     from deepcolor.models.registry import list_models, load_model
     from deepcolor.pipeline import colorize

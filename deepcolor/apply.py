@@ -30,6 +30,7 @@ from deepcolor.cli.runtime import (
     model_from_args,
     model_options_from_args,
     report_failures,
+    require_capability,
     resolve_device_flag,
     run_main,
     shown,
@@ -109,8 +110,6 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
 def _apply(args: argparse.Namespace) -> int:
     from deepcolor import io
     from deepcolor.batch.apply import apply_batch
-    from deepcolor.models.base import require_capability
-    from deepcolor.models.registry import names_with
 
     started_ns = time.time_ns()
     if args.example:
@@ -128,10 +127,10 @@ def _apply(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
     if args.save_semantic:
-        require_capability(model, "labels", "--save-semantic", alternatives=names_with("labels"))
+        require_capability(model, "labels", "--save-semantic")
     if args.style:
-        require_capability(model, "style", "--style", alternatives=names_with("style"))
-        options["style"] = _style_luma(Path(args.style), io)
+        require_capability(model, "style", "--style")
+        options["style"] = model.style_reference(_style_luma(Path(args.style), io))
     if args.fps is not None:  # every input folder is one video of numbered frames
         plan, failed = _frame_folders(args), []
     else:
@@ -203,8 +202,8 @@ def _style_luma(path: Path, io) -> np.ndarray:
 
     try:
         image = io.read_image(path)
-    except (ValueError, OSError) as exc:
-        raise CommandError(f"--style: {str(exc).splitlines()[0]}") from None
+    except io.ImageReadError as exc:
+        raise CommandError(f"--style: {exc}") from None
     return rgb_to_luma(image.pixels) if image.pixels.ndim == 3 else image.pixels
 
 

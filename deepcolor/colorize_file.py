@@ -19,12 +19,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepcolor.errors import DeepcolorError, one_line_message
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
-from deepcolor.models.base import ChromaModel
+from deepcolor.models.base import ChromaModel, LabelMapModel
+
+if TYPE_CHECKING:
+    from deepcolor.colorizer import Colorizer
 
 __all__ = ["ApplyOptions", "FileResult", "apply_file"]
 
@@ -44,6 +48,13 @@ class ApplyOptions:
     video: dict[str, Any] = field(default_factory=dict)  # `deepcolor.video.colorize_video` options: crf, codec, stable
     tile_progress: bool = False  # a second bar, of tiles, for an image colorized in several (this process's terminal)
     since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
+
+    def colorizer(self, model: ChromaModel) -> "Colorizer":
+        """The `deepcolor.colorizer.Colorizer` of these options: every setting, for images and video frames alike."""
+        from deepcolor.colorizer import Colorizer
+
+        return Colorizer(model, device=self.device, resolved=True, refine=self.refine, saturation=self.saturation,
+                         max_pixels=self.max_pixels, **self.model_options)
 
 
 @dataclass(frozen=True)
@@ -117,8 +128,8 @@ def apply_file(
                 if out is not None and out.exists() and not options.overwrite:
                     raise io.ImageWriteError(out, "exists; pass --overwrite to replace it")
             info = _colorize_file(source, target, model, options, semantic_target)
-    except (ValueError, OSError) as exc:
-        return FileResult(source, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except DeepcolorError as exc:  # the user's: a bad file, a failed write (io wraps OSError); anything else is a bug
+        return FileResult(source, target, "failed", one_line_message(exc))
     except MemoryError:
         return FileResult(source, target, "failed", f"{source}: not enough memory")
     return FileResult(source, target, "colorized", info=info, seconds=time.perf_counter() - t0)
@@ -129,13 +140,13 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
     from deepcolor import io
     from deepcolor.io.video import is_video_path
 
+    colorizer = options.colorizer(model)
     if is_video_path(source) or source.is_dir():  # a video, or a folder of frames (--fps): deepcolor.video
         from deepcolor.video import colorize_video
 
-        return colorize_video(source, target, model=model, refine=options.refine, saturation=options.saturation,
-                              overwrite=options.overwrite, progress=sys.stderr.isatty(), **options.video, **options.model_options)
-    from deepcolor.colorspace import check_luma_kept, merge_luma_chroma, rgb_to_luma
-    from deepcolor.pipeline import colorize_tiles, quantize_rgb
+        return colorize_video(source, target, colorizer=colorizer, overwrite=options.overwrite, progress=sys.stderr.isatty(),
+                              **options.video)
+    from deepcolor.colorspace import check_luma_kept, merge_luma_chroma, quantize_rgb, rgb_to_luma
 
     image = io.read_image(source, max_pixels=options.max_pixels)
     notes = []  # said by the batch's driver (workers' own logs are not the user's terminal)
@@ -147,6 +158,7 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         luma = image.pixels
     alpha, bit_depth = image.alpha, image.bit_depth
     del image  # only the luma is needed from here on
+    luma = colorizer.check(luma)
     dtype = np.uint16 if bit_depth == 16 else np.uint8
     rgb = np.empty(luma.shape + (3,), dtype)
 
@@ -157,9 +169,8 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         tiles.update(1)
 
     with tiles:
-        info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
-                                 max_pixels=options.max_pixels, device=options.device, **options.model_options)
-    labels = model.label_map(luma) if semantic_target is not None else None  # type: ignore[attr-defined]
+        info, _ = colorizer.tiles(luma, merge, checked=True)
+    labels = model.label_map(luma) if semantic_target is not None and isinstance(model, LabelMapModel) else None
     del luma
     io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)
     del rgb
@@ -167,7 +178,7 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         io.write_image(semantic_target, labels, overwrite=options.overwrite)
         legend_target = legend_path(model, semantic_target)
         if legend_target is not None:
-            rows = ",\n".join("  " + json.dumps(c) for c in model.label_legend())  # type: ignore[attr-defined]
+            rows = ",\n".join("  " + json.dumps(c) for c in model.label_legend())
             text = f'{{"label_map": {json.dumps(semantic_target.name)}, "classes": [\n{rows}\n]}}\n'  # one class a line
             io.atomic_write_bytes(legend_target, text.encode(), overwrite=options.overwrite)
     return {**info, "notes": notes} if notes else info
@@ -177,7 +188,7 @@ def legend_path(model: ChromaModel, semantic_target: Path | None) -> Path | None
     """Where the legend of a label map goes: ``NAME.semantic.json`` beside ``NAME.semantic.png``, for a model
     whose label map has one (Cheng's on the 24-class scene FCN); None otherwise (the 11-class map keeps
     the README's CamVid legend, and its outputs stay as they were)."""
-    if semantic_target is None or not getattr(model, "writes_legend", False):
+    if semantic_target is None or not isinstance(model, LabelMapModel) or not model.writes_legend():
         return None
     return semantic_target.with_suffix(".json")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.errors import InputError, ResultCheckError
+from deepcolor.kernels.arrays import array_module
 
 __all__ = [
     "RGB_TO_YUV",
@@ -151,17 +152,17 @@ def check_luma(luma: np.ndarray, *, min_size: int = 1, name: str = "luma", range
     xp = array_module(luma)
     luma = xp.asarray(luma)
     if luma.ndim != 2 or luma.size == 0:
-        raise ValueError(f"{name} must be a non-empty (H, W) array, got shape {luma.shape}")
+        raise InputError(f"{name} must be a non-empty (H, W) array, got shape {luma.shape}")
     if min(luma.shape) < min_size:
-        raise ValueError(f"{name} must be at least {min_size}x{min_size}, got {luma.shape}")
+        raise InputError(f"{name} must be at least {min_size}x{min_size}, got {luma.shape}")
     if not np.issubdtype(luma.dtype, np.floating):
-        raise ValueError(f"{name} must be a float array in [0, 1], got dtype {luma.dtype}")
+        raise InputError(f"{name} must be a float array in [0, 1], got dtype {luma.dtype}")
     if not bool(xp.all(xp.isfinite(luma))):
-        raise ValueError(f"{name} must be finite, got NaN or inf values")
+        raise InputError(f"{name} must be finite, got NaN or inf values")
     if range_tolerance is not None:
         lo, hi = float(luma.min()), float(luma.max())
         if lo < -range_tolerance or hi > 1.0 + range_tolerance:
-            raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (uint8 images: divide by 255)")
+            raise InputError(f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (uint8 images: divide by 255)")
     return xp.ascontiguousarray(luma, dtype=xp.float32)
 
 
@@ -177,9 +178,9 @@ MAX_SATURATION = 10.0
 def check_saturation(saturation: object) -> float:
     """``saturation`` as a float, or a ValueError: a real number in [0, `MAX_SATURATION`]."""
     if isinstance(saturation, bool) or not isinstance(saturation, (int, float, np.integer, np.floating)):
-        raise ValueError(f"saturation must be a number in [0, {MAX_SATURATION:g}], got {saturation!r}")
+        raise InputError(f"saturation must be a number in [0, {MAX_SATURATION:g}], got {saturation!r}")
     if not 0.0 <= float(saturation) <= MAX_SATURATION:  # NaN fails too
-        raise ValueError(
+        raise InputError(
             f"saturation must be in [0, {MAX_SATURATION:g}] (1 = as predicted; {MAX_SATURATION:g} already puts "
             f"most colours on the gamut edge), got {saturation!r}"
         )
@@ -189,7 +190,7 @@ def check_saturation(saturation: object) -> float:
 def check_refine(refine: object) -> bool:
     """``refine`` itself when it is a bool; a ValueError otherwise (``'no'`` is not False)."""
     if not isinstance(refine, (bool, np.bool_)):
-        raise ValueError(f"refine must be True or False, got {refine!r}")
+        raise InputError(f"refine must be True or False, got {refine!r}")
     return bool(refine)
 
 
@@ -201,16 +202,16 @@ def check_gray_image(gray: object) -> np.ndarray:
     rather than silently dropped.
     """
     if not isinstance(gray, np.ndarray):
-        raise ValueError(f"gray must be a numpy array of shape (H, W) or (H, W, 3), got {type(gray).__name__}")
+        raise InputError(f"gray must be a numpy array of shape (H, W) or (H, W, 3), got {type(gray).__name__}")
     if gray.ndim == 3 and gray.shape[2] == 4:
-        raise ValueError(
+        raise InputError(
             f"gray has shape {gray.shape}: an alpha channel is not colorized; pass gray[..., :3] "
             "(or composite it first) and keep the alpha yourself"
         )
     if not (gray.ndim == 2 or (gray.ndim == 3 and gray.shape[2] in (1, 3))) or gray.size == 0:
-        raise ValueError(f"gray must be a non-empty array of shape (H, W) or (H, W, 3), got shape {gray.shape}")
+        raise InputError(f"gray must be a non-empty array of shape (H, W) or (H, W, 3), got shape {gray.shape}")
     if not (gray.dtype in (np.uint8, np.uint16) or np.issubdtype(gray.dtype, np.floating)):
-        raise ValueError(f"gray must be uint8, uint16 or float in [0, 1], got dtype {gray.dtype}")
+        raise InputError(f"gray must be uint8, uint16 or float in [0, 1], got dtype {gray.dtype}")
     return gray
 
 
@@ -245,5 +246,5 @@ def check_luma_kept(luma: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     worst = float(np.max(drift, initial=0.0)) if np.isfinite(drift).all() else float("inf")
     if worst > tolerance:
         shown = f"{worst * top:.3g} levels" if top else f"{worst:.3g}"
-        raise ValueError(f"the colorized result lost the input's luma (off by up to {shown}); nothing written")
+        raise ResultCheckError(f"the colorized result lost the input's luma (off by up to {shown}); nothing written")
     return rgb

@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.
 
 def _evaluate(args: argparse.Namespace) -> int:
     from deepcolor.evaluation import evaluate_paths, summarize_rows, write_rows_csv
+    from deepcolor.io.common import DEFAULT_MAX_PIXELS
     from deepcolor.io.paths import expand_inputs
     missing: list[tuple[Path, str]] = []  # listed but unusable (missing, link loops): skipped and reported
     paths = expand_inputs(args.images, problems=missing)
@@ -40,7 +41,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     device = resolve_device_flag(args)
     model = model_from_args(args)
     settings = {"result": model_options_from_args(args, model)}  # checked against the model once
-    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet, device=device)
+    rows, failed = evaluate_paths(paths, model, settings=settings, refine=not args.no_refine, progress=not args.quiet, device=device,
+                                  max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
     failed = missing + failed
     rows_ = rows["result"]
     if args.csv:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.colorspace import merge_luma_chroma, quantize_luma, rgb_to_luma
+from deepcolor.io.common import DEFAULT_MAX_PIXELS
 
 __all__ = ["gray_version", "settings_grid", "evaluate_paths", "summarize_rows", "write_rows_csv"]
 
@@ -67,7 +68,8 @@ def evaluate_paths(
     progress: bool = True,
     on_image: Callable[[Path, dict[str, dict]], None] | None = None,
     skip: Callable[[Path], bool] | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[dict[str, list[dict]], list[tuple[Path, str]]]:
     """Per-image metrics of colour images colorized from their gray version, for each named setting.
 
@@ -77,7 +79,8 @@ def evaluate_paths(
     pixels a side), so its figures are theirs. ``on_image(path, {setting:
     row})`` is called after each image (benchmarks use it to checkpoint) and
     images for which ``skip(path)`` is true are not processed. ``device``
-    as in `deepcolor.pipeline.colorize`.
+    and ``max_pixels`` as in `deepcolor.pipeline.colorize`: each setting is
+    one `deepcolor.colorizer.Colorizer`, built once.
 
     Returns ``({setting: [row, ...]}, failures)``; a row holds ``image``,
     ``psnr``, ``gray_psnr``, ``gain``, ``colorfulness``,
@@ -86,19 +89,25 @@ def evaluate_paths(
     """
     from tqdm.auto import tqdm
 
-    from deepcolor.io import read_image
+    from deepcolor.errors import one_line_message
+    from deepcolor.io import ImageReadError, read_image
     from deepcolor.metrics import colorfulness, psnr, to_uint8
-    from deepcolor.pipeline import colorize_luma
+    from deepcolor.colorizer import Colorizer
 
+    colorizers = {
+        name: Colorizer(model, device=device, refine=s.get("refine", refine), max_pixels=max_pixels,
+                        **{k: v for k, v in s.items() if k != "refine"})
+        for name, s in settings.items()
+    }
     rows: dict[str, list[dict]] = {name: [] for name in settings}
     failed: list[tuple[Path, str]] = []
     for path in tqdm(paths, desc="evaluate", unit="img", disable=not progress):
         if skip is not None and skip(path):
             continue
         try:
-            image = read_image(path)
-        except (ValueError, OSError) as exc:
-            failed.append((path, str(exc).splitlines()[0]))
+            image = read_image(path, max_pixels=max_pixels)
+        except ImageReadError as exc:
+            failed.append((path, one_line_message(exc)))
             continue
         if image.pixels.ndim != 3:
             failed.append((path, "gray image: nothing to compare the colours with"))
@@ -108,11 +117,9 @@ def evaluate_paths(
         gray_psnr = psnr(gray, original)
         c_orig = colorfulness(original)
         this_image: dict[str, dict] = {}
-        for name, s in settings.items():
+        for name, colorizer in colorizers.items():
             t0 = time.perf_counter()
-            options = {k: v for k, v in s.items() if k != "refine"}
-            result = colorize_luma(luma, model, refine=s.get("refine", refine), device=device, **options)
-            out = result_rgb8(luma, result.chroma)
+            out = result_rgb8(luma, colorizer(luma))
             value = psnr(out, original)
             this_image[name] = {
                     "image": str(path),
@@ -122,7 +129,7 @@ def evaluate_paths(
                     "colorfulness": colorfulness(out),
                     "colorfulness_original": c_orig,
                     "seconds": time.perf_counter() - t0,
-                    **{k: v for k, v in result.info.items() if isinstance(v, (str, int, float, bool))},
+                    **{k: v for k, v in colorizer.info.items() if isinstance(v, (str, int, float, bool))},
                 }
             rows[name].append(this_image[name])
         if on_image is not None:

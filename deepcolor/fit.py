@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deepcolor.cli.parsers import fcn_parser, fit_parser, global_prior_parser, scene_parser
 from deepcolor.cli.runtime import (
+    EXIT_USAGE,
     CommandError,
     engine_options,
     parse_args,
@@ -27,25 +28,37 @@ from deepcolor.cli.runtime import (
 )
 
 logger = logging.getLogger("deepcolor")
-TRAINERS = ("cheng", "semantic", "global-prior", "scene")  # `deepcolor fit TRAINER`; python -m deepcolor.fit without one: cheng
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.fit") -> int:
-    """Entry point; returns the exit status (0 done, 1 some images failed, 2 bad arguments or setup)."""
+    """Entry point: ``fit NAME ARGS...`` runs the trainer the registry names for NAME (a model kind's entry, or a
+    network, `deepcolor.models.registry.trainer`); without a name, Cheng's. Returns the exit status (0 done,
+    1 some images failed, 2 bad arguments or setup)."""
+    from deepcolor.models.registry import DEFAULT_METHOD, trainer, trainer_names
+
     passive_openmp()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "semantic":
-        return _semantic(argv[1:], f"{prog} semantic")
-    if argv and argv[0] == "global-prior":
-        return _global_prior(argv[1:], f"{prog} global-prior")
-    if argv and argv[0] == "scene":
-        return _scene(argv[1:], f"{prog} scene")
-    if argv and argv[0] == "cheng":
-        argv, prog = argv[1:], f"{prog} cheng"
+    if argv and argv[0] in trainer_names():
+        name, argv, prog = argv[0], argv[1:], f"{prog} {argv[0]}"
+    else:  # python -m deepcolor.fit --images ...: the default kind
+        name = DEFAULT_METHOD
+
+    def body() -> int:  # a trainer of a kind registered at run time gets the command contract too
+        try:
+            return trainer(name)(argv, prog)
+        except SystemExit as exc:  # its own argparse: --help (0) or a bad flag (2, said in one line)
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+    return run_command(f"deepcolor.fit {name}", body)
+
+
+def fit_cheng(argv: list[str], prog: str) -> int:
+    """``deepcolor fit cheng``: Cheng's colorizer (`deepcolor.train.cheng`), the cheng entry's trainer."""
     return run_main(fit_parser(prog), argv, "deepcolor.fit", lambda args: _fit(args, argv))
 
 
-def _semantic(argv: list[str], prog: str) -> int:
+def fit_semantic(argv: list[str], prog: str) -> int:
+    """``deepcolor fit semantic``: the 11-class CamVid FCN (`deepcolor.train.fcn`)."""
     args = parse_args(fcn_parser(prog), argv)
     if isinstance(args, int):
         return args
@@ -67,7 +80,9 @@ def _semantic(argv: list[str], prog: str) -> int:
     return run_command("deepcolor.fit semantic", body, resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
-def _global_prior(argv: list[str], prog: str) -> int:
+def fit_global_prior(argv: list[str], prog: str) -> int:
+    """``deepcolor fit global-prior``: the global-prior CNN (`deepcolor.train.prior_encoder`, `deepcolor.train.global_prior`)."""
+
     def body(args: argparse.Namespace) -> int:
         import torch
 
@@ -111,7 +126,9 @@ def _global_prior(argv: list[str], prog: str) -> int:
                     resume_hint="rerun with --resume to continue from the last checkpoint")
 
 
-def _scene(argv: list[str], prog: str) -> int:
+def fit_scene(argv: list[str], prog: str) -> int:
+    """``deepcolor fit scene``: the 24-class general-scene FCN (`deepcolor.train.scene_fcn`)."""
+
     def body(args: argparse.Namespace) -> int:
         import json
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from deepcolor.errors import DeepcolorError, InputError
+
 from deepcolor.io.write import atomic_write_bytes
 
 __all__ = [
@@ -40,7 +42,7 @@ LEGACY_KINDS = {"colorizer": "cheng", "global_prior": "global-prior"}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / f"v{FORMAT_VERSION}"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(DeepcolorError, ValueError):
     """A model file that is missing, truncated, foreign or of the wrong kind."""
 
 
@@ -138,7 +140,7 @@ def kind_mismatch(path: str | os.PathLike, kind: str, known: list[str]) -> str:
     """One line for a model file of a kind that is not a colorizer: what it holds and what to pass instead."""
     what = _PART_KINDS.get(kind, f"a model of kind {kind!r}")
     return (f"{_shown(Path(path))} holds {what}, not a colorizer; pass a colorizer file "
-            f"(kind {' or '.join(repr(k) for k in known)}) or leave --model out for the shipped one")
+            f"(kind {' or '.join(repr(k) for k in known)}) or none for the shipped one")
 
 
 def read_model_kind(path: str | os.PathLike) -> str:
@@ -187,7 +189,9 @@ def _check_meta(path: Path, meta: dict[str, str], kind: str | None) -> dict[str,
 
 
 def check_model_argument(model: object) -> None:
-    """A ValueError unless ``model`` is None, a path, or an object with ``predict_chroma`` (what `colorize` takes)."""
-    if model is None or isinstance(model, (str, os.PathLike)) or callable(getattr(model, "predict_chroma", None)):
+    """An InputError unless ``model`` is None, a path, or a `deepcolor.models.base.Predictor` (what `colorize` takes)."""
+    from deepcolor.models.base import Predictor
+
+    if model is None or isinstance(model, (str, os.PathLike, Predictor)):
         return
-    raise ValueError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")
+    raise InputError(f"model must be a loaded model, a model file path or None, got {type(model).__name__}")

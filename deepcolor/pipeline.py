@@ -7,18 +7,14 @@ models (`load_model`). Model-specific options (Cheng's ``semantic``,
 model says about an image (Cheng's cluster, the global prior's scene) comes
 back as ``info`` (``colorize(..., return_info=True)``).
 
-One path for both devices (`colorize_tiles_on`): on ``"cuda"`` the arrays
-are CuPy arrays (numpy under numba's CUDA simulator), the model predicts with
-its ``prepare_cuda`` / ``predict_chroma_cuda`` (the same code as on the CPU,
-written against the array module), the refinement runs the kernels' CUDA
-twin, and only each tile's final chroma comes back to the host. The CPU path
-never imports CuPy or numba.cuda.
+Every path colorizes through one `deepcolor.colorizer.Colorizer`, built once
+from the model and every setting (device, refine, saturation, max_pixels,
+the model's options); the functions here are its thin public faces.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -26,13 +22,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, quantize_rgb, rgb_to_luma
-from deepcolor.io.common import DEFAULT_MAX_PIXELS, check_max_pixels
-from deepcolor.kernels.device import array_module_for, resolve_device, to_host
-from deepcolor.refine import refine_chroma
-from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
+from deepcolor.colorizer import Colorizer, check_pixels, tile_windows
+from deepcolor.colorspace import check_gray_image, check_luma_kept, merge_luma_chroma, quantize_rgb, rgb_to_luma
+from deepcolor.errors import InputError
+from deepcolor.io.common import DEFAULT_MAX_PIXELS
+from deepcolor.models.base import ChromaModel, ChromaPrediction
 from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
-from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
+from deepcolor.tiling import DEFAULT_TILE, Tile
 from deepcolor.modelfile import check_model_argument
 
 __all__ = [
@@ -45,12 +41,13 @@ __all__ = [
     "colorize_luma",
     "colorize_tiles",
     "colorize_tiles_on",
+    "Colorizer",
     "quantize_rgb",
+    "tile_windows",
     "to_luma",
 ]
 
 logger = logging.getLogger("deepcolor")
-_CPU_ONLY_WARNED: set[str] = set()  # model names already said to predict on the CPU
 
 
 @dataclass
@@ -82,7 +79,7 @@ def to_luma(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim != 2 or image.size == 0:
-        raise ValueError(f"gray must be a non-empty (H, W) or (H, W, 3) array, got shape {image.shape}")
+        raise InputError(f"gray must be a non-empty (H, W) or (H, W, 3) array, got shape {image.shape}")
     return _scale(image)
 
 
@@ -93,30 +90,15 @@ def _scale(image: np.ndarray) -> np.ndarray:
         return image.astype(np.float32) / 65535.0
     if np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all():
-            raise ValueError("gray must be finite")
+            raise InputError("gray must be finite")
         lo, hi = float(image.min()), float(image.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"float gray must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]")
+            raise InputError(f"float gray must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]")
         return image.astype(np.float32)
-    raise ValueError(f"unsupported dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
+    raise InputError(f"unsupported dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
 
 
-def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
-    check_max_pixels(max_pixels)
-    if len(shape) >= 2 and shape[0] * shape[1] > max_pixels:
-        raise ValueError(
-            f"image is {shape[1]}x{shape[0]} = {shape[0] * shape[1]:,} pixels, over the limit of {max_pixels:,} "
-            "(pass max_pixels= to raise it)"
-        )
-
-
-def tile_windows(shape: tuple[int, int], *, tile: int, refine: bool):
-    """``(tile, want, core_in_want)`` for each tile: the pixels whose chroma the refinement of the
-    core reads (``want``, image coordinates, inside ``tile.outer``) and the core within them."""
-    reach = REFINE_HALO if refine else 0
-    for t in tile_grid(shape, tile=tile, halo=HALO):
-        want = tuple(slice(max(o.start, c.start - reach), min(o.stop, c.stop + reach)) for o, c in zip(t.outer, t.core))
-        yield t, want, tuple(slice(c.start - w.start, c.stop - w.start) for c, w in zip(t.core, want))
+_check_pixels = check_pixels  # the pixel limit, before any work (`deepcolor.colorizer.check_pixels`)
 
 
 def colorize_tiles(
@@ -128,50 +110,20 @@ def colorize_tiles(
     saturation: float = 1.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile: int = DEFAULT_TILE,
-    device: str = "cpu",
+    device: str = "auto",
     **model_options: Any,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Colorize a luma image tile by tile, handing each tile's finished chroma to ``emit``.
-
-    Memory grows with the tile, not the image. The per-image part (the FCN on
-    the whole image downscaled, gist, semantic histogram, cluster choice) is
-    computed once; features, MLP and refinement run on each tile with a halo
-    of `tiling.HALO` pixels. An image no larger than ``tile`` is one tile, the
-    plain whole-image path. The stitched chroma equals the whole-image chroma
-    to about 1e-4 (measured 5e-5 at most on photographs; the domain
-    transform's long reach is the only inexact part), i.e. 8-bit RGB within
-    one level. A model without the ``tiles`` capability (`ChengModel.prepare`) runs whole.
-
-    Parameters
-    ----------
-    luma : ndarray, shape (H, W), float32 in [0, 1]
-    model : ChromaModel
-    emit : callable
-        ``emit(tile, chroma)``: ``chroma`` (rows, columns of ``tile.core``, 2)
-        float32 U, V after refinement and saturation.
-    refine, saturation, **model_options
-        See `colorize`.
-    max_pixels : int, keyword-only
-        Largest H * W accepted (a ValueError above it, before any work).
-    tile : int, keyword-only
-        Core side of a tile in pixels.
-    device : {"cpu", "cuda", "auto"}, keyword-only
-        See `colorize`. On the GPU the same tiles run on the device: each
-        tile's luma goes there, its features, MLP and refinement run there
-        (the model's ``prepare_cuda``, or ``predict_chroma_cuda`` for a whole
-        image; a model without them predicts on the CPU, with a one-line
-        notice), and only its core's chroma comes back. Under numba's CUDA
-        simulator ``"cuda"`` runs this same path on numpy arrays (tests).
+    """Colorize a luma image tile by tile, handing each tile's finished chroma to ``emit(tile, chroma)``:
+    `Colorizer.tiles` of a `Colorizer` built from these settings (see there, and `colorize` for the settings).
 
     Returns
     -------
     info, seconds : dict
         The model's account of its choice and per-stage timings.
     """
-    device = resolve_device(device)
-    return colorize_tiles_on(
-        luma, model, emit, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile, **model_options
-    )
+    colorizer = Colorizer(model, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile,
+                          **model_options)
+    return colorizer.tiles(luma, emit)
 
 
 def colorize_tiles_on(
@@ -191,71 +143,9 @@ def colorize_tiles_on(
     Under numba's CUDA simulator (which `resolve_device` never picks)
     ``"cuda"`` runs the GPU path on numpy arrays: the tests' way in.
     """
-    check_saturation(saturation)
-    luma = np.ascontiguousarray(luma, dtype=np.float32)
-    _check_pixels(luma.shape, max_pixels)
-    prepare = _prepare_method(model, device)
-    if not needs_tiles(luma.shape, tile=tile) or prepare is None:
-        return _colorize_whole(luma, model, emit, device, refine=refine, saturation=saturation, options=model_options)
-    xp = array_module_for(device)
-    image = prepare(luma, **model_options)
-    refine_s = 0.0
-    for t, want, core_in_want in tile_windows(luma.shape, tile=tile, refine=refine):
-        chroma = image.chroma(t.outer, want)
-        t0 = time.perf_counter()
-        if refine:
-            chroma = refine_chroma(xp.asarray(np.ascontiguousarray(luma[want])), chroma, backend=device)
-        core = chroma[core_in_want]
-        if saturation != 1.0:
-            core = core * xp.float32(saturation)
-        core = np.ascontiguousarray(to_host(core))  # the tile's one device -> host copy
-        refine_s += time.perf_counter() - t0
-        emit(t, np.ascontiguousarray(core))
-    return dict(image.info), dict(image.seconds, refinement=refine_s)
-
-
-def _prepare_method(model: Any, device: str) -> Callable[..., Any] | None:
-    """``prepare(luma, **options)`` of ``model`` on ``device`` (its ``prepare`` or ``prepare_cuda``), or None: it runs whole."""
-    if "tiles" not in capabilities(model):
-        return None
-    if device == "cpu":
-        return getattr(model, "prepare", None)
-    if not hasattr(model, "prepare_cuda"):
-        return None
-    xp = array_module_for(device)
-    return lambda luma, **options: model.prepare_cuda(luma, xp, **options)
-
-
-def _predict_whole(luma: np.ndarray, model: Any, device: str, options: dict[str, Any]) -> ChromaPrediction:
-    """The model's prediction of the whole image, its chroma on ``device``."""
-    if device == "cpu":
-        return model.predict_chroma(luma, **options)
-    if hasattr(model, "predict_chroma_cuda"):
-        return model.predict_chroma_cuda(luma, **options)
-    if model.name not in _CPU_ONLY_WARNED:
-        _CPU_ONLY_WARNED.add(model.name)
-        logger.warning("the %s model has no GPU path: it predicts on the CPU, the refinement runs on the GPU", model.name)
-    prediction = model.predict_chroma(luma, **options)
-    return ChromaPrediction(array_module_for(device).asarray(prediction.chroma), prediction.info, prediction.seconds)
-
-
-def _colorize_whole(
-    luma: np.ndarray, model: Any, emit: Callable[[Tile, np.ndarray], None], device: str, *, refine: bool, saturation: float,
-    options: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """`colorize_tiles` of an image that is one tile: the model's whole-image prediction, refined on ``device``."""
-    xp = array_module_for(device)
-    prediction = _predict_whole(luma, model, device, options)
-    chroma = prediction.chroma
-    t0 = time.perf_counter()
-    if refine:
-        chroma = refine_chroma(xp.asarray(luma), chroma, backend=device)
-    if saturation != 1.0:
-        chroma = chroma * xp.float32(saturation)
-    chroma = to_host(chroma)  # the one device -> host copy: (H, W, 2)
-    refine_s = time.perf_counter() - t0
-    emit(tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0], chroma)
-    return dict(prediction.info), dict(prediction.seconds, refinement=refine_s)
+    colorizer = Colorizer(model, device=device, resolved=True, refine=refine, saturation=saturation, max_pixels=max_pixels,
+                          tile=tile, **model_options)
+    return colorizer.tiles(luma, emit)
 
 
 def colorize_luma(
@@ -266,21 +156,15 @@ def colorize_luma(
     saturation: float = 1.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile: int = DEFAULT_TILE,
-    device: str = "cpu",
+    device: str = "auto",
     **model_options: Any,
 ) -> Colorization:
-    """Predict, refine and scale the chroma of a luma image (see `colorize` and `colorize_tiles`)."""
-    luma = np.ascontiguousarray(luma, dtype=np.float32)
-    _check_pixels(luma.shape, max_pixels)
-    chroma = np.empty(luma.shape + (2,), np.float32)
-
-    def keep(t: Tile, core: np.ndarray) -> None:
-        chroma[t.core] = core
-
-    info, seconds = colorize_tiles(
-        luma, model, keep, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile, device=device, **model_options
-    )
-    return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
+    """Predict, refine and scale the chroma of a luma image (a `Colorizer` of these settings; see `colorize`)."""
+    colorizer = Colorizer(model, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, tile=tile,
+                          **model_options)
+    luma = colorizer.check(luma)
+    chroma = colorizer(luma, checked=True)
+    return Colorization(luma=luma, chroma=chroma, info=colorizer.info, seconds=colorizer.seconds)
 
 
 @overload
@@ -350,21 +234,19 @@ def colorize(
     ValueError
         A bad argument, or an image over ``max_pixels`` (before any work).
     """
-    check_saturation(saturation)
-    check_refine(refine)
     check_gray_image(gray)
     check_model_argument(model)
-    _check_pixels(np.shape(gray), max_pixels)
+    check_pixels(np.shape(gray), max_pixels)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
+    colorizer = Colorizer(model, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, **model_options)
     dtype = np.asarray(gray).dtype
-    luma = to_luma(gray)
+    luma = colorizer.check(to_luma(gray))
     out_dtype = dtype if dtype in (np.uint8, np.uint16) else np.float32
     rgb = np.empty(luma.shape + (3,), out_dtype)
 
     def merge(t: Tile, chroma: np.ndarray) -> None:
         rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype))
 
-    info, _ = colorize_tiles(luma, model, merge, refine=refine, saturation=saturation, max_pixels=max_pixels, device=device,
-                             **model_options)
+    info, _ = colorizer.tiles(luma, merge, checked=True)
     return (rgb, info) if return_info else rgb

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepcolor import kernels
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.params import (
     BILATERAL_DIAMETER,
     BILATERAL_SIGMA_COLOR,
@@ -78,7 +78,7 @@ def joint_bilateral(
     diameter: int = DEFAULT_DIAMETER,
     sigma_color: float,
     sigma_space: float,
-    backend: str = "cpu",
+    device: str = "cpu",
 ) -> np.ndarray:
     """Joint (cross) bilateral filter of ``source`` steered by ``guide``.
 
@@ -106,7 +106,7 @@ def joint_bilateral(
         Gaussian width of the guide difference, in guide units (> 0).
     sigma_space : float
         Gaussian width of the distance, in pixels (> 0).
-    backend : {"cpu", "cuda"}, keyword-only
+    device : {"cpu", "cuda"}, keyword-only
         Where the kernel runs (`deepcolor.kernels.joint_bilateral`): ``"cuda"``
         takes CuPy arrays (numpy under numba's CUDA simulator) and returns
         one of their module.
@@ -138,7 +138,7 @@ def joint_bilateral(
     chw = xp.moveaxis(planes.astype(xp.float32, copy=False), -1, 0)
     planes_pad = xp.ascontiguousarray(xp.pad(chw, ((0, 0), (radius, radius), (radius, radius)), mode="reflect"))
     out = xp.empty(planes.shape, dtype=xp.float32)
-    kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, inverse_sigma(sigma_color), radius, out=out, backend=backend)
+    kernels.joint_bilateral(guide_pad, planes_pad, dy, dx, space, inverse_sigma(sigma_color), radius, out=out, backend=device)
     return out.reshape(source.shape)
 
 
@@ -172,7 +172,7 @@ def refine_chroma(
     diameter: int = DEFAULT_DIAMETER,
     sigma_color: float = DEFAULT_SIGMA_COLOR,
     sigma_space: float = DEFAULT_SIGMA_SPACE,
-    backend: str = "cpu",
+    device: str = "cpu",
 ) -> np.ndarray:
     """Smooth predicted chroma within luma regions, keeping it apart across luma edges.
 
@@ -189,7 +189,7 @@ def refine_chroma(
         neighbour across a luma step of 0.1 keeps under 14 % of its weight.
     sigma_space : float
         Distance width in pixels, default 3.
-    backend : {"cpu", "cuda"}
+    device : {"cpu", "cuda"}
         See `joint_bilateral`; with ``"cuda"`` luma and chroma are device arrays.
 
     Returns
@@ -204,4 +204,4 @@ def refine_chroma(
     h, w = luma.shape
     if chroma.shape != (h, w, 2):
         raise ValueError(f"chroma must have shape ({h}, {w}, 2) to match the luma, got {chroma.shape}")
-    return joint_bilateral(chroma, luma, diameter=diameter, sigma_color=sigma_color, sigma_space=sigma_space, backend=backend)
+    return joint_bilateral(chroma, luma, diameter=diameter, sigma_color=sigma_color, sigma_space=sigma_space, device=device)

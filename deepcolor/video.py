@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 
 from deepcolor import temporal
+from deepcolor.colorizer import Colorizer
+from deepcolor.errors import InputError
+from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
 
 __all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_path"]
@@ -45,7 +48,7 @@ def shot_frames(frames: Iterable[LumaFrame], *, lookahead: int = LOOKAHEAD) -> I
     ``starts_shot`` is False). Holds at most ``lookahead`` frames.
     """
     if lookahead < 1:
-        raise ValueError(f"lookahead must be >= 1, got {lookahead}")
+        raise InputError(f"lookahead must be >= 1, got {lookahead}")
     buffer: deque[tuple[LumaFrame, bool]] = deque()
     source = iter(frames)
     previous = None
@@ -80,11 +83,14 @@ def colorize_video(
     target: str | os.PathLike,
     *,
     model: Any = None,
-    method: str = "cheng",
+    method: str | None = None,
     stable: bool = True,
     carry: float = temporal.CARRY,
     refine: bool = True,
     saturation: float = 1.0,
+    device: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    colorizer: Colorizer | None = None,
     codec: str | None = None,
     crf: int | None = None,
     fps: float | None = None,
@@ -102,26 +108,26 @@ def colorize_video(
     target : path-like
         Output video; its extension picks the container (mp4, mkv, mov, avi, webm).
     model : ChromaModel or path, optional
-        Default: the shipped model of ``method``.
+        Default: the shipped model of ``method`` (default: `deepcolor.models.registry.DEFAULT_METHOD`).
     stable : bool
         Carry chroma along the motion (`deepcolor.temporal.propagate_chroma`);
         False colours every frame on its own (per-shot decisions are kept).
     carry : float
         Weight of the carried chroma on trusted pixels (`temporal.CARRY`).
-    refine, saturation, **model_options
-        As for `deepcolor.pipeline.colorize`.
+    refine, saturation, device, max_pixels, **model_options
+        As for `deepcolor.pipeline.colorize`; ``max_pixels`` applies to each frame.
+    colorizer : Colorizer, optional
+        The model and every setting above at once (`deepcolor.colorizer.Colorizer`; the file step's), instead of them.
     codec, crf : optional
-        Encoder (default libx264; libvpx-vp9 into WebM) and its constant rate
-        factor (default 18; 0 is lossless for libx264).
+        Encoder (default libx264; libvpx-vp9 into WebM) and its CRF (default 18; 0: lossless for libx264).
     fps : float, optional
         Frame rate of a folder of frames.
     overwrite : bool
         Replace an existing ``target``.
     progress : bool
-        A progress bar in frames, with ETA, on stderr.
+        A progress bar of frames on stderr.
     observe : callable, optional
-        ``observe(frame, prediction, chroma)`` after each frame: the frame's
-        own chroma and the chroma written (benchmarks measure with it).
+        ``observe(frame, prediction, chroma)`` after each frame: its own chroma and the chroma written (benchmarks).
 
     Returns
     -------
@@ -134,18 +140,18 @@ def colorize_video(
         One line: not a video, no video stream, truncated, an output that
         cannot be written. Nothing is left under ``target`` then.
     """
-    from deepcolor.pipeline import load_model
-
     source, target = Path(os.fspath(source)), Path(os.fspath(target))
+    if colorizer is None:
+        colorizer = _colorizer(model, method, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels,
+                               **model_options)
+    elif model is not None or method is not None or model_options:
+        raise InputError("give colorize_video a colorizer or a model and its settings, not both")
     _check_target(source, target, overwrite)
     info = probe(source, fps=fps)
-    if model is None or isinstance(model, (str, Path)):
-        model = load_model(model, method=method)
     partial = partial_path(target)
     try:
         with VideoWriter(partial, info, codec=codec, crf=crf) as writer, _progress(progress, info, source) as bar:
-            colour = dict(refine=refine, saturation=saturation, **model_options)
-            result = _colorize_frames(read_luma(info), info.color_range, model, colour, writer, bar,
+            result = _colorize_frames(read_luma(info), info.color_range, colorizer, writer, bar,
                                       stable=stable, carry=carry, observe=observe)
         os.replace(partial, target)
     except BaseException:
@@ -154,21 +160,26 @@ def colorize_video(
     return result
 
 
-def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, model: Any, colour: dict[str, Any], writer: VideoWriter,
+def _colorizer(model: Any, method: str | None, **settings: Any) -> Colorizer:
+    """The `Colorizer` of a model (or a model's name or file; None: the shipped one of ``method``) and its settings."""
+    from deepcolor.models.registry import load_model
+
+    if model is None or isinstance(model, (str, Path)):
+        model = load_model(model, method=method)
+    return Colorizer(model, **settings)
+
+
+def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, colorizer: Colorizer, writer: VideoWriter,
                      bar: Any, *, stable: bool, carry: float, observe: Callable | None) -> dict[str, Any]:
     """The streaming loop of `colorize_video`: shot decisions, each frame's chroma, propagation, encoding."""
-    from deepcolor.pipeline import colorize_luma
-
-    model_options = {k: v for k, v in colour.items() if k not in ("refine", "saturation")}
     shots, decisions, count = 0, [], 0
     state = previous = None
     for frame, starts, ahead in shot_frames(frames):
         if starts:  # a new shot: its decision, and nothing carried over the cut
-            state, previous = _shot_state(model, ahead, color_range, model_options), None
+            state, previous = _shot_state(colorizer, ahead, color_range), None
             shots += 1
             decisions.append(state if isinstance(state, str) else f"shot {shots}")
-        options = colour if state is None else dict(colour, state=state)
-        prediction = colorize_luma(luma_unit(frame.y, color_range), model, **options).chroma
+        prediction = colorizer(luma_unit(frame.y, color_range), state=state)
         chroma = prediction
         if stable and previous is not None:
             backward, valid = temporal.consistent_flow(frame.y, previous[0])
@@ -193,13 +204,10 @@ def _check_target(source: Path, target: Path, overwrite: bool) -> None:
         raise VideoError(target, f"folder {target.parent} does not exist")
 
 
-def _shot_state(model: Any, ahead: list[LumaFrame], color_range: int, model_options: dict[str, Any]) -> Any:
-    """The model's decision for a shot from up to `SHOT_SAMPLES` of its first frames (None: the model has none)."""
-    if not hasattr(model, "shot_state"):
-        return None
+def _shot_state(colorizer: Colorizer, ahead: list[LumaFrame], color_range: int) -> Any:
+    """The model's decision for a shot from up to `SHOT_SAMPLES` of its first frames (None: the model makes none)."""
     picks = np.unique(np.linspace(0, len(ahead) - 1, min(SHOT_SAMPLES, len(ahead))).round().astype(int))
-    lumas = [luma_unit(ahead[i].y, color_range) for i in picks]
-    return model.shot_state(lumas, **model_options)
+    return colorizer.video_state([luma_unit(ahead[i].y, color_range) for i in picks])
 
 
 def _progress(enabled: bool, info: Any, source: Path):

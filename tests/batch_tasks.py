@@ -2,7 +2,7 @@
 
 `reverse_file` does what an apply task does, without a model: read the input,
 write a derived output atomically, keep an existing output unless allowed to
-replace it, fail on a bad input with a one-line error. It appends ``start`` and
+replace it, fail on a bad input with a declared (one-line) error. It appends ``start`` and
 ``end`` lines (with its process id) to a log, so tests can count how often each
 file ran and where. `counted_resource` is a loader that logs each load, so
 tests can check that every process loads it once.
@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from deepcolor.batch.engine import TaskFailed
 from deepcolor.io import atomic_write_bytes
 
 
@@ -41,7 +42,7 @@ def reverse_file(job, resource, *, log: str | None = None, delay: float = 0.0) -
         return "kept"
     data = Path(job.source).read_bytes()
     if data.startswith(b"BAD"):
-        raise ValueError(f"{job.source}: not a valid input\n(second line that must not reach the report)")
+        raise TaskFailed(f"{job.source}: not a valid input\n(second line that must not reach the report)")
     time.sleep(delay)
     atomic_write_bytes(job.target, data[::-1])
     _log(log, f"end {job.key} {os.getpid()} {time.time():.6f}")

@@ -44,7 +44,7 @@ def main() -> dict:
     from deepcolor.pipeline import colorize_luma, load_model
 
     # Count the model's GPU predictions: a silent fallback to the CPU prediction must not pass.
-    calls = _count_calls(ChengModel, "predict_chroma_cuda")
+    calls = _count_device_prepares(ChengModel)
     model = load_model()
     luma = _luma()
     report = {}
@@ -82,16 +82,19 @@ def _gpu_colorize(luma: np.ndarray, model, **options):
     return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
 
 
-def _count_calls(cls, method: str) -> list:
-    """Wrap ``cls.method`` so that each call appends to the returned list."""
+def _count_device_prepares(cls) -> list:
+    """Wrap ``cls.prepare`` so that each call on the device's array module (not numpy) appends to the returned list."""
+    from deepcolor.kernels.device import device_of
+
     calls = []
-    original = getattr(cls, method)
+    original = cls.prepare
 
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def counted(self, luma, xp=np, **kwargs):
+        if device_of(xp) == "cuda":
+            calls.append(1)
+        return original(self, luma, xp, **kwargs)
 
-    setattr(cls, method, counted)
+    cls.prepare = counted
     return calls
 
 
@@ -110,7 +113,7 @@ def _global_prior(luma: np.ndarray) -> dict:
             m.running_var.uniform_(0.5, 2.0)
     config = {"architecture": "iizuka2016", "width": 0.0625, "classes": ["a", "b", "c"], "normalization": {"luma_mean": 0.45, "luma_std": 0.25}}
     model = GlobalPriorModel(net.eval(), config)
-    calls = _count_calls(GlobalPriorModel, "predict_chroma_cuda")
+    calls = _count_device_prepares(GlobalPriorModel)
     style = luma[::-1].copy()
     cpu = colorize_luma(luma, model, style=style)
     gpu = _gpu_colorize(luma, model, style=style)
@@ -122,34 +125,37 @@ def _global_prior(luma: np.ndarray) -> dict:
 
 
 def _global_prior_encoder(luma: np.ndarray) -> dict:
-    # The shipped encoder-based global-prior CNN: whole (predict_chroma_cuda) and tiled (prepare_cuda, tile 16), both vividness ends.
+    # The shipped encoder-based global-prior CNN: whole and tiled (tile 16) on the device, both vividness ends.
     from deepcolor.models.global_prior import GlobalPriorModel
     from deepcolor.models.registry import load_model
     from deepcolor.pipeline import colorize_luma
 
     model = load_model(method="global-prior")
-    whole_calls = _count_calls(GlobalPriorModel, "predict_chroma_cuda")
-    tile_calls = _count_calls(GlobalPriorModel, "prepare_cuda")
+    calls = _count_device_prepares(GlobalPriorModel)
+    whole = tiles = 0
     out = {"encoder_based": bool(model.encoder_based)}
     for v in (0.0, 1.0):
         cpu = colorize_luma(luma, model, vividness=v)
+        before = len(calls)
         gpu = _gpu_colorize(luma, model, vividness=v)
+        whole, before = whole + len(calls) - before, len(calls)
         tiled = _gpu_colorize(luma, model, vividness=v, tile=16)
+        tiles += len(calls) - before
         out[f"V{v:g}"] = {"max_abs_chroma": float(np.abs(gpu.chroma.astype(np.float64) - cpu.chroma).max()),
                           "max_abs_tiled": float(np.abs(tiled.chroma.astype(np.float64) - cpu.chroma).max()),
                           "same_info": gpu.info == cpu.info == tiled.info}
-    out["gpu_predictions"], out["gpu_prepares"] = len(whole_calls), len(tile_calls)
+    out["gpu_predictions"], out["gpu_prepares"] = whole, tiles
     return out
 
 
 def _tiled(model, luma: np.ndarray) -> dict:
     # The same tiles as the CPU (tile 16: 2 x 2 tiles of the 22 x 29 image), each on the device. The
-    # halo is cut to 6 pixels (both paths read it from deepcolor.pipeline) so that tiles are real
+    # halo is cut to 6 pixels (both paths read it from deepcolor.colorizer) so that tiles are real
     # crops of the image: region features, offsets and stitching are exercised, not the whole image 4 times.
-    import deepcolor.pipeline as pipeline
+    import deepcolor.colorizer as colorizer
     from deepcolor.pipeline import colorize_luma, colorize_tiles_on
 
-    pipeline.HALO = 6
+    colorizer.HALO = 6
     cpu = colorize_luma(luma, model, tile=16)
     chroma = np.full(luma.shape + (2,), np.nan, np.float32)
     tiles = []

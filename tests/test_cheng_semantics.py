@@ -88,7 +88,7 @@ def test_a_colorizer_file_of_the_11_class_format_loads_and_predicts_as_before():
 
     legacy = Path(__file__).with_name("data")
     model = ChengModel.load(legacy / "legacy_colorizer.safetensors")
-    assert isinstance(model.fcn, SemanticFCN) and not model.writes_legend and model.routing == "gist"
+    assert isinstance(model.fcn, SemanticFCN) and not model.writes_legend() and model.routing == "gist"
     assert model.global_regressors["semantic"].mean.shape == (92,)
     assert [c["name"] for c in model.label_legend()] == [*CAMVID_CLASSES, "void"]
     expected = np.load(legacy / "legacy_chroma.npz")
@@ -112,7 +112,7 @@ def test_scene_colorizer_file_round_trip(tmp_path):
     assert config["fcn"] is None and config["scene_fcn"]["classes"] == list(SCENE_CLASSES)
     assert not any(k.startswith("fcn.") for k in tensors) and tensors["scene.decoder.classifier.weight"].dtype == np.float16
     loaded = ChengModel.load(path)
-    assert isinstance(loaded.fcn, SceneFCN) and loaded.fcn.classes == SCENE_CLASSES and loaded.writes_legend
+    assert isinstance(loaded.fcn, SceneFCN) and loaded.fcn.classes == SCENE_CLASSES and loaded.writes_legend()
     np.testing.assert_array_equal(loaded.predict_chroma(luma).chroma, before)
     assert loaded.predict_chroma(luma, semantic=False).chroma.shape == (48, 64, 2)
 

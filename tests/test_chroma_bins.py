@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepcolor.models.chroma_bins import (
-    GRID,
-    SoftEncoder,
-    annealed_mean,
-    bin_prior,
-    fit_bins,
-    rebalance_weights,
-    soft_cross_entropy,
-    soft_encode,
-)
+from deepcolor.models.chroma_bins import GRID, annealed_mean
+from deepcolor.train.chroma_bins import SoftEncoder, bin_prior, fit_bins, rebalance_weights, soft_cross_entropy, soft_encode
 from deepcolor.upsample import apply_coefficients, bilinear_window, guide_coefficients, guided_upsample
 
 

@@ -27,7 +27,6 @@ class ToyModel:
 
     name: ClassVar[str] = "toy"
     options: ClassVar[tuple[Option, ...]] = (Option("tint", float, 0.05, "U of every pixel, before the file's strength"),)
-    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, strength: float) -> None:
         self.strength = strength
@@ -43,10 +42,23 @@ class ToyModel:
         return cls(float(config["strength"]))
 
 
+def fit_toy(argv: list[str], prog: str) -> int:
+    """The toy kind's trainer (``deepcolor fit toy --strength S --out FILE``): its own flags, its own file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--strength", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    save_model_file(args.out, {"w": np.zeros(1, np.float32)}, kind="toy", config={"strength": args.strength})
+    return 0
+
+
 @pytest.fixture()
 def toy(tmp_path):
     """The toy kind registered (and removed afterwards) and a model file of it."""
-    registry.register(registry.ModelEntry("toy", ToyModel, "a constant tint (test)", training="nothing", figures="none"))
+    registry.register(registry.ModelEntry("toy", ToyModel, "a constant tint (test)", training="nothing", figures="none",
+                                          trainer=fit_toy))
     path = save_model_file(tmp_path / "toy.safetensors", {"w": np.zeros(1, np.float32)}, kind="toy", config={"strength": 2.0})
     yield path
     registry.unregister("toy")
@@ -102,6 +114,27 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not (tmp_path / "x.png").exists()
+
+
+def test_a_toy_kind_trains_by_its_registry_entry_and_runs_on_workers(toy, tmp_path, capsys):
+    """`deepcolor fit toy` runs the trainer its entry names (no package file knows the kind); the file it
+    writes colorizes on a Dask worker, which learns the kind from the entry that travels with the model."""
+    trained = tmp_path / "trained.safetensors"
+    assert deepcolor_main(["fit", "toy", "--strength", "3", "--out", str(trained)]) == 0
+    assert deepcolor.load_model(trained).strength == 3.0
+    folder = tmp_path / "in"
+    folder.mkdir()
+    gray = _gray_photo(folder / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [str(folder), "-o", str(out), "--model", str(trained), "--tint", "0.05", "--no-refine", "--device", "cpu",
+            "--workers", "1", "-q"]
+    assert apply_main(argv) == 0, capsys.readouterr().err
+    rgb = np.asarray(Image.open(out / "a.png")).astype(np.float32) / 255.0
+    y = gray / 255.0
+    inside = (y > 0.09) & (y < 0.5)
+    np.testing.assert_allclose(rgb[..., 2][inside], y[inside] + 2.03211 * 0.15, atol=2 / 255)  # U = 0.05 * strength 3
+    assert deepcolor_main(["fit", "toy", "--out", str(tmp_path / "x.safetensors")]) == 2  # its own flags: --strength missing
 
 
 def test_save_semantic_with_a_model_without_a_label_map_is_one_line(tmp_path, capsys):
@@ -165,3 +198,75 @@ def test_console_command_help_lists_the_commands(capsys):
     assert deepcolor_main(["paint"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "deepcolor: error: argument COMMAND: invalid choice: 'paint' (choose from 'colorize', 'fit', 'evaluate', 'models')"]
+
+
+class BrokenModel:
+    """A model kind whose prediction has a bug: the exception depends on the image's width (``width % 3``)."""
+
+    name: ClassVar[str] = "broken"
+    options: ClassVar[tuple[Option, ...]] = ()
+    BUGS: ClassVar[tuple[type[Exception], ...]] = (ValueError, OSError, IndexError)
+
+    def predict_chroma(self, luma: np.ndarray) -> ChromaPrediction:
+        raise self.BUGS[luma.shape[1] % 3](f"injected bug at width {luma.shape[1]}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BrokenModel":
+        load_model_file(path, kind=cls.name)
+        return cls()
+
+
+@pytest.fixture()
+def broken(tmp_path):
+    """The broken kind registered (and removed afterwards) and a model file of it."""
+    registry.register(registry.ModelEntry("broken", BrokenModel, "a model with a bug (test)"))
+    path = save_model_file(tmp_path / "broken.safetensors", {"w": np.zeros(1, np.float32)}, kind="broken", config={})
+    yield path
+    registry.unregister("broken")
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_bugs_in_a_model_are_internal_errors_serially_and_on_workers(broken, tmp_path, capsys, workers):
+    """A ValueError, an OSError and an IndexError raised by a model's prediction each fail their file as
+    "internal error (...); rerun with -v", exit 1, in this process and on Dask workers (the kind registered at
+    run time travels to them); an unreadable input beside them stays the user's one-line error."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    gray = to_uint8(rgb_to_luma(data.coffee()[::8, ::8] / 255.0))
+    for width, bug in zip((60, 61, 62), BrokenModel.BUGS):  # 60 % 3 == 0: ValueError, 61: OSError, 62: IndexError
+        Image.fromarray(gray[:, :width]).save(folder / f"{bug.__name__}.png")
+    (folder / "corrupt.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    out.mkdir()
+    capsys.readouterr()
+    argv = [str(folder), "-o", str(out), "--model", str(broken), "--device", "cpu", "-q"]
+    assert apply_main([*argv, *(["--workers", str(workers)] if workers else [])]) == 1
+    err = capsys.readouterr().err
+    for width, bug in zip((60, 61, 62), BrokenModel.BUGS):
+        line = f"{bug.__name__}.png: internal error ({bug.__name__}: injected bug at width {width}); rerun with -v for the traceback"
+        assert line in err, err
+    corrupt = [line for line in err.splitlines() if "corrupt.png" in line]
+    assert len(corrupt) == 1 and "internal error" not in corrupt[0] and "not a recognized image" in corrupt[0], err
+    assert "Traceback" not in err and "'tuple' object" not in err
+    assert list(out.glob("*.png")) == []
+
+
+def test_a_declared_error_is_one_line_and_a_bug_is_internal_in_a_command(tmp_path, capsys, monkeypatch):
+    """The command's own contract: a DeepcolorError is "error: <line>", a ValueError from deeper down is an
+    internal error with the -v hint (it used to pass for the user's error)."""
+    from deepcolor.cli.runtime import run_command
+    from deepcolor.errors import DeepcolorError, InputError
+
+    def declared() -> int:
+        raise InputError("--saturation must be finite\nsecond line")
+
+    def numpy_bug() -> int:
+        return int(np.zeros(2) + np.zeros(3))  # operands could not be broadcast: a ValueError
+
+    assert issubclass(InputError, (DeepcolorError, ValueError))
+    assert run_command("prog", declared) == 2
+    assert capsys.readouterr().err.splitlines() == ["prog: error: --saturation must be finite"]
+    assert run_command("prog", numpy_bug) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("prog: internal error (ValueError: operands could not be broadcast"), err
+    assert err[0].endswith("rerun with -v for the traceback")

@@ -167,7 +167,7 @@ def test_gpu_colorization_matches_cpu():
 @needs_gpu
 def test_mlp_trains_on_the_gpu():
     """fit_regressor(device="cuda") learns a linear map and returns a CPU regressor."""
-    from deepcolor.regressor import fit_regressor
+    from deepcolor.train.mlp import fit_regressor
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, 12)).astype(np.float32)

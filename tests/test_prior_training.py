@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepcolor.models.chroma_bins import SoftEncoder, rebalance_weights
+from deepcolor.train.chroma_bins import SoftEncoder, rebalance_weights
 from deepcolor.models.prior_encoder import PriorDecoder
 from deepcolor.train.prior_cache import CROP, training_crop
 from deepcolor.train.prior_encoder import EncoderPriorConfig, batch_tensors, prior_losses

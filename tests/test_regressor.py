@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from deepcolor.regressor import ChromaMLP, Regressor, fit_regressor
+from deepcolor.regressor import ChromaMLP, Regressor
+from deepcolor.train.mlp import fit_regressor
 
 
 @pytest.mark.parametrize("width", [81, 92])

@@ -166,7 +166,7 @@ def test_extract_samples_rejects_gray(tmp_path):
 @pytest.mark.slow
 def test_regressor_cache_reuses_only_same_members(tmp_path):
     """A cached MLP is reused for the same members and retrained when the members change."""
-    from deepcolor.regressor import fit_regressor
+    from deepcolor.train.mlp import fit_regressor
 
     rng = np.random.default_rng(0)
     x, y = rng.random((200, 8)).astype(np.float32), rng.random((200, 2)).astype(np.float32)

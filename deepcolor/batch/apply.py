@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deepcolor.batch.engine import BatchReport, Job, Resource, load_resource, run_batch
+from deepcolor.batch.engine import BatchReport, Job, Resource, TaskFailed, load_resource, run_batch
 from deepcolor.batch.journal import Journal
 from deepcolor.batch.plan import plan_batch
 from deepcolor.colorize_file import ApplyOptions, apply_file
@@ -32,20 +32,27 @@ __all__ = ["apply_batch", "model_resource", "model_identity", "colorize_task", "
 logger = logging.getLogger("deepcolor")
 
 
-def _load_model(path: str | None, method: str = DEFAULT_METHOD):
-    from deepcolor.models.registry import load_model
+def _load_model(path: str | None, method: str = DEFAULT_METHOD, added: Any = None):
+    from deepcolor.models import registry
 
-    return load_model(method if path is None else Path(path))
+    if added is not None and added.name not in registry.ENTRIES:  # a kind registered at run time by the driver
+        registry.register(added)
+    return registry.load_model(method if path is None else Path(path))
 
 
 def model_resource(path: str | os.PathLike | None, method: str = DEFAULT_METHOD) -> Resource:
     """The model at ``path`` (None: the shipped one of ``method``), loaded once per process.
 
     The cache key holds the file's identity, so a long-lived worker of a
-    running cluster loads a model file anew once it has been replaced.
+    running cluster loads a model file anew once it has been replaced. A kind
+    registered at run time travels with the loader (its `ModelEntry`), so a
+    Dask worker registers it before opening the file.
     """
+    from deepcolor.models.registry import added_entry
+
     identity = tuple(model_identity(path, method).values())
-    return Resource(("model", method, *identity), functools.partial(_load_model, None if path is None else os.fspath(path), method))
+    loader = functools.partial(_load_model, None if path is None else os.fspath(path), method, added_entry(method))
+    return Resource(("model", method, *identity), loader)
 
 
 def model_identity(path: str | os.PathLike | None, method: str = DEFAULT_METHOD) -> dict[str, Any]:
@@ -132,5 +139,5 @@ def colorize_job(job: Job, model: Any, *, options: ApplyOptions, semantic_target
         options = dataclasses.replace(options, overwrite=True)
     result = apply_file(job.source, job.target, model, options, semantic_target=semantic_targets.get(job.target))
     if result.status == "failed":
-        raise ValueError(result.message)
+        raise TaskFailed(result.message)
     return _STATUS[result.status], tuple(result.info.get("notes", ()))

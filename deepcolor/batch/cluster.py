@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from deepcolor.errors import DeepcolorError
+
 __all__ = ["WORKER_ENV", "DaskMissing", "require_dask", "dask_client", "local_cluster"]
 
 logger = logging.getLogger("deepcolor")
@@ -27,7 +29,7 @@ WORKER_ENV = {
 }
 
 
-class DaskMissing(ImportError):
+class DaskMissing(DeepcolorError, ImportError):
     """dask.distributed is not installed."""
 
 

@@ -14,9 +14,10 @@ needs it and keeps it in a module-level dict, so every worker loads the model
 once, however many files it colorizes, and the serial path shares the
 driver's copy.
 
-Failures: a task reports a bad file by raising ``ValueError`` or ``OSError``;
-its first line becomes the file's reason and the batch goes on. Any other
-exception is a bug: retried (``retries``) on the cluster, then the file fails
+Failures: a task reports a bad file by raising a declared error
+(`deepcolor.errors.DeepcolorError`, e.g. `TaskFailed`); its first line becomes
+the file's reason and the batch goes on. Any other exception (a ``ValueError``
+or ``OSError`` included) is a bug: retried (``retries``) on the cluster, then the file fails
 as an internal error (`internal_error_reason`), its traceback kept in
 ``BatchReport.details`` for ``-v``. A worker process that dies (killed, out of memory) costs only the task it
 was running: the scheduler gives it to another worker (up to Dask's
@@ -38,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepcolor.errors import DeepcolorError, InputError, internal_error_message, one_line_message
 from deepcolor.batch.cluster import WORKER_ENV, dask_client
 from deepcolor.batch.halt import halt_reason
 from deepcolor.batch.journal import Journal, JournalWriteError
 
-__all__ = ["Job", "Resource", "Outcome", "BatchReport", "run_batch", "load_resource", "one_line_reason", "internal_error_reason",
+__all__ = ["Job", "Resource", "Outcome", "BatchReport", "run_batch", "load_resource", "one_line_reason", "internal_error_reason", "TaskFailed",
            "WORKER_ENV"]
 
 logger = logging.getLogger("deepcolor")
@@ -127,15 +129,16 @@ def load_resource(resource: Resource | None) -> Any:
         return _RESOURCES[resource.key]
 
 
-def one_line_reason(exc: BaseException) -> str:
-    """First line of an exception's message (its type name when empty)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+one_line_reason = one_line_message  # first line of an exception's message (its type name when empty)
+
+
+class TaskFailed(DeepcolorError):
+    """A task's declared failure of its file: ``str(err)`` is the one-line reason."""
 
 
 def internal_error_reason(exc: BaseException) -> str:
     """The one-line reason of a file whose task raised an unexpected exception (a bug)."""
-    return f"internal error ({type(exc).__name__}: {one_line_reason(exc)}); rerun with -v for the traceback"
+    return internal_error_message(exc)
 
 
 def _worker_name() -> str:
@@ -145,14 +148,13 @@ def _worker_name() -> str:
 def _execute(job: Job, task: Callable[[Job, Any], str | None], resource: Resource | None) -> Outcome:
     """Run one job where it lands; expected per-file errors become a failed outcome."""
     t0 = time.perf_counter()
-    value = load_resource(resource)
     try:
-        status, notes = _status_and_notes(task(job, value))
+        status, notes = _status_and_notes(task(job, load_resource(resource)))
         reason = ""
-    except (ValueError, OSError) as exc:
-        status, reason, notes = "failed", one_line_reason(exc), ()
+    except DeepcolorError as exc:  # the user's (a bad file, a model file that will not load); anything else is a bug
+        status, reason, notes = "failed", one_line_message(exc), ()
     if status not in ("done", "kept", "held", "failed"):
-        raise ValueError(f"task returned status {status!r}; expected 'done', 'kept' or 'held'")
+        raise RuntimeError(f"task returned status {status!r}; expected 'done', 'kept' or 'held'")
     return Outcome(job.key, status, reason, time.perf_counter() - t0, _worker_name(), notes)
 
 
@@ -239,11 +241,11 @@ def run_batch(
     BatchReport
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an integer >= 0, got {workers!r}")
+        raise InputError(f"workers must be an integer >= 0, got {workers!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+        raise InputError(f"retries must be an integer >= 0, got {retries!r}")
     if workers and scheduler:
-        raise ValueError("give either workers (a local cluster) or scheduler (a running one), not both")
+        raise InputError("give either workers (a local cluster) or scheduler (a running one), not both")
     report = BatchReport()
     t0 = time.perf_counter()
     if not jobs:
@@ -296,11 +298,12 @@ def _run_dask(client, jobs: Sequence[Job], task, resource, journal, report: Batc
         for batch in running.batches():
             for future, result in batch:
                 job = by_key.pop(future.key)
-                if isinstance(result, BaseException) and type(result).__name__ == "KilledWorker":  # not a bug: out of memory, killed
-                    result = Outcome(job.key, "failed", f"{type(result).__name__}: {one_line_reason(result)}")
-                elif isinstance(result, BaseException):  # the task kept raising
-                    report.details[job.source] = "".join(traceback.format_exception(type(result), result, result.__traceback__))
-                    result = Outcome(job.key, "failed", internal_error_reason(result))
+                error = _task_error(future, result)
+                if error is not None and type(error).__name__ == "KilledWorker":  # not a bug: out of memory, killed
+                    result = Outcome(job.key, "failed", f"{type(error).__name__}: {one_line_message(error)}")
+                elif error is not None:  # the task kept raising: a bug (declared errors came back as failed outcomes)
+                    report.details[job.source] = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+                    result = Outcome(job.key, "failed", internal_error_reason(error))
                 future.release()
                 if _record_or_halt(result, job, journal, report):
                     running.clear()  # in-flight tasks are cancelled; their outputs are atomic, their claims released
@@ -309,3 +312,21 @@ def _run_dask(client, jobs: Sequence[Job], task, resource, journal, report: Batc
             bar.set_postfix(failed=len(report.failed), refresh=False)
             for nxt in itertools.islice(pending, len(batch)):
                 running.add(submit(nxt))
+
+
+def _task_error(future: Any, result: Any) -> BaseException | None:
+    """The exception of a task that raised, else None.
+
+    With ``raise_errors=False``, `distributed.as_completed` hands an errored
+    future's result over as the ``(type, exception, traceback)`` tuple, not the
+    exception itself; `Outcome` is what a task that ran returns.
+    """
+    if isinstance(result, Outcome):
+        return None
+    if isinstance(result, BaseException):
+        return result
+    if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
+        return result[1].with_traceback(result[2]) if result[2] is not None else result[1]
+    if future.status == "error":
+        return future.exception()
+    return RuntimeError(f"task returned {type(result).__name__}, not an Outcome")

@@ -41,6 +41,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepcolor.errors import DeepcolorError, InputError
+
 __all__ = ["JOURNAL_NAME", "SCHEMA_VERSION", "STATUSES", "JournalError", "JournalWriteError", "JournalRow", "Journal"]
 
 JOURNAL_NAME = ".deepcolor-journal.sqlite"  # hidden: listing the output folder as input never picks it up
@@ -65,11 +67,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = ("input", "output", "status", "reason", "size", "mtime_ns", "settings", "seconds", "worker", "finished")
 
 
-class JournalError(ValueError):
+class JournalError(DeepcolorError, ValueError):
     """A journal that cannot be opened or is not ours; one line."""
 
 
-class JournalWriteError(OSError):
+class JournalWriteError(DeepcolorError, OSError):
     """The journal cannot be written (a full disk, a read-only folder); one line naming the journal and why.
 
     A batch ends on it: what is done is kept, the rest is done by a rerun.
@@ -122,7 +124,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike, *, settings: str = "") -> None:
         if not isinstance(settings, str):
-            raise ValueError(f"settings must be a string, got {type(settings).__name__}")
+            raise InputError(f"settings must be a string, got {type(settings).__name__}")
         self.path = Path(os.fspath(path))
         self.settings = settings
         self._db: sqlite3.Connection | None = None
@@ -223,7 +225,7 @@ class Journal:
     ) -> None:
         """Write (or replace) one file's row and commit it before returning."""
         if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+            raise InputError(f"status must be one of {STATUSES}, got {status!r}")
         row = (input, output, status, reason, int(size), int(mtime_ns), self.settings, float(seconds), worker, time.time())
         db = self._connect()
         try:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from deepcolor.errors import InputError
 from deepcolor.batch.engine import Job
 from deepcolor.batch.journal import Journal
 
@@ -59,7 +60,7 @@ def mirrored_outputs(
     out_resolved = out_dir.resolve()
     for root in {r.resolve() for r, _ in sources}:
         if _inside(root, out_resolved):
-            raise ValueError(f"output folder {out_dir} is or holds the input folder {root}; give one outside it")
+            raise InputError(f"output folder {out_dir} is or holds the input folder {root}; give one outside it")
     groups: dict[Path, list[Path]] = {}
     for root, source in sources:
         if _inside(source.resolve(), out_resolved):
@@ -67,7 +68,7 @@ def mirrored_outputs(
         try:
             relative = source.parent.resolve().relative_to(root.resolve())
         except ValueError:
-            raise ValueError(f"{source} is not below {root}") from None
+            raise InputError(f"{source} is not below {root}") from None
         groups.setdefault(out_dir / relative, []).append(source)
     outputs: dict[Path, Path] = {}
     for folder, members in groups.items():

@@ -20,7 +20,8 @@ __all__ = ["COMMANDS", "main", "models_main"]
 # sub-command -> (module whose main runs it, one line of help)
 COMMANDS = {
     "colorize": ("deepcolor.apply", "colorize gray photos: files, folders, or --example (python -m deepcolor.apply)"),
-    "fit": ("deepcolor.fit", "train a model: fit cheng | fit semantic | fit global-prior | fit scene (python -m deepcolor.fit)"),
+    "fit": ("deepcolor.fit", "train a model: fit KIND, a model kind with a trainer (cheng, global-prior, ...) or a semantic "
+            "network (semantic, scene) (python -m deepcolor.fit)"),
     "evaluate": ("deepcolor.evaluate", "PSNR and colorfulness on colour photos made gray (python -m deepcolor.evaluate)"),
     "models": ("deepcolor.cli.main", "list the model kinds and the shipped models"),
 }
@@ -68,7 +69,7 @@ def models_main(argv: Sequence[str] = ()) -> int:
         cls = model_class(row["name"])
         print(row["name"])
         print(f"  {row['summary']}")
-        options = "; ".join(f"{o.flag}: {o.name} (default {o.default}) = {o.help}" for o in getattr(cls, "options", ())) or "none"
+        options = "; ".join(f"{o.flag}: {o.name} (default {o.default}) = {o.help}" for o in cls.options) or "none"
         print(f"  options: {options}")
         print(f"  capabilities: {', '.join(sorted(capabilities(cls))) or 'none'}")
         if row["file"] is None:

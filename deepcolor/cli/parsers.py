@@ -9,7 +9,9 @@ in `deepcolor.models.registry`. What the commands share at run time is
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
@@ -96,7 +98,7 @@ def _model_flags() -> argparse.ArgumentParser:
     p.add_argument("--no-refine", action="store_true", help="skip the joint bilateral refinement")
     by_flag: dict[str, list] = {}
     for name in kinds:
-        for option in getattr(model_class(name), "options", ()):
+        for option in model_class(name).options:
             by_flag.setdefault(option.flag, []).append((name, option))
     for flag, owners in by_flag.items():
         option = owners[0][1]
@@ -106,9 +108,21 @@ def _model_flags() -> argparse.ArgumentParser:
             p.add_argument(flag, dest=option_dest(flag), action="store_const", const=not option.default,
                            default=argparse.SUPPRESS, help=help_text)
         else:
-            p.add_argument(flag, dest=option_dest(flag), type=option.type, default=argparse.SUPPRESS, help=help_text)
+            p.add_argument(flag, dest=option_dest(flag), type=_option_type(option), metavar=option.name.upper(),
+                           default=argparse.SUPPRESS, help=help_text)
     _add_device_flag(p)
     return p
+
+
+def _option_type(option: Any) -> Callable[[str], Any]:
+    """``option.type`` under the option's own name: argparse's one line reads "invalid vividness value: 'x'"
+    (not the name of whatever function parses it)."""
+
+    def parse(text: str) -> Any:
+        return option.type(text)
+
+    parse.__name__ = option.name
+    return parse
 
 
 def _engine_flags() -> argparse.ArgumentParser:
@@ -161,6 +175,7 @@ def evaluate_parser(prog: str = "python -m deepcolor.evaluate") -> argparse.Argu
     parser.add_argument("--images", nargs="+", required=True, metavar="DIR_OR_LIST")
     parser.add_argument("--csv", metavar="FILE", type=new_file, help="per-image rows (image, PSNR, gray PSNR, gain, colorfulness, seconds, then the model's account, e.g. Cheng's cluster)")
     parser.add_argument("--limit", type=count_or_all, default=0, help="at most this many images (0: all)")
+    parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
     return parser
 
 

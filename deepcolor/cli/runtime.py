@@ -4,9 +4,10 @@ The contract of every command (``deepcolor colorize|fit|evaluate|models`` and
 ``python -m deepcolor.apply|fit|evaluate``): exit 0 when done, 1 when some
 inputs failed (each listed on one line), 2 for bad arguments, an unusable
 setup or an internal error; 130 on Ctrl-C, with how to resume. Declared
-errors (bad input, bad arguments, missing or foreign files: `CommandError`,
-`ValueError`, `OSError`) are one line; anything else is a bug and says so in
-one line, or with ``-v`` shows its full traceback.
+errors (`deepcolor.errors.DeepcolorError`: bad input, bad arguments, missing
+or foreign files, failed writes; `CommandError` among them) are one line;
+anything else (a ``ValueError`` or ``OSError`` included) is a bug and says so
+in one line, or with ``-v`` shows its full traceback.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from deepcolor.errors import DeepcolorError, internal_error_message
+
 logger = logging.getLogger("deepcolor")
 
 __all__ = [
     "EXIT_FAILED_ITEMS", "EXIT_USAGE", "EXIT_INTERRUPTED", "OUTPUT_SUFFIX", "CommandError", "passive_openmp",
     "setup_logging", "verbose", "parse_args", "run_main", "run_command", "shown", "internal_error_line", "report_failures",
-    "resolve_device_flag", "engine_options", "option_dest", "model_from_args", "model_options_from_args",
+    "resolve_device_flag", "require_capability", "engine_options", "option_dest", "model_from_args", "model_options_from_args",
 ]
 
 EXIT_FAILED_ITEMS = 1
@@ -35,7 +38,7 @@ OUTPUT_SUFFIX = "_colorized"  # apply without -o writes NAME_colorized.EXT besid
 _STATE = {"verbose": False}
 
 
-class CommandError(Exception):
+class CommandError(DeepcolorError):
     """An expected failure that ends a command with a one-line message."""
 
 
@@ -86,21 +89,17 @@ def run_main(parser: argparse.ArgumentParser, argv: Sequence[str] | None, name: 
 
 def internal_error_line(exc: BaseException) -> str:
     """The one line of an unexpected exception: a bug, with how to see its traceback."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"internal error ({type(exc).__name__}{': ' + first if first else ''}); rerun with -v for the traceback"
+    return internal_error_message(exc)
 
 
 def run_command(prog: str, body: Callable[[], int], *, resume_hint: str = "run the same command again to resume where it stopped") -> int:
     """Run a command body under the exit contract (module docstring)."""
-    from deepcolor.modelfile import ModelFileError
-
     try:
         return body()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (CommandError, ModelFileError, ValueError, OSError) as exc:
+    except DeepcolorError as exc:
         if verbose():
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -152,6 +151,24 @@ def resolve_device_flag(args: argparse.Namespace) -> str:
     return device
 
 
+def require_capability(model: Any, capability: str, asked_by: str) -> None:
+    """Raise `CapabilityError` (one line) when ``model`` lacks ``capability`` (`deepcolor.models.base.CAPABILITIES`).
+
+    ``asked_by`` names the flag that asks; the message names the kinds that have it (``--method``).
+    """
+    from deepcolor.models.base import CAPABILITIES, CapabilityError, capabilities
+    from deepcolor.models.registry import names_with
+
+    if capability not in CAPABILITIES:
+        raise CommandError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
+    if capability not in capabilities(model):
+        others = [n for n in names_with(capability) if n != model.name]
+        what = CAPABILITIES[capability].split(" (")[0].removeprefix("a ")
+        if others:
+            raise CapabilityError(f"{asked_by} needs --method {' or '.join(others)} (the {model.name} model has no {what})")
+        raise CapabilityError(f"{asked_by}: the {model.name} model has no {what}, nor has any other model kind")
+
+
 def engine_options(args: argparse.Namespace) -> dict:
     """``workers`` and ``scheduler`` for `deepcolor.batch.run_batch`; one line when they conflict or Dask is missing."""
     if args.workers < 0:
@@ -193,11 +210,11 @@ def model_options_from_args(args: argparse.Namespace, model: Any) -> dict[str, A
     from deepcolor.models.base import validate_options
     from deepcolor.models.registry import model_class, names
 
-    own = {option.flag: option for option in getattr(model, "options", ())}
+    own = {option.flag: option for option in model.options}
     options: dict[str, Any] = {}
     foreign: dict[str, list[str]] = {}
     for name in names():
-        for option in getattr(model_class(name), "options", ()):
+        for option in model_class(name).options:
             dest = option_dest(option.flag)
             if not hasattr(args, dest):
                 continue
@@ -209,8 +226,5 @@ def model_options_from_args(args: argparse.Namespace, model: Any) -> dict[str, A
         flags = " and ".join(sorted(foreign))
         kinds = sorted({k for ks in foreign.values() for k in ks})
         raise CommandError(f"{flags}: options of --method {' or '.join(kinds)}, not {model.name}")
-    try:
-        validate_options(model, options)
-    except ValueError as exc:
-        raise CommandError(str(exc).splitlines()[0]) from None
+    validate_options(model, options)  # a DeepcolorError: one line
     return options

@@ -24,7 +24,7 @@ import numpy as np
 
 from deepcolor import kernels
 from deepcolor.colorspace import check_luma
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.params import (
     DAISY_COS,
     DAISY_DIM,

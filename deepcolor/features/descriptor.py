@@ -31,11 +31,11 @@ from deepcolor.features.daisy import DAISY_DIM, daisy_features
 from deepcolor.features.patch import PATCH_DIM, PATCH_SIZE, pad_luma
 from deepcolor.features.semantic import N_CLASSES as SEMANTIC_DIM  # the FCN's class probabilities
 from deepcolor.features.semantic import semantic_features
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.device import array_module_for, to_host
 
 __all__ = [
-    "DAISY_DIM", "SEMANTIC_DIM", "PLAIN_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim",
+    "DAISY_DIM", "SEMANTIC_DIM", "PLAIN_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_dim",
 ]
 
 PLAIN_DIM = PATCH_DIM + DAISY_DIM  # 81: the descriptor without semantics
@@ -145,10 +145,3 @@ def descriptor_at(maps: FeatureMaps, flat_index: Any, *, semantic: bool = True):
     if semantic:
         out[:, PLAIN_DIM:] = maps.semantic.reshape(-1, width)[flat_index]  # type: ignore[union-attr]
     return out
-
-
-def descriptor_rows(maps: FeatureMaps, start: int, stop: int, *, semantic: bool = True) -> np.ndarray:
-    """Descriptors of rows ``start:stop``, shape ``((stop - start) * W, D)``, float32."""
-    w = maps.shape[1]
-    xp = array_module(maps.luma)
-    return descriptor_at(maps, xp.arange(start * w, stop * w, dtype=xp.int64), semantic=semantic)

@@ -13,7 +13,7 @@ import numpy as np
 
 from deepcolor import kernels
 from deepcolor.colorspace import check_luma
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.params import PATCH_DIM, PATCH_SIZE
 
 __all__ = ["PATCH_SIZE", "PATCH_DIM", "pad_luma", "patch_features", "gather_patches"]

@@ -14,7 +14,7 @@ encoder weights in float16, so inference needs nothing beyond the default instal
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -105,6 +105,19 @@ class SceneFCN(nn.Module):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.classes, self.max_side = tuple(classes), int(max_side)
+
+    kind: ClassVar[str] = "scene_fcn"  # the `deepcolor.features.semantic_net.SemanticNet` protocol
+    writes_legend: ClassVar[bool] = True  # its 24 classes are named in a legend beside each label map
+    colours: np.ndarray = SCENE_COLOURS
+    file_config: dict[str, Any] | None = None  # set by `scene_from_tensors`
+
+    def small_and_pooled(self, luma: np.ndarray, *, max_side: int | None = None, xp: Any = np) -> tuple[Any, np.ndarray]:
+        """`scene_small_and_pooled` of this net."""
+        return scene_small_and_pooled(luma, self, max_side=max_side, xp=xp)
+
+    def file_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """`scene_file_parts` of this net."""
+        return scene_file_parts(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps, _ = self.encoder(x)
@@ -198,7 +211,7 @@ def scene_file_parts(model: SceneFCN, *, extra: dict[str, Any] | None = None) ->
     tensors = encoder_tensors(model.encoder)
     tensors.update({f"decoder.{k}": v.detach().cpu().numpy().astype(np.float16) for k, v in model.decoder.state_dict().items()})
     width = model.decoder.classifier.in_channels
-    config = dict(getattr(model, "file_config", None) or {"classes": list(model.classes), "void": VOID, "width": width,
+    config = dict(model.file_config or {"classes": list(model.classes), "void": VOID, "width": width,
                                                           "max_side": model.max_side})
     config.update(extra or {})
     return tensors, config

@@ -33,15 +33,19 @@ from deepcolor import kernels
 from deepcolor.colorspace import check_luma
 from deepcolor.features.semantic_net import (
     CAMVID_CLASSES,
+    CAMVID_COLOURS,
     DEFAULT_ARCH,
     MAX_SIDE,
     N_CLASSES,
+    VOID,
     SemanticFCN,
+    SemanticNet,
     fcn_from_tensors,
+    fcn_input,
     load_fcn,
 )
-from deepcolor.features.scene import SCENE_CLASSES, SCENE_COLOURS, SceneFCN, scene_small_probabilities
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.features.scene import SCENE_CLASSES
+from deepcolor.kernels.arrays import array_module
 from deepcolor.kernels.device import array_module_for, from_torch, module_on, to_host, torch_device
 
 __all__ = [
@@ -49,31 +53,11 @@ __all__ = [
     "PARITY_ATOL", "FEATURES_ATOL", "SemanticFCN", "fcn_from_tensors", "load_fcn",
     "fcn_input", "small_probabilities", "upsample_region", "semantic_probabilities", "smooth_probabilities",
     "semantic_features", "semantic_histogram", "label_colours", "SEMANTIC_WIDTHS", "semantic_classes", "semantic_colours",
-    "load_semantic_net",
+    "load_semantic_net", "SemanticNet",
 ]
 
 logger = logging.getLogger(__name__)
 
-VOID = 11
-# SegNet's CamVid colours (RGB), row ``VOID`` is the void/unlabelled black.
-CAMVID_COLOURS = np.array(
-    [
-        [128, 128, 128],
-        [128, 0, 0],
-        [192, 192, 128],
-        [128, 64, 128],
-        [60, 40, 222],
-        [128, 128, 0],
-        [192, 128, 128],
-        [64, 64, 128],
-        [64, 0, 128],
-        [64, 64, 0],
-        [0, 128, 192],
-        [0, 0, 0],
-    ],
-    dtype=np.uint8,
-)
-CAMVID_COLOURS.setflags(write=False)
 
 # Domain-transform parameters: spatial sigma in pixels, colour sigma in luma
 # units (luma in [0, 1]); chosen on CamVid val (raw 89.1% -> ~89.4% pixel acc.).
@@ -90,14 +74,14 @@ _GROUPS = ((0, 4), (4, 8), (8, 11))
 SEMANTIC_WIDTHS = (N_CLASSES, len(SCENE_CLASSES))
 
 
-def semantic_classes(fcn: Any) -> tuple[str, ...]:
+def semantic_classes(fcn: SemanticNet) -> tuple[str, ...]:
     """The class names of a semantic network's maps, in channel order (CamVid's 11 or the scene FCN's 24)."""
-    return tuple(fcn.classes) if isinstance(fcn, SceneFCN) else CAMVID_CLASSES
+    return tuple(fcn.classes)
 
 
-def semantic_colours(fcn: Any) -> np.ndarray:
+def semantic_colours(fcn: SemanticNet) -> np.ndarray:
     """The (C + 1, 3) uint8 label colours of a semantic network's classes, the last row void (black)."""
-    return SCENE_COLOURS if isinstance(fcn, SceneFCN) else CAMVID_COLOURS
+    return fcn.colours
 
 
 def load_semantic_net(path: Any = None) -> Any:
@@ -149,35 +133,15 @@ def _split_groups(probs: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(probs[..., a:b]) for a, b in bounds]
 
 
-def fcn_input(luma: np.ndarray, fcn: SemanticFCN, max_side: int | None = None) -> np.ndarray:
-    """What the net reads of an (H, W) float32 luma: area-downscaled to longest side <= ``max_side``
-    (default ``fcn.max_side``), clipped to [0, 1]; validates ``fcn`` and ``max_side`` (ValueError)."""
-    if not isinstance(fcn, SemanticFCN):
-        raise ValueError(f"fcn must be a SemanticFCN, got {type(fcn).__name__}")
-    if fcn.config["n_classes"] != N_CLASSES:
-        raise ValueError(f"fcn must predict {N_CLASSES} classes, got {fcn.config['n_classes']}")
-    if max_side is None:
-        max_side = fcn.max_side
-    if int(max_side) != max_side or max_side < SemanticFCN.STRIDE:
-        raise ValueError(f"max_side must be an int >= {SemanticFCN.STRIDE}, got {max_side}")
-    h, w = luma.shape
-    scale = min(1.0, max_side / max(h, w))
-    small = luma
-    if scale < 1.0:
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        small = cv2.resize(luma, (sw, sh), interpolation=cv2.INTER_AREA)
-    return np.clip(small, 0.0, 1.0)
-
-
-def small_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int | None = None, xp: Any = np):
+def small_probabilities(luma: np.ndarray, fcn: SemanticNet, *, max_side: int | None = None, xp: Any = np):
     """The FCN's class probabilities of the whole image at the scale it runs at.
 
     Parameters
     ----------
     luma : numpy.ndarray, shape (H, W), float
         Luma in [0, 1], on the host (its downscale is made there, as OpenCV's area interpolation).
-    fcn : SemanticFCN or SceneFCN
-        The 11-class CamVid FCN or the 24-class general-scene FCN.
+    fcn : SemanticNet
+        E.g. the 11-class CamVid FCN or the 24-class general-scene FCN.
     max_side : int, optional, keyword-only
         Longest side the net runs at (default ``fcn.max_side``); never upscaled.
     xp : module, keyword-only
@@ -189,21 +153,7 @@ def small_probabilities(luma: np.ndarray, fcn: SemanticFCN, *, max_side: int | N
     small : ``xp`` array, shape (h, w, C), float32
         Softmax probabilities (C = 11, or 24 for a SceneFCN), longest side at most ``max_side``.
     """
-    import torch
-
-    if isinstance(fcn, SceneFCN):  # the general-scene FCN: 24 classes on the pretrained encoder
-        return scene_small_probabilities(check_luma(luma), fcn, max_side=max_side, xp=xp)
-    device = torch_device(xp)
-    x = torch.from_numpy(fcn_input(check_luma(luma), fcn, max_side))[None, None].to(device)
-    net = module_on(fcn, device)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            probs = torch.softmax(net(x), dim=1)[0].permute(1, 2, 0).contiguous()
-    finally:
-        net.train(was_training)
-    return from_torch(probs, xp)
+    return fcn.small_and_pooled(check_luma(luma), max_side=max_side, xp=xp)[0]
 
 
 def _upsampled_groups(small: np.ndarray, h: int, w: int) -> list[np.ndarray]:

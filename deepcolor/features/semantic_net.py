@@ -9,16 +9,20 @@ is `deepcolor.features.semantic`; training lives in `deepcolor.train.fcn`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import cv2
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepcolor.colorspace import check_luma
+from deepcolor.kernels.device import from_torch, module_on, torch_device
 from deepcolor.modelfile import ModelFileError, default_weights_path, load_error_text, load_model_file
 
-__all__ = ["CAMVID_CLASSES", "N_CLASSES", "DEFAULT_ARCH", "MAX_SIDE", "SemanticFCN", "fcn_from_tensors", "fcn_file_parts", "load_fcn"]
+__all__ = ["CAMVID_CLASSES", "CAMVID_COLOURS", "N_CLASSES", "VOID", "DEFAULT_ARCH", "MAX_SIDE", "SemanticNet", "SemanticFCN", "fcn_input", "fcn_from_tensors", "fcn_file_parts", "load_fcn"]
 
 CAMVID_CLASSES: tuple[str, ...] = (
     "Sky",
@@ -46,6 +50,77 @@ DEFAULT_ARCH: dict[str, Any] = {
 # Default longest side the net runs at (a model file may set its own): the
 # training crops show most of a CamVid frame at about this size.
 MAX_SIDE = 400
+
+VOID = 11
+# SegNet's CamVid colours (RGB), row ``VOID`` is the void/unlabelled black.
+CAMVID_COLOURS = np.array(
+    [
+        [128, 128, 128],
+        [128, 0, 0],
+        [192, 192, 128],
+        [128, 64, 128],
+        [60, 40, 222],
+        [128, 128, 0],
+        [192, 128, 128],
+        [64, 64, 128],
+        [64, 0, 128],
+        [64, 64, 0],
+        [0, 128, 192],
+        [0, 0, 0],
+    ],
+    dtype=np.uint8,
+)
+CAMVID_COLOURS.setflags(write=False)
+
+
+@runtime_checkable
+class SemanticNet(Protocol):
+    """What Cheng's descriptor, its label map and its training read of a semantic network: the 11-class
+    CamVid `SemanticFCN`, the 24-class `deepcolor.features.scene.SceneFCN`, or a newcomer.
+
+    ``kind`` is the kind its own model files carry (`deepcolor.modelfile`); ``classes`` its C class
+    names in channel order, ``colours`` their (C + 1, 3) uint8 label colours (the last row void,
+    black); ``max_side`` the longest side it runs at; ``writes_legend`` whether a label map of it gets
+    a legend file (``NAME.semantic.json``); ``file_config`` the config it was loaded with (or None).
+    """
+
+    kind: ClassVar[str]
+    writes_legend: ClassVar[bool]
+    classes: tuple[str, ...]
+    colours: np.ndarray
+    max_side: int
+    file_config: dict[str, Any] | None
+
+    def small_and_pooled(self, luma: np.ndarray, *, max_side: int | None = None, xp: Any = np) -> tuple[Any, np.ndarray | None]:
+        """Class probabilities (h, w, C) float32 of a checked (H, W) luma at the scale it runs at, on ``xp``'s device, and
+        its pooled (D,) float32 feature on the host from the same pass (None: it has none, so it cannot route)."""
+        ...
+
+    def file_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The tensors and config of a model file of it (the inverse of its loader)."""
+        ...
+
+
+def fcn_input(luma: np.ndarray, fcn: "SemanticFCN", max_side: int | None = None) -> np.ndarray:
+    """What the net reads of an (H, W) float32 luma: area-downscaled to longest side <= ``max_side``
+    (default ``fcn.max_side``), clipped to [0, 1]; validates ``fcn`` and ``max_side`` (ValueError)."""
+    if not isinstance(fcn, SemanticFCN):
+        raise ValueError(f"fcn must be a SemanticFCN, got {type(fcn).__name__}")
+    if fcn.config["n_classes"] != N_CLASSES:
+        raise ValueError(f"fcn must predict {N_CLASSES} classes, got {fcn.config['n_classes']}")
+    if max_side is None:
+        max_side = fcn.max_side
+    if int(max_side) != max_side or max_side < SemanticFCN.STRIDE:
+        raise ValueError(f"max_side must be an int >= {SemanticFCN.STRIDE}, got {max_side}")
+    h, w = luma.shape
+    scale = min(1.0, max_side / max(h, w))
+    small = luma
+    if scale < 1.0:
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        small = cv2.resize(luma, (sw, sh), interpolation=cv2.INTER_AREA)
+    return np.clip(small, 0.0, 1.0)
+
+
 
 class _ConvBlock(nn.Module):
     """3x3 conv -> (BatchNorm) -> ReLU; without BatchNorm the conv has a bias."""
@@ -100,6 +175,11 @@ class SemanticFCN(nn.Module):
     """
 
     STRIDE = 16
+    kind: ClassVar[str] = "fcn"  # the `SemanticNet` protocol
+    writes_legend: ClassVar[bool] = False  # its label map keeps the README's CamVid legend
+    classes: tuple[str, ...] = CAMVID_CLASSES
+    colours: np.ndarray = CAMVID_COLOURS
+    file_config: dict[str, Any] | None = None  # set by `fcn_from_tensors`
 
     def __init__(
         self,
@@ -180,6 +260,24 @@ class SemanticFCN(nn.Module):
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits[:, :, :h, :w]
 
+    def small_and_pooled(self, luma: np.ndarray, *, max_side: int | None = None, xp: Any = np) -> tuple[Any, None]:
+        """Softmax probabilities (h, w, 11) of `fcn_input` on ``xp``'s device (the net's copy there, `module_on`); no pooled feature."""
+        device = torch_device(xp)
+        x = torch.from_numpy(fcn_input(check_luma(luma), self, max_side))[None, None].to(device)
+        net = module_on(self, device)
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.inference_mode():
+                probs = torch.softmax(net(x), dim=1)[0].permute(1, 2, 0).contiguous()
+        finally:
+            net.train(was_training)
+        return from_torch(probs, xp), None
+
+    def file_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """`fcn_file_parts` of this net."""
+        return fcn_file_parts(self)
+
 
 def fcn_from_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any], *, source: str | Path = "<memory>") -> SemanticFCN:
     """Rebuild a `SemanticFCN` from the tensors and config of an ``"fcn"`` model file.
@@ -248,7 +346,7 @@ def fcn_file_parts(fcn: SemanticFCN) -> tuple[dict[str, np.ndarray], dict[str, A
     a file, else its architecture and normalization.
     """
     tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in fcn.state_dict().items()}
-    config = getattr(fcn, "file_config", None) or {
+    config = fcn.file_config or {
         "architecture": dict(fcn.config),
         "normalization": {"mean": float(fcn.input_mean), "std": float(fcn.input_std)},
         "max_side": fcn.max_side,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deepcolor.errors import DeepcolorError, InputError
+
 
 DEFAULT_MAX_PIXELS = 100_000_000
 TIFF_BITS_PER_SAMPLE = 258
@@ -28,20 +30,8 @@ FORMAT_BY_EXT = {
 SUPPORTED_EXTENSIONS = frozenset(FORMAT_BY_EXT)
 FORMATS_16BIT = frozenset({"PNG", "TIFF"})
 
-class ImageReadError(ValueError):
-    """An input image that cannot be read; ``str(err)`` is one line ``"<path>: <reason>"``."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = one_line(reason)
-        super().__init__(f"{one_line(self.path)}: {self.reason}")
-
-    def __reduce__(self):  # picklable, so errors cross process pools intact
-        return (type(self), (self.path, self.reason))
-
-
-class ImageWriteError(OSError):
-    """An output image that cannot be written; ``str(err)`` is one line ``"<path>: <reason>"``."""
+class FileError(DeepcolorError):
+    """A file of the user's that cannot be used; ``str(err)`` is one line ``"<path>: <reason>"``."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path = os.fspath(path)
@@ -51,8 +41,16 @@ class ImageWriteError(OSError):
     def __str__(self) -> str:
         return str(self.args[0])
 
-    def __reduce__(self):
+    def __reduce__(self):  # picklable, so errors cross process pools intact
         return (type(self), (self.path, self.reason))
+
+
+class ImageReadError(FileError, ValueError):
+    """An input image that cannot be read; ``str(err)`` is one line ``"<path>: <reason>"``."""
+
+
+class ImageWriteError(FileError, OSError):
+    """An output image that cannot be written; ``str(err)`` is one line ``"<path>: <reason>"``."""
 
 
 def one_line(text: str) -> str:
@@ -89,7 +87,7 @@ def error_reason(exc: BaseException) -> str:
 
 def check_max_pixels(max_pixels: int) -> None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+        raise InputError(f"max_pixels must be a positive integer, got {max_pixels!r}")
 
 
 NAME_MAX = 255  # bytes of one file name on Linux, macOS and Windows file systems

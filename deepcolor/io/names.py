@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepcolor.errors import InputError
 from deepcolor.io.common import SUPPORTED_EXTENSIONS
 
 __all__ = ["output_paths"]
@@ -16,7 +17,7 @@ __all__ = ["output_paths"]
 def _normalize_ext(ext: str) -> str:
     ext = ext if ext.startswith(".") else f".{ext}"
     if ext.lower() not in SUPPORTED_EXTENSIONS:
-        raise ValueError(f"ext must be one of {sorted(SUPPORTED_EXTENSIONS)}, got {ext!r}")
+        raise InputError(f"ext must be one of {sorted(SUPPORTED_EXTENSIONS)}, got {ext!r}")
     return ext.lower()
 
 
@@ -64,7 +65,7 @@ def output_paths(
 
     ext = _normalize_ext(ext) if ext is not None else None
     if not isinstance(suffix, str) or "/" in suffix or os.sep in suffix or "\0" in suffix:
-        raise ValueError(f"suffix must be a string without path separators, got {suffix!r}")
+        raise InputError(f"suffix must be a string without path separators, got {suffix!r}")
     srcs = [Path(os.fspath(p)) for p in inputs]
     absolute = [Path(os.path.abspath(p)) for p in srcs]
     _refuse_duplicates(srcs, absolute)
@@ -82,7 +83,7 @@ def _refuse_duplicates(srcs: list[Path], absolute: list[Path]) -> None:
     for src, ab in zip(srcs, absolute):
         key = os.path.realpath(ab)
         if key in seen:
-            raise ValueError(f"input listed twice: {seen[key]} and {src}")
+            raise InputError(f"input listed twice: {seen[key]} and {src}")
         seen[key] = src
 
 
@@ -127,7 +128,7 @@ def _distinct_names(name, srcs: list[Path], absolute: list[Path]) -> list[str]:
         if counts[n.casefold()] > 1 and n != name(i, ""):
             names[i] = name(i, _hash_tag(absolute[i]))
     if len({n.casefold() for n in names}) != len(names):  # only a name that looks like a hash tag can get here
-        raise ValueError("cannot find distinct output names for this batch; rename the clashing inputs")
+        raise InputError("cannot find distinct output names for this batch; rename the clashing inputs")
     return names
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+from deepcolor.errors import InputError
 from deepcolor.io.claims import claim_output, claim_path, written_since  # noqa: F401  (re-exported: the per-output claim)
 from deepcolor.io.common import ImageReadError, ImageWriteError, error_reason, is_image_path, one_line
 from deepcolor.io.names import output_paths
@@ -205,11 +206,11 @@ def read_manifest(path: str | os.PathLike) -> list[Path]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(
+        raise InputError(
             f"{one_line(str(path))}: manifest is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
         ) from None
     except OSError as exc:
-        raise ValueError(f"{one_line(str(path))}: cannot read manifest ({error_reason(exc)})") from None
+        raise InputError(f"{one_line(str(path))}: cannot read manifest ({error_reason(exc)})") from None
     listed = []
     for line in text.splitlines():
         line = line.strip()
@@ -326,7 +327,7 @@ def plan_outputs(
     inputs = [Path(os.fspath(p)) for p in inputs]
     if out_file is not None:
         if len(inputs) != 1:
-            raise ValueError(f"one output file needs exactly one input, got {len(inputs)}")
+            raise InputError(f"one output file needs exactly one input, got {len(inputs)}")
         targets = [Path(os.fspath(out_file))]
     elif out_dir is not None:
         targets = output_paths(inputs, out_dir, ext=ext, suffix=suffix)
@@ -377,12 +378,12 @@ def match_pairs(images_dir: str | Path, labels_dir: str | Path) -> tuple[list[Pa
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
     for d in (images_dir, labels_dir):
         if not d.is_dir():
-            raise ValueError(f"not a folder: {d}")
+            raise InputError(f"not a folder: {d}")
     images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in _PAIR_IMAGE_SUFFIXES and p.is_file()}
     labels = {p.stem: p for p in sorted(labels_dir.iterdir()) if p.suffix.lower() == ".png" and p.is_file()}
     stems = sorted(set(images) & set(labels))
     if not stems:
-        raise ValueError(f"no image in {images_dir} has a label <stem>.png in {labels_dir}")
+        raise InputError(f"no image in {images_dir} has a label <stem>.png in {labels_dir}")
     unmatched = len(images) - len(stems)
     if unmatched:
         logger.warning("%d images in %s have no label and are skipped", unmatched, images_dir)

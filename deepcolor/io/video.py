@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor.colorspace import quantize_rgb
-from deepcolor.io.common import ImageReadError
+from deepcolor.io.common import FileError
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -54,9 +54,9 @@ _CB_PER_U = 1.0 / (0.492 * 1.772)
 _CR_PER_V = 1.0 / (0.877 * 1.402)
 
 
-class VideoError(ImageReadError):
-    """A video that cannot be read or written; ``str(err)`` is one line ``"<path>: <reason>"`` (a ValueError,
-    and an `ImageReadError`, so that whatever reports a bad input reports a bad video the same way)."""
+class VideoError(FileError, ValueError):
+    """A video that cannot be read or written; ``str(err)`` is one line ``"<path>: <reason>"`` (a declared
+    `deepcolor.errors.DeepcolorError`, so whatever reports a bad file reports a bad video the same way)."""
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -260,14 +260,6 @@ def chroma_planes(chroma: np.ndarray, color_range: int) -> tuple[np.ndarray, np.
     cr = 128.0 + span * _CR_PER_V * half[..., 1]
     lo, hi = (0, 255) if color_range == 2 else (16, 240)
     return (np.clip(np.floor(cb + 0.5), lo, hi).astype(np.uint8), np.clip(np.floor(cr + 0.5), lo, hi).astype(np.uint8))
-
-
-def yuv_to_chroma(cb: np.ndarray, cr: np.ndarray, color_range: int) -> np.ndarray:
-    """Inverse of `chroma_planes` at the planes' resolution: (h, w, 2) float32 U, V."""
-    span = 255.0 if color_range == 2 else 224.0
-    u = (cb.astype(np.float32) - 128.0) / (span * _CB_PER_U)
-    v = (cr.astype(np.float32) - 128.0) / (span * _CR_PER_V)
-    return np.stack([u, v], axis=-1).astype(np.float32)
 
 
 class VideoWriter:

@@ -11,19 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from deepcolor.kernels.arrays import array_module  # the kernels' own import of it
+
 __all__ = ["array_module", "check_float_array", "check_source_guide", "grid_blocks", "pixel_grid", "PIXEL_BLOCK"]
 
 # (x, y) threads per block for per-pixel kernels: 32 along x so a warp reads one row segment.
 PIXEL_BLOCK = (32, 4)
-
-
-def array_module(array: Any):
-    """``cupy`` for a CuPy array, else ``numpy``; never imports CuPy for a numpy array."""
-    if type(array).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
 
 
 def check_float_array(array: Any, name: str, ndims: tuple[int, ...]):

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import functools
 import os
+import types
 import weakref
 from typing import Any
 
-from deepcolor.kernels.cuda_host import array_module
+from deepcolor.errors import InputError
+from deepcolor.kernels.arrays import array_module
 
 __all__ = [
     "DEVICES",
@@ -28,6 +30,7 @@ __all__ = [
     "torch_to_cupy",
     "device_array_module",
     "array_module_for",
+    "device_of",
     "simulated",
     "torch_device",
     "to_torch",
@@ -109,12 +112,12 @@ def resolve_device(name: str) -> str:
         saying why).
     """
     if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
     if name == "cpu":
         return "cpu"
     reason = cuda_unavailable_reason()
     if name == "cuda" and reason is not None:
-        raise ValueError(f"--device cuda: no usable GPU: {reason}")
+        raise InputError(f"--device cuda: no usable GPU: {reason}")
     return "cpu" if reason is not None else "cuda"
 
 
@@ -200,12 +203,30 @@ def device_array_module():
     from numba import config
 
     if config.ENABLE_CUDASIM:
-        import numpy
-
-        return numpy
+        return _SIMULATED_DEVICE
     import cupy
 
     return cupy
+
+
+class _SimulatedDevice(types.ModuleType):
+    """numpy under the simulator's device identity: arrays are numpy's, but `device_of` says ``"cuda"``."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        return getattr(numpy, name)
+
+
+_SIMULATED_DEVICE = _SimulatedDevice("numpy")  # named numpy: torch and DLPack treat its arrays as host arrays
+
+
+def device_of(xp: Any) -> str:
+    """The device whose arrays ``xp`` makes: ``"cpu"`` for numpy, ``"cuda"`` for CuPy (or numpy under numba's
+    CUDA simulator, as `array_module_for` ("cuda") returns it there)."""
+    import numpy
+
+    return "cpu" if xp is numpy else "cuda"
 
 
 def array_module_for(device: str):

@@ -40,13 +40,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deepcolor.errors import InputError
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
+from deepcolor.features.scene import scene_from_tensors
 from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
-from deepcolor.features.semantic_net import fcn_file_parts
+from deepcolor.features.semantic_net import SemanticNet
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
-from deepcolor.kernels.cuda_host import array_module
-from deepcolor.kernels.device import array_module_for, synchronize
+from deepcolor.kernels.arrays import array_module
+from deepcolor.kernels.device import array_module_for, device_of, synchronize
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
 from deepcolor.models.base import ChromaPrediction, Option
@@ -62,8 +63,9 @@ VARIANTS = ("semantic", "plain")
 ROUTINGS = ("gist", "encoder")
 # Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
 ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
-_OPTIONS = frozenset({"semantic", "clusters", "maps"})
-_GPU_OPTIONS = frozenset({"semantic", "clusters"})
+_NET_PREFIX = {"fcn": "fcn", "scene_fcn": "scene"}  # a semantic network's kind -> its tensors' prefix in a colorizer file
+_OPTIONS = frozenset({"semantic", "clusters", "maps"})  # predict_chroma's
+_SWITCHES = frozenset({"semantic", "clusters"})  # prepare's (and state)
 
 
 @dataclass
@@ -72,10 +74,10 @@ class ClusterHead:
 
     key: str
     layer: int
-    centre: np.ndarray  # (512,) gist centre
+    centre: np.ndarray  # (D,) centre in the routing feature's space: the gist (512) or the encoder's pooled feature (1280)
     semantic_histogram: np.ndarray  # (C,) mean semantic histogram of its images (C = 11, or 24 with the scene FCN)
-    served_centre: np.ndarray  # (512,) gist centre of the images it served (NaN if none)
-    sent_centre: np.ndarray  # (512,) gist centre of the images it sent on (NaN if none)
+    served_centre: np.ndarray  # (D,) routing-feature centre of the images it served (NaN if none)
+    sent_centre: np.ndarray  # (D,) routing-feature centre of the images it sent on (NaN if none)
     regressors: dict[str, Regressor]  # per variant; empty: a dropped cluster (the global MLP serves its images)
     n_images: int = 0
     blend: dict[str, tuple[float, float]] = field(default_factory=dict)  # per variant: (cluster weight, global weight)
@@ -95,11 +97,10 @@ class ChengModel:
         Option("semantic", bool, True, "the 92-d descriptor with FCN semantics (off: the 81-d variant without)"),
         Option("clusters", bool, True, "the MLP of the image's cluster (off: the single global MLP)"),
     )
-    capabilities: ClassVar[frozenset[str]] = frozenset({"labels", "tiles"})
 
     global_regressors: dict[str, Regressor]
     clusters: list[ClusterHead] = field(default_factory=list)
-    fcn: Any = None  # SemanticFCN (11 classes, 92-d descriptor), SceneFCN (24 classes, 105-d) or None
+    fcn: SemanticNet | None = None  # e.g. SemanticFCN (11 classes, 92-d descriptor), SceneFCN (24 classes, 105-d)
     selection: dict[str, Any] = field(default_factory=dict)  # test-time cluster choice settings
     global_scale: dict[str, float] = field(default_factory=dict)  # per variant, from calibration
     colour_gain: dict[str, float] = field(default_factory=dict)  # per variant, anti-sepia gain fitted on held-out images
@@ -112,9 +113,9 @@ class ChengModel:
     def variant(self, semantic: bool) -> str:
         name = "semantic" if semantic else "plain"
         if name not in self.global_regressors:
-            raise ValueError(f"this model has no {name!r} variant (it has {sorted(self.global_regressors)})")
+            raise InputError(f"this model has no {name!r} variant (it has {sorted(self.global_regressors)})")
         if semantic and self.fcn is None:
-            raise ValueError("this model's semantic variant needs an FCN, which it does not carry")
+            raise InputError("this model's semantic variant needs an FCN, which it does not carry")
         return name
 
     def cluster_arrays(self) -> dict[str, np.ndarray]:
@@ -166,19 +167,19 @@ class ChengModel:
         if small is not None:
             from deepcolor.features.semantic import semantic_histogram
 
-            hist = semantic_histogram(small)  # on the device when ``small`` is: 11 numbers come back
+            hist = semantic_histogram(small)  # on the device when ``small`` is: C numbers come back
         return descriptor, hist
 
-    def route(self, gist: np.ndarray | None, histogram: np.ndarray | None) -> ClusterHead:
-        """The cluster an image with these `image_cues` falls in (dropped or not); needs clusters."""
+    def route(self, feature: np.ndarray | None, histogram: np.ndarray | None) -> ClusterHead:
+        """The cluster an image with these `image_cues` (its routing feature, histogram) falls in (dropped or not); needs clusters."""
         arrays = self.cluster_arrays()
         selection = dict(self.selection)
-        if histogram is None:  # no semantics to break gist ties: nearest centre per layer
+        if histogram is None:  # no semantics to break routing ties: nearest centre per layer
             histogram = np.full(arrays["histograms"].shape[1], 1.0, np.float32)
             selection["top_k"] = 1
-        return self.clusters[choose_cluster_arrays(gist, histogram, **arrays, **selection)]
+        return self.clusters[choose_cluster_arrays(feature, histogram, **arrays, **selection)]
 
-    def choose(self, gist: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> str:
+    def choose(self, feature: np.ndarray | None, histogram: np.ndarray | None, *, semantic: bool, clusters: bool) -> str:
         """Where an image with these `image_cues` gets its chroma: a cluster key, or ``"global"``.
 
         ``"global"`` without clusters, and for an image routed to a dropped
@@ -187,7 +188,7 @@ class ChengModel:
         name = self.variant(semantic)
         if not clusters or not self.clusters:
             return "global"
-        head = self.route(gist, histogram)
+        head = self.route(feature, histogram)
         return head.key if head.uses_own_mlp(name) else "global"
 
     # -- the model interface (deepcolor.models.base) ------------------------
@@ -206,16 +207,16 @@ class ChengModel:
         semantic, _ = self._switches(dict(options), _OPTIONS)
         self.variant(semantic)
 
-    @property
     def writes_legend(self) -> bool:
-        """Whether ``apply --save-semantic`` writes a legend beside the label map: with the 24-class scene FCN."""
-        return isinstance(self.fcn, SceneFCN)
+        """Whether ``apply --save-semantic`` writes a legend beside the label map: as its semantic network says
+        (the 24-class scene FCN does)."""
+        return self.fcn is not None and self.fcn.writes_legend
 
     def label_legend(self) -> list[dict[str, Any]]:
         """What `label_map`'s colours mean: one ``{"index", "name", "rgb", "hex"}`` per class of its FCN, in
         class order (CamVid's 11, or the scene FCN's 24), then ``"void"`` (black, never predicted)."""
         if self.fcn is None:
-            raise ValueError("this cheng model carries no FCN: it has no label map")
+            raise InputError("this cheng model carries no FCN: it has no label map")
         names = (*semantic_classes(self.fcn), "void")
         return [{"index": i, "name": name, "rgb": [int(c) for c in rgb], "hex": "#%02x%02x%02x" % tuple(int(c) for c in rgb)}
                 for i, (name, rgb) in enumerate(zip(names, semantic_colours(self.fcn)))]
@@ -228,7 +229,7 @@ class ChengModel:
         from deepcolor.tiling import DEFAULT_TILE, SEMANTIC_HALO, run_tiled
 
         if self.fcn is None:
-            raise ValueError("this cheng model carries no FCN: it has no label map")
+            raise InputError("this cheng model carries no FCN: it has no label map")
         small = semantic_small(luma, self.fcn)
         labels = np.empty(luma.shape, np.uint8)
         run_tiled(lambda t: np.argmax(region_maps(luma, t.outer, small=small).semantic, axis=-1), labels,
@@ -249,12 +250,11 @@ class ChengModel:
         if self.clusters:
             tensors.update({f"clusters.{k}": v for k, v in self.cluster_arrays().items() if k != "layers"})
         fcn_config = scene_config = None
-        if isinstance(self.fcn, SceneFCN):  # the 24-class scene FCN (105-d descriptor), encoder included, float16
-            scene_tensors, scene_config = scene_file_parts(self.fcn)
-            tensors.update({f"scene.{k}": v for k, v in scene_tensors.items()})
-        elif self.fcn is not None:
-            fcn_tensors, fcn_config = fcn_file_parts(self.fcn)
-            tensors.update({f"fcn.{k}": v for k, v in fcn_tensors.items()})
+        if self.fcn is not None:  # under its kind's prefix: "fcn." (11 classes) or "scene." (24, encoder included, float16)
+            net_tensors, net_config = self.fcn.file_parts()
+            prefix = _NET_PREFIX[self.fcn.kind]
+            tensors.update({f"{prefix}.{k}": v for k, v in net_tensors.items()})
+            fcn_config, scene_config = (net_config, None) if self.fcn.kind == "fcn" else (None, net_config)
         config = {
             "variants": sorted(self.global_regressors),
             "clusters": cluster_cfg,
@@ -307,8 +307,8 @@ class ChengModel:
             elif config.get("scene_fcn") is not None:
                 fcn = scene_from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}, config["scene_fcn"])
             routing = str(config.get("routing", "gist"))
-            if routing not in ROUTINGS or (routing == "encoder" and not isinstance(fcn, SceneFCN)):
-                raise ValueError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
+            if routing not in ROUTINGS or (routing == "encoder" and (fcn is None or fcn.kind != "scene_fcn")):
+                raise InputError(f"routing {routing!r} needs one of {ROUTINGS} (\"encoder\" with a scene FCN)")
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
@@ -326,43 +326,39 @@ class ChengModel:
         )
 
     # -- prediction ------------------------------------------------------
-    def prepare(self, luma: np.ndarray, **options: Any) -> "ChengImage":
+    def prepare(self, luma: np.ndarray, xp: Any = np, **options: Any) -> "ChengImage":
         """The per-image part of a prediction: the FCN on the whole image downscaled and the cluster choice.
 
-        Takes the options of `predict_chroma`; the result predicts the chroma
-        of any region of ``luma`` (`ChengImage.chroma`), so an image can be
-        colorized in tiles with the same MLP as whole.
+        ``xp`` is the array module of the device the FCN and every region's
+        features and MLP run on (numpy: the CPU; `kernels.device.array_module_for`);
+        gist and the choice run on the host. Takes the options of
+        `predict_chroma` and ``state`` (a `shot_state`: the cluster choice made
+        once for a video shot); the result predicts the chroma of any region
+        of ``luma`` (`ChengImage.chroma`), so an image can be colorized in
+        tiles with the same MLP as whole.
         """
-        state = options.pop("state", None)  # a `shot_state`: the cluster choice made once for a video shot
-        semantic, clusters = self._switches(options, _OPTIONS)
-        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters, state=state)
-
-    def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> "ChengImage":
-        """`prepare` on the GPU: ``xp`` is the device's array module (`kernels.device.array_module_for`);
-        the FCN and every region's features and MLP run on the device, gist and the choice on the host."""
         state = options.pop("state", None)
-        semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
-        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters, state=state)
+        semantic, clusters = self._switches(options, _SWITCHES)
+        return self._prepare(luma, xp, semantic=semantic, clusters=clusters, state=state)
 
-    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool, state: str | None = None) -> "ChengImage":
+    def _prepare(self, luma: np.ndarray, xp: Any, *, semantic: bool, clusters: bool, state: str | None = None) -> "ChengImage":
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
         t0 = time.perf_counter()
         # The FCN's map stays on the device; only its C-number histogram comes back, for the choice.
-        small, pooled = self._small_and_pooled(luma, array_module_for(device), semantic=semantic,
-                                               routed=clusters and bool(self.clusters) and state is None)
+        small, pooled = self._small_and_pooled(luma, xp, semantic=semantic, routed=clusters and bool(self.clusters) and state is None)
         gist = histogram = None
         if clusters and self.clusters and state is None:
             gist, histogram = self.image_cues(luma, small, pooled)
         source = self.choose(gist, histogram, semantic=semantic, clusters=clusters) if state is None else state
         seconds = {"choice": time.perf_counter() - t0}
-        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
+        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device_of(xp))
 
     def _small_and_pooled(self, luma: np.ndarray, xp: Any, *, semantic: bool, routed: bool) -> tuple[Any, np.ndarray | None]:
         """The FCN's small map (None without semantics) and, for routing ``"encoder"`` when an image is routed,
         the encoder's pooled feature from the same pass (else None)."""
         if self.routing == "encoder" and routed:
-            small, pooled = scene_small_and_pooled(luma, self.fcn, xp=xp)
+            small, pooled = self.fcn.small_and_pooled(luma, xp=xp)
             return (small if semantic else None), pooled
         return (small_probabilities(luma, self.fcn, xp=xp) if semantic else None), None
 
@@ -407,12 +403,7 @@ class ChengModel:
             features and regression.
         """
         maps = options.pop("maps", None)
-        return self._whole(self.prepare(luma, **options), maps)
-
-    def predict_chroma_cuda(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU: ``luma`` on the host (gist and the FCN input are made there),
-        the chroma returned on the device (the pipeline refines it there). Options: ``semantic`` and ``clusters``."""
-        return self._whole(self.prepare_cuda(luma, array_module_for("cuda"), **options), None)
+        return self._whole(self.prepare(luma, np, **options), maps)
 
     @staticmethod
     def _whole(image: "ChengImage", maps: FeatureMaps | None) -> ChromaPrediction:
@@ -420,11 +411,11 @@ class ChengModel:
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
 
-    def _switches(self, options: dict[str, Any], allowed: frozenset, where: str = "") -> tuple[bool, bool]:
-        """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is a ValueError."""
+    def _switches(self, options: dict[str, Any], allowed: frozenset) -> tuple[bool, bool]:
+        """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is an InputError."""
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
+            raise InputError(f"unknown option(s) for the {self.name} model: {', '.join(unknown)} (it takes semantic, clusters)")
         return bool(options.get("semantic", True)), bool(options.get("clusters", True))
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deepcolor.errors import InputError
 from deepcolor.colorspace import check_luma
 from deepcolor.features.encoder import encoder_from_tensors, encoder_tensors
 from deepcolor.kernels.device import array_module_for, module_on, synchronize, torch_device
@@ -53,9 +54,9 @@ def check_vividness(value: Any) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"vividness must be a number in [0, 1], got {value!r}") from None
+        raise InputError(f"vividness must be a number in [0, 1], got {value!r}") from None
     if not 0.0 <= v <= 1.0:
-        raise ValueError(f"vividness must lie in [0, 1], got {value}")
+        raise InputError(f"vividness must lie in [0, 1], got {value}")
     return v
 
 
@@ -111,7 +112,6 @@ class GlobalPriorModel:
                "regression chroma by 1 + v (x2 at 1), a file with vividness_mode class-head blends in the class head's "
                "annealed mean; the default is the model file's"),
     )
-    capabilities: ClassVar[frozenset[str]] = frozenset({"style", "tiles"})
 
     def __init__(self, net: EncoderPriorNet | GlobalPriorNet, config: dict[str, Any]) -> None:
         if len(config.get("classes", ())) != net.n_classes:
@@ -123,24 +123,25 @@ class GlobalPriorModel:
         # regression head's chroma by 1 + v (max - 1), the class head unused (README: what the select split showed)
         self.vividness_mode = str(config.get("vividness_mode", "class-head"))
         if self.vividness_mode not in ("class-head", "saturation"):
-            raise ValueError(f"unknown vividness_mode {self.vividness_mode!r}")
+            raise InputError(f"unknown vividness_mode {self.vividness_mode!r}")
         self.classes: list[str] = list(config["classes"])
         self.label_tensors: dict[str, np.ndarray] = {}  # e.g. "labels.gist_centres" (k, 512) of gist pseudo-classes
 
     # -- options -----------------------------------------------------------
     def validate_options(self, options: dict[str, Any]) -> None:
-        """Check the options once (`deepcolor.models.base.validate_options`): vividness in [0, 1]."""
-        self._vividness(dict(options))
+        """Check the options once (`deepcolor.models.base.validate_options`): vividness in [0, 1] (a style reference is
+        checked by `style_reference`)."""
+        self._vividness({k: v for k, v in options.items() if k != "style"})
 
     def _vividness(self, options: dict[str, Any]) -> float:
         unknown = sorted(set(options) - {"vividness"})
         if unknown:
-            raise ValueError(f"global-prior model: unknown option(s) {', '.join(unknown)}")
+            raise InputError(f"global-prior model: unknown option(s) {', '.join(unknown)}")
         if "vividness" not in options or options["vividness"] is None:
             return float(self.config.get("vividness_default", 0.0)) if self.encoder_based else 0.0
         v = check_vividness(options["vividness"])
         if v > 0 and not self.encoder_based:
-            raise ValueError("vividness above 0 needs a model with a class head (this file is the from-scratch architecture)")
+            raise InputError("vividness above 0 needs a model with a class head (this file is the from-scratch architecture)")
         return v
 
     # -- video -------------------------------------------------------------
@@ -162,15 +163,15 @@ class GlobalPriorModel:
         return inputs[int(np.argmin(((inputs - inputs.mean(axis=0)) ** 2).sum(axis=(1, 2))))]
 
     # -- prediction ----------------------------------------------------------
-    def prepare(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
+    def prepare(self, luma: np.ndarray, xp: Any = np, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
                 **options: Any) -> GlobalPriorImage:
-        """The per-image part: the network once on the whole image; the result gives any window's chroma (tiles)."""
-        return self._prepare(luma, style, state, options, np)
-
-    def prepare_cuda(self, luma: np.ndarray, xp: Any, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
-                     **options: Any) -> GlobalPriorImage:
-        """`prepare` with the network on the GPU (torch on the device of ``xp``); windows come back on the device."""
+        """The per-image part: the network once on the whole image (torch on the device of ``xp``, the array module
+        windows come back in; numpy: the CPU); the result gives any window's chroma (tiles)."""
         return self._prepare(luma, style, state, options, xp)
+
+    def style_reference(self, luma: np.ndarray) -> np.ndarray:
+        """A style reference checked once, before any image: (H', W') float32 luma in [0, 1] (the ``style`` option)."""
+        return check_luma(luma, name="style", range_tolerance=0.0)
 
     def _prepare(self, luma: np.ndarray, style: np.ndarray | None, state: np.ndarray | None, options: dict[str, Any],
                  xp: Any) -> GlobalPriorImage:
@@ -227,11 +228,6 @@ class GlobalPriorModel:
             Unknown options, a vividness outside [0, 1], or a luma/style that is not (H, W) float in [0, 1].
         """
         return self._whole(self._prepare(luma, style, state, options, np))
-
-    def predict_chroma_cuda(self, luma: np.ndarray, *, style: np.ndarray | None = None, state: np.ndarray | None = None,
-                            **options: Any) -> ChromaPrediction:
-        """`predict_chroma` on the GPU: ``luma`` on the host, the chroma returned on the device."""
-        return self._whole(self._prepare(luma, style, state, options, array_module_for("cuda")))
 
     @staticmethod
     def _whole(image: GlobalPriorImage) -> ChromaPrediction:

@@ -15,12 +15,14 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from deepcolor.errors import InputError
 from deepcolor.modelfile import LEGACY_KINDS, ModelFileError, default_weights_path, kind_mismatch, read_model_kind
 
-__all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "names", "names_with", "entry", "model_class", "shipped_path",
-           "load_model", "list_models", "DEFAULT_METHOD"]
+__all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "added_entry", "names", "names_with", "entry", "model_class", "shipped_path",
+           "load_model", "list_models", "DEFAULT_METHOD", "NETWORK_TRAINERS", "trainer", "trainer_names"]
 
 if TYPE_CHECKING:
     from deepcolor.models.base import ChromaModel
@@ -46,6 +48,11 @@ class ModelEntry:
         What the shipped model was trained on.
     figures : str
         Its report-set figures (median gain over gray, README protocol).
+    trainer : str or callable, optional
+        ``"module:function"`` (imported on first use) or the function that
+        ``deepcolor fit NAME ARGS...`` runs: ``trainer(argv, prog) -> exit
+        status``, parsing its own flags (None: the kind cannot be trained
+        from the command line).
     """
 
     name: str
@@ -54,6 +61,7 @@ class ModelEntry:
     weights: str | None = None
     training: str = ""
     figures: str = ""
+    trainer: str | Callable[[list[str], str], int] | None = None
 
 
 ENTRIES: dict[str, ModelEntry] = {
@@ -63,7 +71,7 @@ ENTRIES: dict[str, ModelEntry] = {
             "cheng", "deepcolor.models.cheng:ChengModel",
             "Cheng et al. 2015: per-pixel MLPs on patch, DAISY and the 24-class scene FCN's semantics (105-d), "
             "clusters routed on its ImageNet encoder's pooled feature",
-            weights="colorizer",
+            weights="colorizer", trainer="deepcolor.fit:fit_cheng",
             training="3,480 images of data/splits/train_cheng50.txt (hash-stable half of the photos of train.txt, all CamVid, "
             "BSDS500 and MSRC-21 lines), 1,000 pixels each; scene FCN on CamVid + MSRC-21",
             figures="median gain over gray: select photos +1.50 dB (previous model +0.69), select CamVid -1.17 dB (-4.20); "
@@ -73,7 +81,7 @@ ENTRIES: dict[str, ModelEntry] = {
             "global-prior", "deepcolor.models.global_prior:GlobalPriorModel",
             "Iizuka et al. 2016 on the ImageNet-pretrained encoder: global prior fused into a skip-connection decoder, "
             "regression + Zhang et al. class heads, --vividness (a calibrated saturation)",
-            weights="global_prior",
+            weights="global_prior", trainer="deepcolor.fit:fit_global_prior",
             training="decoder on the frozen encoder's cached outputs of the 5,928 photos of data/splits/train.txt, 35 min",
             figures="median gain over gray, report sets (150 of photos test, BSDS500 val, 100 of CamVid test): V=0 "
                     "+2.02 / +1.44 / -0.72 dB, colorfulness 0.63 / 0.77 / 0.62; default V=0.4 +1.47 / -0.26 / -1.87 dB, "
@@ -83,6 +91,12 @@ ENTRIES: dict[str, ModelEntry] = {
 }
 
 _BUILT_IN = frozenset(ENTRIES)
+
+# What `deepcolor fit NAME` trains beside the model kinds: the semantic networks Cheng's colorizer reads.
+NETWORK_TRAINERS: dict[str, str | Callable[[list[str], str], int]] = {
+    "semantic": "deepcolor.fit:fit_semantic",  # the 11-class CamVid FCN
+    "scene": "deepcolor.fit:fit_scene",  # the 24-class general-scene FCN on the ImageNet encoder
+}
 _CLASSES: dict[str, type] = {}
 _SHIPPED: dict[str, "ChromaModel"] = {}  # name -> the loaded shipped model (one per process)
 
@@ -90,7 +104,7 @@ _SHIPPED: dict[str, "ChromaModel"] = {}  # name -> the loaded shipped model (one
 def register(new: ModelEntry, *, replace: bool = False) -> None:
     """Add a model kind at run time (e.g. a test's toy kind); an existing name needs ``replace=True``."""
     if new.name in ENTRIES and not replace:
-        raise ValueError(f"model kind {new.name!r} is already registered")
+        raise InputError(f"model kind {new.name!r} is already registered")
     ENTRIES[new.name] = new
     _CLASSES.pop(new.name, None)
     _SHIPPED.pop(new.name, None)
@@ -99,10 +113,16 @@ def register(new: ModelEntry, *, replace: bool = False) -> None:
 def unregister(name: str) -> None:
     """Remove a kind added by `register` (a test's cleanup); the shipped kinds stay."""
     if name in _BUILT_IN:
-        raise ValueError(f"model kind {name!r} ships with deepcolor and cannot be removed")
+        raise InputError(f"model kind {name!r} ships with deepcolor and cannot be removed")
     ENTRIES.pop(name, None)
     _CLASSES.pop(name, None)
     _SHIPPED.pop(name, None)
+
+
+def added_entry(name: str) -> ModelEntry | None:
+    """The entry of a kind added by `register` in this process (None for a shipped kind): what another
+    process (a Dask worker) must `register` before it can open a model of that kind."""
+    return None if name in _BUILT_IN else ENTRIES.get(name)
 
 
 def names() -> list[str]:
@@ -113,7 +133,7 @@ def names() -> list[str]:
 def entry(name: str) -> ModelEntry:
     """The entry of ``name``; a ValueError listing the known names otherwise."""
     if name not in ENTRIES:
-        raise ValueError(f"unknown model {name!r} (use one of {', '.join(ENTRIES)})")
+        raise InputError(f"unknown model {name!r} (use one of {', '.join(ENTRIES)})")
     return ENTRIES[name]
 
 
@@ -137,9 +157,28 @@ def model_class(kind: str) -> type:
     return _CLASSES[name]
 
 
+def trainer_names() -> list[str]:
+    """What ``deepcolor fit NAME`` accepts: the kinds with a trainer, then the networks (`NETWORK_TRAINERS`)."""
+    return [n for n, e in ENTRIES.items() if e.trainer is not None] + list(NETWORK_TRAINERS)
+
+
+def trainer(name: str) -> Callable[[list[str], str], int]:
+    """The trainer of a kind (its entry's ``trainer``) or of a network (`NETWORK_TRAINERS`), imported on first use;
+    an `InputError` naming what can be trained otherwise."""
+    target = ENTRIES[name].trainer if name in ENTRIES else NETWORK_TRAINERS.get(name)
+    if target is None:
+        raise InputError(f"nothing to train called {name!r} (deepcolor fit takes one of {', '.join(trainer_names())})")
+    if isinstance(target, str):
+        module_name, function_name = target.split(":")
+        target = getattr(importlib.import_module(module_name), function_name)
+    return target
+
+
 def names_with(capability: str) -> list[str]:
     """The registered kinds that declare ``capability``."""
-    return [n for n in ENTRIES if capability in getattr(model_class(n), "capabilities", ())]
+    from deepcolor.models.base import capabilities
+
+    return [n for n in ENTRIES if capability in capabilities(model_class(n))]
 
 
 def shipped_path(name: str) -> Path | None:

@@ -92,7 +92,7 @@ def calibrate(
         routed: dict[str, list[int]] = {}
         for i, s in enumerate(samples):
             if model.clusters:
-                routed.setdefault(model.route(s.gist, s.histogram if semantic else None).key, []).append(i)
+                routed.setdefault(model.route(s.routing_feature, s.histogram if semantic else None).key, []).append(i)
         clusters_report = {}
         for head in model.clusters:
             if not head.uses_own_mlp(variant):
@@ -121,7 +121,7 @@ def _fit_colour_gain(model: ChengModel, samples, columns, variant: str, toleranc
     semantic = variant == "semantic"
     use_clusters = bool(model.clusters)
     preds = [
-        model.predict_rows(x, model.choose(s.gist, s.histogram if semantic else None, semantic=semantic, clusters=use_clusters), semantic=semantic)
+        model.predict_rows(x, model.choose(s.routing_feature, s.histogram if semantic else None, semantic=semantic, clusters=use_clusters), semantic=semantic)
         for s, x in zip(samples, columns)
     ]
     gray = np.array([chroma_psnr(s, np.zeros_like(s.chroma)) for s in samples])

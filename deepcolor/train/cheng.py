@@ -32,7 +32,8 @@ import numpy as np
 from deepcolor.features.descriptor import SEMANTIC_DIM
 from deepcolor.models.cheng import ROUTINGS, VARIANTS, ChengModel, ClusterHead
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
-from deepcolor.regressor import Regressor, fit_regressor
+from deepcolor.regressor import Regressor
+from deepcolor.train.mlp import fit_regressor
 from deepcolor.train.calibrate import calibrate
 from deepcolor.train.samples import (
     SAMPLES_VERSION,
@@ -141,12 +142,13 @@ def _schedule(config: FitConfig, fcn_id: str) -> str:
 def _fit_clusters(
     samples: Sequence[ImageSamples], variants: list[str], train: Callable[..., Regressor], config: FitConfig, *, progress: bool
 ) -> list[ClusterHead]:
-    """Algorithm 3's hierarchy on the images' gists, one MLP per cluster of the main variant, then the other variants' MLPs."""
+    """Algorithm 3's hierarchy on the images' routing features (gist or pooled), one MLP per cluster of the main variant,
+    then the other variants' MLPs."""
     from tqdm.auto import tqdm
 
     from deepcolor.train.hierarchy import adaptive_clustering
 
-    descriptors = np.stack([s.gist for s in samples])
+    descriptors = np.stack([s.routing_feature for s in samples])
     hists = (
         np.stack([s.histogram for s in samples])
         if config.semantic
@@ -188,14 +190,14 @@ def _fit_clusters(
 
 
 def routed_on(samples: Sequence[ImageSamples], routing: str) -> list[ImageSamples]:
-    """The samples with the feature the clusters are made and chosen on in their ``gist`` field: the gist
+    """The samples with the feature the clusters are made and chosen on in their ``routing`` field: the gist
     itself, or for ``"encoder"`` the scene FCN encoder's pooled feature (ValueError where a cache lacks it)."""
     if routing == "gist":
-        return list(samples)
+        return [replace(s, routing=s.gist) for s in samples]
     missing = [s.path for s in samples if s.pooled is None]
     if missing:
         raise ValueError(f"routing on the encoder needs samples made with the scene FCN's pooled feature; {missing[0]} has none")
-    return [replace(s, gist=np.asarray(s.pooled, np.float32)) for s in samples]
+    return [replace(s, routing=np.asarray(s.pooled, np.float32)) for s in samples]
 
 
 def fit_model(

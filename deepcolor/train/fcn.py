@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from deepcolor.colorspace import rgb_to_luma
+from deepcolor.errors import DeepcolorError
 from deepcolor.features.semantic import (
     CAMVID_CLASSES,
     DEFAULT_ARCH,
@@ -60,7 +61,7 @@ WARMUP_FRACTION = 0.03
 WARMUP_STEPS = 100
 
 
-class TrainError(ValueError):
+class TrainError(DeepcolorError, ValueError):
     """Bad input for training (missing folders, unreadable files ...): reported as one line by `main`."""
 
 

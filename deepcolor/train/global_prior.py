@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from deepcolor.colorspace import rgb_to_yuv
 from deepcolor.io.write import atomic_open
 from deepcolor.train.checkpoint import save_checkpoint
+from deepcolor.train.common import IGNORE, read_colour, real_labels, scene_label  # noqa: F401 - their old home
 from deepcolor.models.global_prior import GlobalPriorModel
 from deepcolor.models.global_prior_scratch import (
     GLOBAL_SIZE,
@@ -67,56 +68,12 @@ __all__ = [
 logger = logging.getLogger("deepcolor")
 
 STORE_SIZE = 240  # training photos are kept at this square size; crops of GLOBAL_SIZE are taken from it
-IGNORE = -100  # CrossEntropy's ignore index: an image without a scene label
 CHECKPOINT_SECONDS = 180.0
 LABELS = ("real", "gist", "none")  # where the scene labels come from (module docstring)
 WARMUP_FRACTION = 0.03
 
 
 # ------------------------------------------------------------------ labels
-def scene_label(path: str | Path) -> str | None:
-    """The scene or object label a photo's path carries, or None.
-
-    ``photos/sun8/<category>/x.jpg`` -> ``sun8/<category>``;
-    ``photos/imagenet_det/nID_NUM_<class>.jpg`` -> ``object/<class>``;
-    ``photos/imagenet_sample/nID_<class>.jpg`` -> ``object/<class>`` (kept only
-    if a detection class of that name exists, see `real_labels`);
-    ``camvid/.../<SEQ>_<frame>.png`` -> ``camvid/<SEQ>``; anything else None.
-    """
-    p = Path(path)
-    parts = p.parts
-    if "sun8" in parts:
-        i = parts.index("sun8")
-        if i + 2 < len(parts):
-            return f"sun8/{parts[i + 1]}"
-    stem = p.stem
-    if "imagenet_det" in parts:
-        bits = stem.split("_", 2)
-        return f"object/{bits[2]}" if len(bits) == 3 else None
-    if "imagenet_sample" in parts:
-        bits = stem.split("_", 1)
-        return f"object/{bits[1]}" if len(bits) == 2 else None
-    if "camvid" in parts and "_" in stem:
-        return f"camvid/{stem.split('_', 1)[0]}"
-    return None
-
-
-def real_labels(paths: Sequence[Path], *, min_count: int = 2) -> tuple[np.ndarray, list[str]]:
-    """Class index per training path (`IGNORE` where none) and the class names.
-
-    A class needs ``min_count`` training photos; a name only ``imagenet_sample``
-    carries is one photo of a class, which is memorised, not learned, so it is dropped.
-    """
-    names = [scene_label(p) for p in paths]
-    counts: dict[str, int] = {}
-    for n in names:
-        if n is not None:
-            counts[n] = counts.get(n, 0) + 1
-    classes = sorted(c for c, k in counts.items() if k >= min_count)
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index.get(n, IGNORE) if n else IGNORE for n in names], dtype=np.int64), classes
-
-
 def gist_labels(lumas: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Pseudo-classes: k-means on the gist of the training lumas.
 
@@ -190,17 +147,6 @@ def prior_loss(net: GlobalPriorNet, luma: torch.Tensor, unit: torch.Tensor, labe
 
 
 # -------------------------------------------------------------- validation
-def read_colour(path: Path) -> np.ndarray:
-    """A colour photo as (H, W, 3) uint8 RGB (the protocol's original); ValueError for a gray one."""
-    from deepcolor.io import read_image
-    from deepcolor.metrics import to_uint8
-
-    image = read_image(path)
-    if image.pixels.ndim != 3:
-        raise ValueError(f"{path}: gray image, no colour to learn from or compare with")
-    return to_uint8(image.pixels)
-
-
 def _load_validation(paths: Sequence[Path]) -> list[tuple[Path, np.ndarray, np.ndarray]]:
     from deepcolor.evaluation import gray_version
 

@@ -82,7 +82,7 @@ def encode_batch(encoder: EfficientNetLite0, crops: np.ndarray, wholes: np.ndarr
 
 
 def _encode_shard(encoder: EfficientNetLite0, paths: Sequence[Path], batch: int = 16) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
-    from deepcolor.train.global_prior import read_colour
+    from deepcolor.train.common import read_colour
 
     rgbs, wholes, kept, failed = [], [], [], []
     for path in paths:

@@ -34,11 +34,11 @@ import torch.nn.functional as F
 
 from deepcolor.colorspace import rgb_to_yuv
 from deepcolor.features.encoder import load_pretrained_encoder
-from deepcolor.models.chroma_bins import SoftEncoder, bin_prior, fit_bins, rebalance_weights, soft_cross_entropy, soft_encode
+from deepcolor.train.chroma_bins import SoftEncoder, bin_prior, fit_bins, rebalance_weights, soft_cross_entropy, soft_encode
 from deepcolor.models.global_prior import GlobalPriorModel
 from deepcolor.models.prior_encoder import ARCHITECTURE, EncoderPriorNet, PriorDecoder
 from deepcolor.train.checkpoint import save_checkpoint
-from deepcolor.train.global_prior import IGNORE, real_labels
+from deepcolor.train.common import IGNORE, real_labels
 from deepcolor.train.prior_cache import CROP, MAP_NAMES, SHORT_SIDE, build_cache, gray_luma8, load_cache
 
 __all__ = ["EncoderPriorConfig", "train_encoder", "batch_tensors", "prior_losses", "bins_from_cache"]

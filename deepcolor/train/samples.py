@@ -18,7 +18,6 @@ import numpy as np
 
 from deepcolor.colorspace import merge_luma_chroma, quantize_luma, split_luma_chroma
 from deepcolor.features.descriptor import PLAIN_DIM, descriptor_at, feature_maps
-from deepcolor.features.scene import SceneFCN, scene_small_and_pooled
 from deepcolor.gist import gist_descriptor
 from deepcolor.io import atomic_open, read_image
 from deepcolor.kernels.device import array_module_for
@@ -42,9 +41,15 @@ class ImageSamples:
     chroma: np.ndarray  # (N, 2) float32 true U, V
     luma: np.ndarray  # (N,) float32
     rgb: np.ndarray  # (N, 3) uint8 original colour
-    gist: np.ndarray  # (512,) float32
+    gist: np.ndarray  # (512,) float32, `deepcolor.gist.gist_descriptor`
     histogram: np.ndarray | None  # (C,) float32 (C = 11, or 24 with the scene FCN) or None
     pooled: np.ndarray | None = None  # (1280,) float32: the scene FCN encoder's pooled feature, where the cache holds it
+    routing: np.ndarray | None = None  # the feature clusters are made and chosen on, set by `train.cheng.routed_on`
+
+    @property
+    def routing_feature(self) -> np.ndarray:
+        """What the clusters are made and chosen on: `routing` where `routed_on` set it, else the gist (Cheng's)."""
+        return self.gist if self.routing is None else self.routing
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
@@ -58,7 +63,7 @@ def fcn_cache_id(fcn: Any) -> str:
     Samples and MLPs cached under another FCN are never reused; caches written
     by earlier versions of this module stay valid (the id is computed as it was).
     """
-    config = getattr(fcn, "file_config", None) if fcn is not None else None
+    config = fcn.file_config if fcn is not None else None
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12] if config else "none"
 
 
@@ -85,12 +90,10 @@ def extract_samples(path: Path, *, fcn: Any, n_samples: int, seed: int, device: 
     luma, chroma = split_luma_chroma(rgb)
     # Train on the luma a gray photograph would hold: 8-bit rounded.
     luma = quantize_luma(luma)
-    pooled = None
-    if isinstance(fcn, SceneFCN):  # its encoder's pooled feature comes from the same pass (routing "encoder")
-        small, pooled = scene_small_and_pooled(luma, fcn, xp=array_module_for(device))
-        maps = feature_maps(luma, small=small, device=device).on_host()
-    else:
-        maps = feature_maps(luma, fcn=fcn, device=device).on_host()
+    small = pooled = None
+    if fcn is not None:  # a pooled feature (the scene FCN's encoder) comes from the same pass (routing "encoder")
+        small, pooled = fcn.small_and_pooled(luma, xp=array_module_for(device))
+    maps = feature_maps(luma, small=small, device=device).on_host()
     name_seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[:4], "little")
     rng = np.random.default_rng([seed, name_seed])
     n = min(n_samples, luma.size)

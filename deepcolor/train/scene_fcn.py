@@ -62,7 +62,7 @@ def gray_and_labels(image: Path, label: Path, dataset: str) -> tuple[np.ndarray,
     from PIL import Image
 
     from deepcolor.evaluation import gray_version
-    from deepcolor.train.global_prior import read_colour
+    from deepcolor.train.common import read_colour
 
     luma, _ = gray_version(read_colour(image))
     with Image.open(label) as im:

@@ -21,7 +21,6 @@ import numpy as np
 
 from deepcolor.colorspace import quantize_luma, split_luma_chroma
 from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.scene import SceneFCN, scene_small_and_pooled
 from deepcolor.features.semantic import semantic_features, semantic_histogram
 from deepcolor.gist import gist_descriptor
 from deepcolor.io import read_image
@@ -39,7 +38,7 @@ def shared_samples(path: Path, fcns: Sequence[Any], *, n_samples: int, seed: int
     Returns
     -------
     list of (ImageSamples, extra arrays), one per network, in order; the extra arrays are
-    ``{"pooled": (1280,) float32}`` for a `SceneFCN`, else empty.
+    ``{"pooled": (D,) float32}`` for a semantic network with a pooled feature (the scene FCN: 1280), else empty.
     """
     image = read_image(path)
     if image.pixels.ndim != 3:
@@ -54,12 +53,9 @@ def shared_samples(path: Path, fcns: Sequence[Any], *, n_samples: int, seed: int
               "gist": gist_descriptor(luma)}
     out = []
     for fcn in fcns:
-        extra: dict[str, np.ndarray] = {}
-        if isinstance(fcn, SceneFCN):
-            small, extra["pooled"] = scene_small_and_pooled(luma, fcn)
-            semantic = semantic_features(luma, small=small)
-        else:
-            semantic = semantic_features(luma, fcn)
+        small, pooled = fcn.small_and_pooled(luma)
+        extra = {} if pooled is None else {"pooled": pooled}
+        semantic = semantic_features(luma, small=small)
         maps = FeatureMaps(luma=plain.luma, padded=plain.padded, daisy=plain.daisy, semantic=semantic)
         samples = ImageSamples(str(path), descriptor_at(maps, index, semantic=True), histogram=semantic_histogram(semantic), **common)
         out.append((samples, extra))
