@@ -9,16 +9,20 @@ stable mode blends each frame's chroma with the previous output's carried
 along the optical flow (`deepcolor.temporal.propagate_chroma`). The output
 keeps the input's Y plane, timing and audio (`deepcolor.io.video`).
 
-The output is written under a hidden temporary name beside the target and
-renamed into place only when complete: an interrupted run (Ctrl-C, a crash)
-leaves nothing under the final name, and a rerun starts the clip over
-cleanly (no segments are kept).
+The output is written under a new hidden temporary name beside the target
+(``.NAME.<8 hex>.partial.EXT``, made with ``O_EXCL`` and recorded in the
+output's claim like the image writer's temps, so a user's file of any name is
+never taken over or removed) and renamed into place only when complete, the
+container closed without error: an interrupted run (Ctrl-C, a crash) or a
+full disk leaves nothing under the final name, and a rerun starts the clip
+over cleanly (no segments are kept).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -27,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from deepcolor import temporal
+from deepcolor.io.write import new_temp
 from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
 
-__all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_path"]
+__all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_files"]
 
 logger = logging.getLogger("deepcolor")
 
@@ -70,9 +75,14 @@ def shot_frames(frames: Iterable[LumaFrame], *, lookahead: int = LOOKAHEAD) -> I
         yield frame, starts, ahead if starts else []
 
 
-def partial_path(target: Path) -> Path:
-    """The hidden temporary name a video is written under before it is renamed to ``target``."""
-    return target.with_name(f".{target.stem}.partial{target.suffix}")
+PARTIAL_TAG = "partial"  # the video's temp names: .NAME.<8 hex>.partial.EXT (deepcolor.io.write.new_temp)
+
+
+def partial_files(target: str | os.PathLike) -> list[Path]:
+    """The temporary files of ``target`` that deepcolor's naming would make and that exist now (for checks)."""
+    target = Path(os.fspath(target))
+    pattern = re.compile(rf"^\.{re.escape(target.stem)}\.[0-9a-f]{{8}}\.{PARTIAL_TAG}{re.escape(target.suffix)}$")
+    return sorted(p for p in target.parent.iterdir() if pattern.match(p.name)) if target.parent.is_dir() else []
 
 
 def colorize_video(
@@ -141,9 +151,10 @@ def colorize_video(
     info = probe(source, fps=fps)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
-    partial = partial_path(target)
+    fd, partial = new_temp(target, PARTIAL_TAG)  # ours alone: a user's .NAME.partial.EXT is never opened
+    os.close(fd)
     try:
-        with VideoWriter(partial, info, codec=codec, crf=crf) as writer, _progress(progress, info, source) as bar:
+        with VideoWriter(partial, info, codec=codec, crf=crf, shown_as=target) as writer, _progress(progress, info, source) as bar:
             colour = dict(refine=refine, saturation=saturation, **model_options)
             result = _colorize_frames(read_luma(info), info.color_range, model, colour, writer, bar,
                                       stable=stable, carry=carry, observe=observe)

@@ -6,9 +6,14 @@ the ``--codec`` given) with the input's frame count, timestamps, time base,
 frame rate and size; the input's audio streams are remuxed packet by packet,
 untouched. The output's Y plane is the input's byte for byte, so its luma is
 the input's up to the codec's rounding (none on a lossless setting such as
-``libx264`` with ``crf=0``). A folder of numbered frames is a video too, at
-the ``fps`` given. Every failure is a `VideoError`, one line
-``"<path>: <reason>"``.
+``libx264`` with ``crf=0``). Any size is kept, odd sides included: H.264 and
+HEVC take 4:2:0 only at even sides, so an odd-sized frame is encoded 4:4:4
+(yuv444p) with those codecs; VP9 and MPEG-4 take odd 4:2:0. The display
+rotation tag (a phone's 90 degrees) and the sample aspect ratio are written
+as the input has them. A folder of numbered frames is a video too, at the
+``fps`` given. Every failure is a `VideoError`, one line
+``"<path>: <reason>"``; the container's close (the MP4 trailer) included, so
+a full disk is never a success.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ __all__ = [
     "read_luma",
     "VideoWriter",
     "chroma_planes",
+    "check_codec",
+    "check_crf",
+    "CRF_RANGE",
 ]
 
 logger = logging.getLogger("deepcolor")
@@ -46,6 +54,9 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
 # Codec used when none is given, by output container (WebM cannot hold H.264).
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}
 DEFAULT_CRF = 18  # x264's "visually lossless" end; 0 is lossless
+CRF_RANGE = (0, 51)  # x264's and x265's constant rate factor scale (libvpx takes 0..63, a superset)
+# Encoders that refuse 4:2:0 at an odd width or height: an odd-sized frame is encoded 4:4:4 with them.
+_EVEN_420_ONLY = frozenset({"libx264", "libx264rgb", "libx265", "h264_nvenc", "hevc_nvenc"})
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p", "yuv440p", "gray", "nv12"}
 _FRAME_FILE = re.compile(r"^(.*?)(\d+)\.(png|jpe?g|tiff?|bmp|webp)$", re.IGNORECASE)
 # BT.601 YCbCr from deepcolor's U, V (colorspace: U = 0.492 (B - Y), V = 0.877 (R - Y)):
@@ -86,6 +97,9 @@ class VideoInfo:
     color_range: int  # 1 limited (16-235), 2 full (0-255), 0 unspecified (taken as limited)
     audio_streams: int
     folder: bool = False  # a folder of numbered frames
+    rotation: int = 0  # display rotation in degrees (a phone's tag: the frames are stored sideways)
+    sample_aspect: Fraction | None = None  # pixel aspect ratio (4:3 anamorphic ...); None: square or unknown
+    duration: float = 0.0  # the container's duration in seconds (0: unknown); tells a truncated MKV/WebM
 
 
 @dataclass(frozen=True)
@@ -134,11 +148,29 @@ def probe(path: str | os.PathLike, *, fps: float | None = None) -> VideoInfo:
                 raise VideoError(path, "the video stream has no frame rate (give --fps)")
             if not ctx.width or not ctx.height:
                 raise VideoError(path, "the video stream has no frame size")
+            sample_aspect = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+            duration = _video_seconds(container, stream)
+            first = next(container.decode(stream), None)  # the display rotation comes with the decoded frames
+            rotation = int(round(first.rotation)) % 360 if first is not None and getattr(first, "rotation", None) else 0
             return VideoInfo(path, int(ctx.width), int(ctx.height), int(stream.frames or 0), Fraction(rate),
                              Fraction(stream.time_base or Fraction(1, 90000)), int(getattr(ctx, "color_range", 0) or 0),
-                             len(container.streams.audio))
+                             len(container.streams.audio), rotation=rotation, duration=duration,
+                             sample_aspect=Fraction(sample_aspect) if sample_aspect and sample_aspect != 1 else None)
     except _av_error(av) as exc:
         raise VideoError(path, f"not a readable video ({_reason(exc)})") from None
+
+
+def _video_seconds(container: Any, stream: Any) -> float:
+    """The video stream's duration in seconds: its own, its Matroska DURATION tag, or the container's when
+    no audio could make that longer; 0 when none is known."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", str(stream.metadata.get("DURATION", "")).strip())
+    if tag:
+        return int(tag.group(1)) * 3600 + int(tag.group(2)) * 60 + float(tag.group(3))
+    if container.duration and container.duration > 0 and not container.streams.audio:
+        return float(container.duration) / 1e6
+    return 0.0
 
 
 def _reason(exc: BaseException) -> str:
@@ -194,9 +226,20 @@ def read_luma(info: VideoInfo) -> Iterator[LumaFrame]:
     except _av_error(av) as exc:
         raise VideoError(info.path, f"damaged or truncated after {index} frame(s) ({_reason(exc)})") from None
     if info.frames and index < info.frames:
-        raise VideoError(info.path, f"truncated: {index} of {info.frames} frames decode")
+        raise VideoError(info.path, f"truncated: the input ended early, {index} of {info.frames} frames read")
+    expected = expected_frames(info)
+    if not info.frames and expected and index < expected - 1:  # MKV, WebM: no frame count, but a duration
+        raise VideoError(info.path, f"truncated: the input ended early, {index} frames read where its duration "
+                                    f"({info.duration:.2f} s) holds about {expected}")
     if index == 0:
         raise VideoError(info.path, "no frame decodes")
+
+
+def expected_frames(info: VideoInfo) -> int:
+    """The frames the container declares, else its duration at the frame rate (0: it says neither)."""
+    if info.frames:
+        return info.frames
+    return int(round(info.duration * info.rate)) if info.duration and info.rate else 0
 
 
 def _luma_plane(frame: Any) -> tuple[np.ndarray, bool]:
@@ -246,15 +289,21 @@ def luma_unit(y: np.ndarray, color_range: int) -> np.ndarray:
     return np.clip((y.astype(np.float32) - 16.0) / 219.0, 0.0, 1.0)
 
 
-def chroma_planes(chroma: np.ndarray, color_range: int) -> tuple[np.ndarray, np.ndarray]:
-    """BT.601 U, V (H, W, 2) float32 -> the 4:2:0 Cb, Cr planes (H/2, W/2) uint8 of that range.
+def chroma_planes(chroma: np.ndarray, color_range: int, *, subsampled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """BT.601 U, V (H, W, 2) float32 -> the Cb, Cr planes uint8 of that range.
 
-    H and W must be even. Each plane is the mean of a 2 x 2 block (area average).
+    ``subsampled`` (4:2:0): planes of ceil(H/2) x ceil(W/2), each sample the
+    mean of a 2 x 2 block (area average; an odd last row or column is its own
+    edge repeated). Otherwise (4:4:4) planes of H x W.
     """
     h, w = chroma.shape[:2]
-    if h % 2 or w % 2:
-        raise ValueError(f"4:2:0 chroma needs an even frame size, got {w}x{h}")
-    half = chroma.reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    if subsampled:
+        if h % 2 or w % 2:
+            chroma = np.pad(chroma, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        h2, w2 = chroma.shape[:2]
+        half = chroma.reshape(h2 // 2, 2, w2 // 2, 2, 2).mean(axis=(1, 3))
+    else:
+        half = chroma
     span = 255.0 if color_range == 2 else 224.0
     cb = 128.0 + span * _CB_PER_U * half[..., 0]
     cr = 128.0 + span * _CR_PER_V * half[..., 1]
@@ -270,49 +319,83 @@ def yuv_to_chroma(cb: np.ndarray, cr: np.ndarray, color_range: int) -> np.ndarra
     return np.stack([u, v], axis=-1).astype(np.float32)
 
 
+def check_codec(codec: str | None) -> None:
+    """Refuse (one-line `VideoError`) a ``--codec`` FFmpeg has no video encoder of; None (the default) passes."""
+    if codec is None:
+        return
+    av = require_av("--codec")
+    try:
+        found = av.Codec(codec, "w")
+    except (ValueError, *_av_error(av)):
+        found = None
+    if found is None or found.type != "video":
+        what = f"a {found.type} encoder" if found is not None else "not an encoder FFmpeg has"
+        raise VideoError(f"--codec {codec}", f"{what}; give a video encoder (e.g. libx264, libx265, libvpx-vp9)")
+
+
+def check_crf(crf: Any) -> None:
+    """Refuse a ``--crf`` outside `CRF_RANGE` (or not an integer); None (the default) passes."""
+    if crf is None:
+        return
+    if isinstance(crf, bool) or not isinstance(crf, (int, np.integer)) or not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:
+        raise VideoError(f"--crf {crf}", f"must be an integer from {CRF_RANGE[0]} (lossless) to {CRF_RANGE[1]}")
+
+
+def _plane_bytes(plane: Any, rows: np.ndarray) -> bytes:
+    """``rows`` (h, w) uint8 laid out as the frame plane wants it (each row padded to its line size)."""
+    h, w = rows.shape
+    if plane.line_size == w and plane.buffer_size == rows.size:
+        return rows.tobytes()
+    buffer = np.zeros((plane.buffer_size // plane.line_size, plane.line_size), np.uint8)
+    buffer[:h, :w] = rows
+    return buffer.tobytes()
+
+
 class VideoWriter:
     """Encode frames into ``path`` with the input's timing, and copy the input's audio packets alongside.
 
     Use as a context manager; `write` takes the frames in decode order. The
     audio packets are muxed as the video advances, so that memory stays flat
-    in the clip's length. On an exception the file is left for the caller to
-    remove (it writes to a temporary name, see `deepcolor.video`).
+    in the clip's length. The block ends by closing the container (which
+    writes the MP4 trailer): a failure there, a full disk say, is a
+    `VideoError` like any other. On an exception the file is left for the
+    caller to remove (it writes to a temporary name, see `deepcolor.video`).
 
     Parameters
     ----------
     path : Path
         Output file; its extension picks the container.
     info : VideoInfo
-        The input (timing, size, range, and the file whose audio is copied).
+        The input (timing, size, range, rotation, aspect, and the file whose audio is copied).
     codec : str, optional
         FFmpeg encoder name; default ``libx264`` (``libvpx-vp9`` into WebM).
     crf : int, optional
         Constant rate factor (0: lossless for libx264); default `DEFAULT_CRF`.
+    shown_as : Path, optional
+        The name errors give (the final name, when ``path`` is a temporary one).
     """
 
     def __init__(self, path: Path, info: VideoInfo, *, codec: str | None = None, crf: int | None = None,
-                 container_format: str | None = None) -> None:
+                 container_format: str | None = None, shown_as: Path | None = None) -> None:
         self.av = require_av(path)
         self.path, self.info = Path(path), info
+        self.shown_as = Path(shown_as) if shown_as is not None else self.path
         self.codec = codec or DEFAULT_CODEC.get(Path(path).suffix.lower(), "libx264")
         self.crf = DEFAULT_CRF if crf is None else int(crf)
         self.container_format = container_format
+        odd = info.width % 2 or info.height % 2
+        self.pix_fmt = "yuv444p" if odd and self.codec in _EVEN_420_ONLY else "yuv420p"
         self._frames = 0
 
     def __enter__(self) -> "VideoWriter":
         av, info = self.av, self.info
-        if info.width % 2 or info.height % 2:
-            raise VideoError(info.path, f"frames are {info.width}x{info.height}: yuv420p output needs even sides")
+        if self.pix_fmt == "yuv444p":
+            logger.info("%s", VideoError(self.shown_as, f"{info.width}x{info.height}: {self.codec} takes 4:2:0 only at even "
+                                                    "sides, so this odd size is encoded 4:4:4"))
         try:
             self.out = av.open(str(self.path), "w", format=self.container_format)
             self._source = None if info.folder or not info.audio_streams else av.open(str(info.path))
-            stream = self.out.add_stream(self.codec, rate=info.rate)
-            stream.width, stream.height, stream.pix_fmt = info.width, info.height, "yuv420p"
-            stream.time_base = info.time_base
-            stream.codec_context.time_base = info.time_base
-            stream.codec_context.color_range = 2 if info.color_range == 2 else 1
-            stream.options = {"crf": str(self.crf)}
-            self.stream = stream
+            self.stream = self._video_stream()
             self._audio = []
             if self._source is not None:
                 for src in self._source.streams.audio:
@@ -321,24 +404,49 @@ class VideoWriter:
                 self._pending = None
         except _av_error(av) as exc:
             self._close()
-            raise VideoError(self.path, f"cannot write this video ({_reason(exc)})") from None
+            raise VideoError(self.shown_as, f"cannot write this video ({_reason(exc)})") from None
         return self
+
+    def _video_stream(self) -> Any:
+        info = self.info
+        stream = self.out.add_stream(self.codec, rate=info.rate)
+        stream.width, stream.height, stream.pix_fmt = info.width, info.height, self.pix_fmt
+        # AVI stores no presentation times: frames in decode order, so one tick a frame and no B-frames.
+        self.time_base = 1 / info.rate if self.path.suffix.lower() == ".avi" else info.time_base
+        stream.time_base = stream.codec_context.time_base = self.time_base
+        stream.codec_context.color_range = 2 if info.color_range == 2 else 1
+        if info.sample_aspect:
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        options = {"crf": str(self.crf)}
+        if self.path.suffix.lower() == ".avi":
+            options["bf"] = "0"
+        if self.codec == "libx265" and not logger.isEnabledFor(logging.DEBUG):
+            options["x265-params"] = "log-level=error"  # x265 prints a banner and a summary on stderr otherwise
+        stream.options = options
+        return stream
 
     def write(self, frame: LumaFrame, chroma: np.ndarray) -> None:
         """Encode one frame: ``frame.y`` kept as the Y plane, ``chroma`` (H, W, 2) U, V float32 as Cb, Cr."""
-        cb, cr = chroma_planes(chroma, self.info.color_range)
-        planes = np.concatenate([frame.y, cb.reshape(-1, self.info.width), cr.reshape(-1, self.info.width)], axis=0)
-        video_frame = self.av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        cb, cr = chroma_planes(chroma, self.info.color_range, subsampled=self.pix_fmt == "yuv420p")
+        video_frame = self.av.VideoFrame(self.info.width, self.info.height, self.pix_fmt)
+        for plane, rows in zip(video_frame.planes, (frame.y, cb, cr)):
+            plane.update(_plane_bytes(plane, rows))
         video_frame.color_range = 2 if self.info.color_range == 2 else 1
-        pts = frame.pts if frame.pts is not None else round(frame.index / (self.info.rate * self.info.time_base))
-        video_frame.pts, video_frame.time_base = pts, self.info.time_base
+        if self.time_base != self.info.time_base or frame.pts is None:
+            pts = round(frame.index / (self.info.rate * self.time_base))
+            source_pts = frame.index / self.info.rate
+        else:
+            pts, source_pts = frame.pts, frame.pts * self.info.time_base
+        video_frame.pts, video_frame.time_base = pts, self.time_base
         try:
             for packet in self.stream.encode(video_frame):
                 self.out.mux(packet)
             self._frames += 1
-            self._mux_audio(float(pts * self.info.time_base) + 1.0)
+            self._mux_audio(float(source_pts) + 1.0)
         except _av_error(self.av) as exc:
-            raise VideoError(self.path, f"cannot write this video ({_reason(exc)})") from None
+            raise VideoError(self.shown_as, f"cannot write this video ({_reason(exc)})") from None
 
     def _mux_audio(self, until: float | None) -> None:
         """Remux the audio packets that start before ``until`` seconds (None: all that are left)."""
@@ -365,8 +473,10 @@ class VideoWriter:
                     for packet in self.stream.encode(None):
                         self.out.mux(packet)
                     self._mux_audio(None)
+                    out, self.out = self.out, None
+                    out.close()  # writes the trailer (the MP4 index): its failure is the write's failure
                 except _av_error(self.av) as error:
-                    raise VideoError(self.path, f"cannot write this video ({_reason(error)})") from None
+                    raise VideoError(self.shown_as, f"cannot write this video ({_reason(error)})") from None
         finally:
             self._close()
 

@@ -1,0 +1,260 @@
+"""Issue 29's video cases, on a corpus generated here with PyAV: a full disk at the container's close, a user's
+file named like a partial, odd sizes, rotation and aspect tags, a truncated MKV, AVI timestamps, frame folders,
+and the video flags checked before any work."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from deepcolor.io.video import VideoError, probe, read_luma  # noqa: E402
+from deepcolor.models.base import ChromaPrediction  # noqa: E402
+from deepcolor.video import colorize_video  # noqa: E402
+
+
+class Tint:
+    """A model that costs nothing: chroma a smooth function of the luma, so every frame is coloured."""
+
+    name = "tint"
+    options = ()
+    capabilities = frozenset()
+
+    def predict_chroma(self, luma, **options):
+        u = 0.05 * np.sin(6 * luma)
+        return ChromaPrediction(np.stack([u, 0.1 - u], axis=-1).astype(np.float32))
+
+
+def pattern(i: int, w: int, h: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.clip(128 + 60 * np.sin((xs - i) / 3.0) * np.cos(ys / 4.0), 16, 235).astype(np.uint8)
+
+
+def make_video(path: Path, frames: int = 3, w: int = 64, h: int = 48, *, codec: str = "libx264", rate: int = 15,
+               rotation: int = 0, aspect: Fraction | None = None, luma=None) -> Path:
+    """A small gray clip of any size (odd sides as 4:4:4 for x264), with a rotation tag and a sample aspect ratio."""
+    fmt = "yuv444p" if (w % 2 or h % 2) and codec == "libx264" else "yuv420p"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, fmt
+        stream.options = {"crf": "0"} if codec == "libx264" else {}
+        if aspect:
+            stream.codec_context.sample_aspect_ratio = aspect
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            frame = av.VideoFrame(w, h, fmt)
+            for k, plane in enumerate(frame.planes):
+                rows = (luma or pattern)(i, w, h) if k == 0 else np.full((plane.height, plane.width), 128, np.uint8)
+                padded = np.zeros((plane.buffer_size // plane.line_size, plane.line_size), np.uint8)
+                padded[: rows.shape[0], : rows.shape[1]] = rows
+                plane.update(padded.tobytes())
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.startswith(".") and ("partial" in n or n.endswith((".claim", ".tmp"))))
+
+
+def run_cli(argv, monkeypatch, capsys, model=None):
+    """``deepcolor colorize ARGV`` in this process with the `Tint` model (a registered kind meanwhile); (exit status, stderr)."""
+    import deepcolor.apply as apply_module
+    from deepcolor.models import registry
+
+    if "tint" not in registry.names():
+        registry.register(registry.ModelEntry("tint", Tint, "a test kind"))
+    monkeypatch.setattr(apply_module, "model_from_args", lambda args: model or Tint())
+    code = apply_module.main(["-q", *map(str, argv)])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(autouse=True)
+def _no_tint_kind_after():
+    yield
+    from deepcolor.models import registry
+
+    if "tint" in registry.names():
+        registry.unregister("tint")
+
+
+# -- 1. a full disk at the container's close ---------------------------------------------------------------
+
+
+class _FullDiskAtClose:
+    """An output container whose close (the MP4 trailer) fails as on a full disk."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def close(self):
+        name = self._real.name
+        self._real.close()
+        raise av.error.OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+
+
+def fill_disk_at_close(patch) -> None:
+    """From now on every container opened for writing fails at its close with ENOSPC."""
+    real_open = av.open
+
+    def fake_open(file, mode="r", **kwargs):
+        container = real_open(file, mode, **kwargs)
+        return _FullDiskAtClose(container) if mode == "w" else container
+
+    patch.setattr(av, "open", fake_open)
+
+
+def test_full_disk_at_the_video_trailer_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
+    src = make_video(tmp_path / "clip.mp4")
+    target = tmp_path / "out.mp4"
+    fill_disk_at_close(monkeypatch)
+    with pytest.raises(VideoError) as caught:
+        colorize_video(src, target, model=Tint())
+    assert str(caught.value).startswith(str(target)) and "No space left on device" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert not target.exists() and not leftovers(tmp_path)
+
+
+def test_full_disk_in_a_batch_is_not_journaled_and_a_rerun_redoes_it(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_video(src / "clip.mp4")
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        fill_disk_at_close(patch)
+        code, err = run_cli([src, "-o", out], monkeypatch, capsys)
+    assert code == 1, err
+    stopped = [line for line in err.splitlines() if line.startswith("deepcolor.apply: stopped:")]
+    assert len(stopped) == 1 and "out/clip.mp4" in stopped[0] and "No space left on device" in stopped[0], err
+    assert not (out / "clip.mp4").exists() and not leftovers(out)
+    code, err = run_cli([src, "-o", out], monkeypatch, capsys)  # space freed: the rerun makes it
+    assert code == 0 and (out / "clip.mp4").exists(), err
+    assert probe(out / "clip.mp4").frames == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_full_disk_on_a_real_small_file_system(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("this container may not mount a tmpfs")
+    try:
+        noise = np.random.default_rng(0).integers(16, 235, (4, 64, 96), dtype=np.uint8)
+        src = make_video(tmp_path / "clip.mp4", frames=4, w=96, h=64, luma=lambda i, w, h: noise[i])  # ~6 KB a frame
+        with pytest.raises(VideoError, match="No space left on device"):
+            colorize_video(src, mount / "out.mp4", model=Tint())
+        assert os.listdir(mount) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+# -- 2. a user's file named like a partial -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_users_file_named_like_a_video_partial_is_never_touched(tmp_path, fails):
+    src = make_video(tmp_path / "clip.mp4")
+    mine = tmp_path / ".out.partial.mp4"
+    mine.write_bytes(b"my notes")
+    target = tmp_path / "out.mp4"
+    if fails:
+        class Broken(Tint):
+            def predict_chroma(self, luma, **options):
+                raise ValueError("model broke")
+
+        with pytest.raises(ValueError):
+            colorize_video(src, target, model=Broken())
+    else:
+        colorize_video(src, target, model=Tint())
+        assert probe(target).frames == 3
+    assert mine.read_bytes() == b"my notes"
+    assert [n for n in leftovers(tmp_path) if n != mine.name] == []
+
+
+# -- 4. any size, odd sides included ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(480, 270), (160, 122), (161, 120), (63, 47)])
+def test_odd_and_not_multiple_of_four_sizes_keep_their_size_and_luma(tmp_path, size):
+    w, h = size
+    src = make_video(tmp_path / "clip.mp4", w=w, h=h, frames=2)
+    out = tmp_path / "out.mp4"
+    colorize_video(src, out, model=Tint(), crf=0)
+    info = probe(out)
+    assert (info.width, info.height, info.frames) == (w, h, 2)
+    for frame, i in zip(read_luma(info), range(2)):
+        assert np.array_equal(frame.y, pattern(i, w, h))
+    with av.open(str(out)) as container:
+        decoded = next(container.decode(video=0))
+        chroma = np.frombuffer(decoded.planes[1], np.uint8)
+        assert np.abs(chroma.astype(int) - 128).max() > 3  # coloured
+
+
+def test_odd_size_into_vp9_stays_four_two_zero(tmp_path):
+    src = make_video(tmp_path / "clip.mp4", w=161, h=121, frames=1)
+    out = tmp_path / "out.webm"
+    colorize_video(src, out, model=Tint())
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height, frame.format.name) == (161, 121, "yuv420p")
+
+
+# -- 5. rotation and sample aspect ratio ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov"])
+def test_display_rotation_and_sample_aspect_ratio_are_kept(tmp_path, ext):
+    src = make_video(tmp_path / f"phone{ext}", rotation=90, aspect=Fraction(4, 3))
+    out = tmp_path / f"out{ext}"
+    colorize_video(src, out, model=Tint())
+    info = probe(out)
+    assert info.rotation == probe(src).rotation == 90
+    assert info.sample_aspect == Fraction(4, 3)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
+
+
+# -- 6. a truncated MKV --------------------------------------------------------------------------------------
+
+
+def test_truncated_mkv_says_how_many_frames_were_read_and_writes_nothing(tmp_path):
+    full = make_video(tmp_path / "full.mkv", frames=12, codec="libvpx-vp9")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.8)])  # a few frames still decode
+    assert probe(full).frames == 0  # Matroska declares no frame count: the duration tells
+    target = tmp_path / "out.mkv"
+    with pytest.raises(VideoError) as caught:
+        colorize_video(cut, target, model=Tint())
+    message = str(caught.value)
+    assert re.search(r"ended early, [1-9]\d* frames read .* about 12$", message), message
+    assert not target.exists() and not leftovers(tmp_path)
+    colorize_video(full, tmp_path / "whole.mkv", model=Tint())  # the complete file is no error
+
+
+# -- 12. AVI timestamps --------------------------------------------------------------------------------------
+
+
+def test_avi_output_timestamps_are_monotonic(tmp_path):
+    src = make_video(tmp_path / "clip.mp4", frames=8)
+    out = tmp_path / "out.avi"
+    colorize_video(src, out, model=Tint())
+    with av.open(str(out)) as container:
+        pts = [frame.pts for frame in container.decode(video=0)]
+    assert len(pts) == 8 and pts == sorted(pts) and len(set(pts)) == 8
