@@ -32,7 +32,8 @@ import numpy as np
 
 from deepcolor import temporal
 from deepcolor.io.write import new_temp
-from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
+from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, is_video_path, luma_unit, probe, read_luma
+from deepcolor.io.video_write import VideoWriter, check_codec, check_crf
 
 __all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_files"]
 
@@ -148,6 +149,8 @@ def colorize_video(
 
     source, target = Path(os.fspath(source)), Path(os.fspath(target))
     _check_target(source, target, overwrite)
+    check_crf(crf)
+    check_codec(codec)
     info = probe(source, fps=fps)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)

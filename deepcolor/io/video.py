@@ -1,4 +1,5 @@
-"""Reading and writing video files: the only module that imports PyAV (``av``, the ``video`` extra).
+"""Reading video files (`deepcolor.io.video_write` writes them); with it, the only modules that import PyAV
+(``av``, the ``video`` extra).
 
 A video is read as a stream of 8-bit luma planes (the Y plane of the decoded
 YUV frames, never the whole clip in memory) and written as H.264 yuv420p (or
@@ -41,11 +42,11 @@ __all__ = [
     "require_av",
     "probe",
     "read_luma",
-    "VideoWriter",
     "chroma_planes",
-    "check_codec",
-    "check_crf",
-    "CRF_RANGE",
+    "check_fps",
+    "FPS_RANGE",
+    "av_errors",
+    "error_text",
 ]
 
 logger = logging.getLogger("deepcolor")
@@ -54,9 +55,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
 # Codec used when none is given, by output container (WebM cannot hold H.264).
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}
 DEFAULT_CRF = 18  # x264's "visually lossless" end; 0 is lossless
-CRF_RANGE = (0, 51)  # x264's and x265's constant rate factor scale (libvpx takes 0..63, a superset)
-# Encoders that refuse 4:2:0 at an odd width or height: an odd-sized frame is encoded 4:4:4 with them.
-_EVEN_420_ONLY = frozenset({"libx264", "libx264rgb", "libx265", "h264_nvenc", "hevc_nvenc"})
+FPS_RANGE = (0.01, 1000.0)  # frames a second of a folder of frames (one a 100 s slide show to a fast camera)
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p", "yuv440p", "gray", "nv12"}
 _FRAME_FILE = re.compile(r"^(.*?)(\d+)\.(png|jpe?g|tiff?|bmp|webp)$", re.IGNORECASE)
 # BT.601 YCbCr from deepcolor's U, V (colorspace: U = 0.492 (B - Y), V = 0.877 (R - Y)):
@@ -178,11 +177,16 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"^\[Errno -?\d+\]\s*", "", " ".join(str(text).split()))
 
 
+av_errors = _av_error  # public names for the writer (deepcolor.io.video_write): what PyAV raises, and its one-line reason
+error_text = _reason
+
+
 def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
     from deepcolor.io.read import read_image
 
-    if not fps or fps <= 0:
+    if fps is None:
         raise VideoError(path, "a folder of frames needs --fps")
+    fps = check_fps(fps)
     try:
         files = frame_files(path)
     except OSError as exc:
@@ -319,173 +323,12 @@ def yuv_to_chroma(cb: np.ndarray, cr: np.ndarray, color_range: int) -> np.ndarra
     return np.stack([u, v], axis=-1).astype(np.float32)
 
 
-def check_codec(codec: str | None) -> None:
-    """Refuse (one-line `VideoError`) a ``--codec`` FFmpeg has no video encoder of; None (the default) passes."""
-    if codec is None:
-        return
-    av = require_av("--codec")
+def check_fps(fps: Any) -> float:
+    """A frame rate for a folder of frames: a finite number in `FPS_RANGE`, else a one-line `VideoError`."""
     try:
-        found = av.Codec(codec, "w")
-    except (ValueError, *_av_error(av)):
-        found = None
-    if found is None or found.type != "video":
-        what = f"a {found.type} encoder" if found is not None else "not an encoder FFmpeg has"
-        raise VideoError(f"--codec {codec}", f"{what}; give a video encoder (e.g. libx264, libx265, libvpx-vp9)")
-
-
-def check_crf(crf: Any) -> None:
-    """Refuse a ``--crf`` outside `CRF_RANGE` (or not an integer); None (the default) passes."""
-    if crf is None:
-        return
-    if isinstance(crf, bool) or not isinstance(crf, (int, np.integer)) or not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:
-        raise VideoError(f"--crf {crf}", f"must be an integer from {CRF_RANGE[0]} (lossless) to {CRF_RANGE[1]}")
-
-
-def _plane_bytes(plane: Any, rows: np.ndarray) -> bytes:
-    """``rows`` (h, w) uint8 laid out as the frame plane wants it (each row padded to its line size)."""
-    h, w = rows.shape
-    if plane.line_size == w and plane.buffer_size == rows.size:
-        return rows.tobytes()
-    buffer = np.zeros((plane.buffer_size // plane.line_size, plane.line_size), np.uint8)
-    buffer[:h, :w] = rows
-    return buffer.tobytes()
-
-
-class VideoWriter:
-    """Encode frames into ``path`` with the input's timing, and copy the input's audio packets alongside.
-
-    Use as a context manager; `write` takes the frames in decode order. The
-    audio packets are muxed as the video advances, so that memory stays flat
-    in the clip's length. The block ends by closing the container (which
-    writes the MP4 trailer): a failure there, a full disk say, is a
-    `VideoError` like any other. On an exception the file is left for the
-    caller to remove (it writes to a temporary name, see `deepcolor.video`).
-
-    Parameters
-    ----------
-    path : Path
-        Output file; its extension picks the container.
-    info : VideoInfo
-        The input (timing, size, range, rotation, aspect, and the file whose audio is copied).
-    codec : str, optional
-        FFmpeg encoder name; default ``libx264`` (``libvpx-vp9`` into WebM).
-    crf : int, optional
-        Constant rate factor (0: lossless for libx264); default `DEFAULT_CRF`.
-    shown_as : Path, optional
-        The name errors give (the final name, when ``path`` is a temporary one).
-    """
-
-    def __init__(self, path: Path, info: VideoInfo, *, codec: str | None = None, crf: int | None = None,
-                 container_format: str | None = None, shown_as: Path | None = None) -> None:
-        self.av = require_av(path)
-        self.path, self.info = Path(path), info
-        self.shown_as = Path(shown_as) if shown_as is not None else self.path
-        self.codec = codec or DEFAULT_CODEC.get(Path(path).suffix.lower(), "libx264")
-        self.crf = DEFAULT_CRF if crf is None else int(crf)
-        self.container_format = container_format
-        odd = info.width % 2 or info.height % 2
-        self.pix_fmt = "yuv444p" if odd and self.codec in _EVEN_420_ONLY else "yuv420p"
-        self._frames = 0
-
-    def __enter__(self) -> "VideoWriter":
-        av, info = self.av, self.info
-        if self.pix_fmt == "yuv444p":
-            logger.info("%s", VideoError(self.shown_as, f"{info.width}x{info.height}: {self.codec} takes 4:2:0 only at even "
-                                                    "sides, so this odd size is encoded 4:4:4"))
-        try:
-            self.out = av.open(str(self.path), "w", format=self.container_format)
-            self._source = None if info.folder or not info.audio_streams else av.open(str(info.path))
-            self.stream = self._video_stream()
-            self._audio = []
-            if self._source is not None:
-                for src in self._source.streams.audio:
-                    self._audio.append((src, self.out.add_stream_from_template(src)))
-                self._packets = self._source.demux([src for src, _ in self._audio])
-                self._pending = None
-        except _av_error(av) as exc:
-            self._close()
-            raise VideoError(self.shown_as, f"cannot write this video ({_reason(exc)})") from None
-        return self
-
-    def _video_stream(self) -> Any:
-        info = self.info
-        stream = self.out.add_stream(self.codec, rate=info.rate)
-        stream.width, stream.height, stream.pix_fmt = info.width, info.height, self.pix_fmt
-        # AVI stores no presentation times: frames in decode order, so one tick a frame and no B-frames.
-        self.time_base = 1 / info.rate if self.path.suffix.lower() == ".avi" else info.time_base
-        stream.time_base = stream.codec_context.time_base = self.time_base
-        stream.codec_context.color_range = 2 if info.color_range == 2 else 1
-        if info.sample_aspect:
-            stream.codec_context.sample_aspect_ratio = info.sample_aspect
-        if info.rotation:
-            stream.set_display_rotation(info.rotation)
-        options = {"crf": str(self.crf)}
-        if self.path.suffix.lower() == ".avi":
-            options["bf"] = "0"
-        if self.codec == "libx265" and not logger.isEnabledFor(logging.DEBUG):
-            options["x265-params"] = "log-level=error"  # x265 prints a banner and a summary on stderr otherwise
-        stream.options = options
-        return stream
-
-    def write(self, frame: LumaFrame, chroma: np.ndarray) -> None:
-        """Encode one frame: ``frame.y`` kept as the Y plane, ``chroma`` (H, W, 2) U, V float32 as Cb, Cr."""
-        cb, cr = chroma_planes(chroma, self.info.color_range, subsampled=self.pix_fmt == "yuv420p")
-        video_frame = self.av.VideoFrame(self.info.width, self.info.height, self.pix_fmt)
-        for plane, rows in zip(video_frame.planes, (frame.y, cb, cr)):
-            plane.update(_plane_bytes(plane, rows))
-        video_frame.color_range = 2 if self.info.color_range == 2 else 1
-        if self.time_base != self.info.time_base or frame.pts is None:
-            pts = round(frame.index / (self.info.rate * self.time_base))
-            source_pts = frame.index / self.info.rate
-        else:
-            pts, source_pts = frame.pts, frame.pts * self.info.time_base
-        video_frame.pts, video_frame.time_base = pts, self.time_base
-        try:
-            for packet in self.stream.encode(video_frame):
-                self.out.mux(packet)
-            self._frames += 1
-            self._mux_audio(float(source_pts) + 1.0)
-        except _av_error(self.av) as exc:
-            raise VideoError(self.shown_as, f"cannot write this video ({_reason(exc)})") from None
-
-    def _mux_audio(self, until: float | None) -> None:
-        """Remux the audio packets that start before ``until`` seconds (None: all that are left)."""
-        if self._source is None:
-            return
-        streams = {src.index: dst for src, dst in self._audio}
-        while True:
-            packet = self._pending if self._pending is not None else next(self._packets, None)
-            self._pending = None
-            if packet is None:
-                return
-            if packet.dts is None:  # the demuxer's end-of-stream marker
-                continue
-            if until is not None and packet.pts is not None and float(packet.pts * packet.time_base) > until:
-                self._pending = packet
-                return
-            packet.stream = streams[packet.stream.index]
-            self.out.mux(packet)
-
-    def __exit__(self, kind, exc, tb) -> None:
-        try:
-            if kind is None:
-                try:
-                    for packet in self.stream.encode(None):
-                        self.out.mux(packet)
-                    self._mux_audio(None)
-                    out, self.out = self.out, None
-                    out.close()  # writes the trailer (the MP4 index): its failure is the write's failure
-                except _av_error(self.av) as error:
-                    raise VideoError(self.shown_as, f"cannot write this video ({_reason(error)})") from None
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        for name in ("out", "_source"):
-            container = getattr(self, name, None)
-            if container is not None:
-                try:
-                    container.close()
-                except Exception:  # closing after a failure must not hide the failure
-                    pass
-                setattr(self, name, None)
+        value = float(fps)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(fps, bool) or not FPS_RANGE[0] <= value <= FPS_RANGE[1]:  # NaN fails both
+        raise VideoError(f"--fps {fps}", f"must be a frame rate from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} frames a second")
+    return value
