@@ -18,20 +18,8 @@ import pytest
 av = pytest.importorskip("av")
 
 from deepcolor.io.video import VideoError, probe, read_luma  # noqa: E402
-from deepcolor.models.base import ChromaPrediction  # noqa: E402
 from deepcolor.video import colorize_video  # noqa: E402
-
-
-class Tint:
-    """A model that costs nothing: chroma a smooth function of the luma, so every frame is coloured."""
-
-    name = "tint"
-    options = ()
-    capabilities = frozenset()
-
-    def predict_chroma(self, luma, **options):
-        u = 0.05 * np.sin(6 * luma)
-        return ChromaPrediction(np.stack([u, 0.1 - u], axis=-1).astype(np.float32))
+from hardening_helpers import Tint, run_colorize  # noqa: E402
 
 
 def pattern(i: int, w: int, h: int) -> np.ndarray:
@@ -70,25 +58,8 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if n.startswith(".") and ("partial" in n or n.endswith((".claim", ".tmp"))))
 
 
-def run_cli(argv, monkeypatch, capsys, model=None):
-    """``deepcolor colorize ARGV`` in this process with the `Tint` model (a registered kind meanwhile); (exit status, stderr)."""
-    import deepcolor.apply as apply_module
-    from deepcolor.models import registry
-
-    if "tint" not in registry.names():
-        registry.register(registry.ModelEntry("tint", Tint, "a test kind"))
-    monkeypatch.setattr(apply_module, "model_from_args", lambda args: model or Tint())
-    code = apply_module.main(["-q", *map(str, argv)])
-    return code, capsys.readouterr().err
-
-
-@pytest.fixture(autouse=True)
-def _no_tint_kind_after():
-    yield
-    from deepcolor.models import registry
-
-    if "tint" in registry.names():
-        registry.unregister("tint")
+def run_cli(argv, monkeypatch, capsys):
+    return run_colorize(argv, monkeypatch, capsys)[:2]
 
 
 # -- 1. a full disk at the container's close ---------------------------------------------------------------
