@@ -31,7 +31,7 @@ from deepcolor.io.common import DEFAULT_MAX_PIXELS, check_max_pixels
 from deepcolor.kernels.device import array_module_for, resolve_device, to_host
 from deepcolor.refine import refine_chroma
 from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
-from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
+from deepcolor.models.registry import load_model, model_class
 from deepcolor.tiling import DEFAULT_TILE, HALO, REFINE_HALO, Tile, needs_tiles, tile_grid
 from deepcolor.modelfile import check_model_argument
 
@@ -284,18 +284,18 @@ def colorize_luma(
 
 
 @overload
-def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
+def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
              saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[False] = ...,
              **model_options: Any) -> np.ndarray: ...
 @overload
-def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
+def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
              saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[True],
              **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
 def colorize(
     gray: np.ndarray,
     *,
     model: ChromaModel | str | Path | None = None,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     refine: bool = True,
     saturation: float = 1.0,
     device: str = "auto",
@@ -313,8 +313,9 @@ def colorize(
     model : ChromaModel, str or path, optional
         A loaded model, a shipped model's name (`deepcolor.list_models`) or a
         model file. Default: the shipped model of ``method``.
-    method : str
-        Which shipped model when ``model`` is not given: ``"cheng"`` or ``"global-prior"``.
+    method : str, optional
+        Which shipped model when ``model`` is not given: ``"cheng"`` (default) or
+        ``"global-prior"``. Given with ``model``, it must be that model's kind.
     refine : bool
         Joint bilateral refinement of the chroma, guided by the gray image.
     saturation : float
@@ -355,8 +356,12 @@ def colorize(
     check_gray_image(gray)
     check_model_argument(model)
     _check_pixels(np.shape(gray), max_pixels)
+    if not isinstance(return_info, (bool, np.bool_)):
+        raise ValueError(f"return_info must be True or False, got {return_info!r}")
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
+    if method is not None and getattr(model, "name", method) != method:
+        raise ValueError(f"method={method!r}, but the model given is a {model.name} model; give one or the other")
     dtype = np.asarray(gray).dtype
     luma = to_luma(gray)
     out_dtype = dtype if dtype in (np.uint8, np.uint16) else np.float32
