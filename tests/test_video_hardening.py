@@ -229,3 +229,35 @@ def test_avi_output_timestamps_are_monotonic(tmp_path):
     with av.open(str(out)) as container:
         pts = [frame.pts for frame in container.decode(video=0)]
     assert len(pts) == 8 and pts == sorted(pts) and len(set(pts)) == 8
+
+
+# -- 9. a folder of frames: one numbered pattern ------------------------------------------------------------
+
+
+def _frames(folder: Path, names) -> Path:
+    from PIL import Image
+
+    folder.mkdir()
+    for i, name in enumerate(names):
+        Image.fromarray(pattern(i, 32, 24)).save(folder / name)
+    return folder
+
+
+def test_a_frame_folder_takes_one_numbered_pattern_and_names_what_it_left_out(tmp_path, caplog):
+    folder = _frames(tmp_path / "shots", ["f0001.png", "f0002.png", "f0003.png", "thumb1.png", "cover2.jpg"])
+    info = probe(folder, fps=10)
+    assert info.frames == 3
+    assert "left out 2 file(s)" in caplog.text and "thumb1.png" in caplog.text and "cover2.jpg" in caplog.text
+
+
+def test_a_frame_folder_does_not_double_frames_numbered_two_ways(tmp_path, caplog):
+    folder = _frames(tmp_path / "shots", ["f0001.png", "f0002.png", "f0003.png", "f1.png", "f2.png"])
+    assert probe(folder, fps=10).frames == 3
+    result = colorize_video(folder, tmp_path / "out.mp4", model=Tint(), fps=10)
+    assert result["frames"] == 3 and "f1.png" in caplog.text
+
+
+def test_gaps_in_a_frame_folder_are_named(tmp_path, caplog):
+    folder = _frames(tmp_path / "shots", ["f1.png", "f2.png", "f5.png", "f6.png", "f9.png"])
+    assert probe(folder, fps=10).frames == 5
+    assert "frame numbers missing: 3-4, 7-8" in caplog.text

@@ -38,6 +38,8 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "LumaFrame",
+    "FramePattern",
+    "frame_pattern",
     "is_video_path",
     "require_av",
     "probe",
@@ -114,14 +116,48 @@ def _av_error(av: Any) -> tuple[type, ...]:
     return (av.FFmpegError, OSError, UnicodeDecodeError) if hasattr(av, "FFmpegError") else (av.AVError, OSError)
 
 
-def frame_files(folder: Path) -> list[Path]:
-    """The numbered image files of a folder (``name0001.png`` ...), in frame-number order."""
-    found = []
+@dataclass(frozen=True)
+class FramePattern:
+    """The numbered frames a folder holds: one pattern (prefix, extension, number style), what else was there."""
+
+    files: list[Path]  # in frame-number order
+    left_out: list[str]  # numbered image files of another pattern (thumb1.png beside f0001.png ...)
+    gaps: list[tuple[int, int]]  # missing frame numbers, first and last of each run
+
+
+def frame_pattern(folder: Path) -> FramePattern:
+    """The most common numbered pattern of a folder's images: ``PREFIX<digits>.EXT`` with one prefix and
+    extension (case-insensitive) and, where ``f1.png`` and ``f0001.png`` would both be frame 1, one style of
+    numbering (zero-padded to a width, or plain). Ties go to the pattern whose first name sorts first."""
+    groups: dict[tuple[str, str], list[tuple[int, str, Path]]] = {}
     for entry in folder.iterdir():
         match = _FRAME_FILE.match(entry.name)
         if match and not entry.name.startswith("."):
-            found.append((int(match.group(2)), entry.name, entry))
-    return [entry for _, _, entry in sorted(found)]
+            key = (match.group(1), match.group(3).lower().replace("jpeg", "jpg").replace("tiff", "tif"))
+            groups.setdefault(key, []).append((int(match.group(2)), entry.name, entry))
+    if not groups:
+        return FramePattern([], [], [])
+    best = min(groups.values(), key=lambda g: (-len(g), min(n for _, n, _ in g)))
+    chosen = sorted(best)
+    if len({number for number, _, _ in chosen}) < len(chosen):  # f1.png and f0001.png: keep the commoner style
+        def style(name: str) -> int:
+            digits = _FRAME_FILE.match(name).group(2)
+            return len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+        styles = [style(n) for _, n, _ in chosen]
+        common = max(set(styles), key=lambda s: (styles.count(s), s))
+        chosen = [item for item, s in zip(chosen, styles) if s == common]
+    kept = {name for _, name, _ in chosen}
+    left_out = sorted(name for group in groups.values() for _, name, _ in group if name not in kept)
+    numbers = [number for number, _, _ in chosen]
+    steps = {b - a for a, b in zip(numbers, numbers[1:])}
+    step = min(steps) if steps else 1
+    gaps = [(a + step, b - step) for a, b in zip(numbers, numbers[1:]) if b - a > step]
+    return FramePattern([entry for _, _, entry in chosen], left_out, gaps)
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The numbered image files of a folder's one pattern (`frame_pattern`), in frame-number order."""
+    return frame_pattern(folder).files
 
 
 def probe(path: str | os.PathLike, *, fps: float | None = None) -> VideoInfo:
@@ -188,11 +224,19 @@ def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
         raise VideoError(path, "a folder of frames needs --fps")
     fps = check_fps(fps)
     try:
-        files = frame_files(path)
+        pattern = frame_pattern(path)
     except OSError as exc:
         raise VideoError(path, f"cannot list folder ({_reason(exc)})") from None
+    files = pattern.files
     if not files:
         raise VideoError(path, "no numbered frames (name0001.png ...) in the folder")
+    if pattern.left_out:
+        shown = ", ".join(pattern.left_out[:3]) + (", ..." if len(pattern.left_out) > 3 else "")
+        logger.warning("%s", VideoError(path, f"{len(files)} frames {files[0].name} ... {files[-1].name}; left out "
+                                              f"{len(pattern.left_out)} file(s) of another numbering: {shown}"))
+    if pattern.gaps:
+        runs = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pattern.gaps[:5]) + (", ..." if len(pattern.gaps) > 5 else "")
+        logger.warning("%s", VideoError(path, f"frame numbers missing: {runs} (the video goes on without them)"))
     first = read_image(files[0]).pixels
     rate = Fraction(fps).limit_denominator(1001)
     return VideoInfo(path, first.shape[1], first.shape[0], len(files), rate, 1 / rate, 2, 0, folder=True)
