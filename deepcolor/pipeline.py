@@ -283,6 +283,18 @@ def colorize_luma(
     return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
 
 
+def _chosen_model(model: Any, method: str | None, return_info: object) -> Any:
+    """`colorize`'s model: loaded when a name or path; a ``method`` that is not its kind and a ``return_info``
+    that is not a bool are ValueErrors."""
+    if not isinstance(return_info, (bool, np.bool_)):
+        raise ValueError(f"return_info must be True or False, got {return_info!r}")
+    if model is None or isinstance(model, (str, Path)):
+        model = load_model(model, method=method)
+    if method is not None and getattr(model, "name", method) != method:
+        raise ValueError(f"method={method!r}, but the model given is a {model.name} model; give one or the other")
+    return model
+
+
 @overload
 def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
              saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[False] = ...,
@@ -356,12 +368,7 @@ def colorize(
     check_gray_image(gray)
     check_model_argument(model)
     _check_pixels(np.shape(gray), max_pixels)
-    if not isinstance(return_info, (bool, np.bool_)):
-        raise ValueError(f"return_info must be True or False, got {return_info!r}")
-    if model is None or isinstance(model, (str, Path)):
-        model = load_model(model, method=method)
-    if method is not None and getattr(model, "name", method) != method:
-        raise ValueError(f"method={method!r}, but the model given is a {model.name} model; give one or the other")
+    model = _chosen_model(model, method, return_info)
     dtype = np.asarray(gray).dtype
     luma = to_luma(gray)
     out_dtype = dtype if dtype in (np.uint8, np.uint16) else np.float32
