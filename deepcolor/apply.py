@@ -115,12 +115,21 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
 
 
 def _make_output_folder(args: argparse.Namespace) -> None:
-    """Make the ``-o`` folder `_plan` checked (its last level only), once nothing can refuse the run."""
+    """Make the ``-o`` folder `_plan` checked (its last level only), once nothing can refuse the run; an existing
+    folder that cannot be written (read-only file system, no permission) is refused in one line."""
+    import os
+
     from deepcolor import io
     from deepcolor.io.video import is_video_path
 
     out = None if args.output is None else Path(args.output)
-    if out is None or out.is_dir() or (out.suffix and (io.is_image_path(out) or is_video_path(out))):
+    if out is None:
+        return
+    folder = out.parent if not out.is_dir() and out.suffix and (io.is_image_path(out) or is_video_path(out)) else out
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK | os.X_OK):
+            why = "on a read-only file system" if _read_only_fs(folder) else "not writable by you (permissions)"
+            raise CommandError(f"-o {shown(args.output)}: folder {shown(folder)} is {why}; nothing was written")
         return
     try:
         out.mkdir()
@@ -128,6 +137,12 @@ def _make_output_folder(args: argparse.Namespace) -> None:
         pass
     except OSError as exc:
         raise CommandError(f"-o {shown(args.output)}: cannot create the folder ({exc.strerror})") from None
+
+
+def _read_only_fs(folder: Path) -> bool:
+    import os
+
+    return bool(getattr(os, "ST_RDONLY", 1) & os.statvfs(folder).f_flag) if hasattr(os, "statvfs") else False
 
 
 def _check_video_flags(args: argparse.Namespace) -> None:
@@ -197,7 +212,7 @@ def _apply(args: argparse.Namespace) -> int:
     device = resolve_device_flag(args)  # said once the arguments are known to be good
     if example is not None:  # nothing refuses the run from here on
         _write_example(example, args.overwrite)
-    elif args.fps is None:
+    else:
         _make_output_folder(args)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
@@ -210,8 +225,11 @@ def _apply(args: argparse.Namespace) -> int:
         semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None},
     )
     failed += report.failed
-    if report.halted:  # a full disk: one line, then the summary of what was done
-        print(f"deepcolor.apply: stopped: {shown(report.halted)}; free space, then run the same command again to resume",
+    if report.halted:  # a full disk (or a journal that cannot be written): one line, then the summary of what was done
+        from deepcolor.batch.halt import DISK_FULL_TEXTS
+
+        fix = "free space" if any(text in report.halted for text in DISK_FULL_TEXTS) else "fix that"
+        print(f"deepcolor.apply: stopped: {shown(report.halted)}; {fix}, then run the same command again to resume",
               file=sys.stderr)
     logger.info(
         "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",

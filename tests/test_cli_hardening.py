@@ -3,6 +3,7 @@ before the model loads), mixed folders, --save-semantic on a video, model names,
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,59 @@ def test_no_input_images_is_said_before_the_model_loads(tmp_path, monkeypatch, c
     empty.mkdir()
     code, err, loaded = run_colorize([empty], monkeypatch, capsys)
     assert code == 2 and "no" in err and not loaded
+
+
+def test_models_into_a_closed_pipe_prints_no_traceback():
+    import deepcolor
+
+    root = Path(deepcolor.__file__).resolve().parents[1]  # the tree under test
+    proc = subprocess.Popen([sys.executable, "-m", "deepcolor", "models"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    proc.stdout.close()  # the reader is gone before a line is written (``| head -1`` after its line)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.fixture()
+def read_only_folder(tmp_path):
+    import os
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:  # root writes through permissions: a read-only file system it is
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True).returncode:
+            pytest.skip("as root a read-only folder needs a read-only mount, which this container refuses")
+        yield folder
+        subprocess.run(["umount", str(folder)], check=False)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+def test_a_read_only_output_folder_is_told_so(tmp_path, monkeypatch, capsys, read_only_folder):
+    photo = _gray(tmp_path / "g.png")
+    for target in (read_only_folder, read_only_folder / "x.png"):
+        code, err, loaded = run_colorize([photo, "-o", target], monkeypatch, capsys)
+        line = _one_error_line(err)
+        assert code == 2 and ("read-only" in line or "not writable" in line) and "free space" not in line
+
+
+def test_a_png_with_a_huge_colour_profile_is_read_with_one_correct_message(tmp_path, caplog):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    w, h = 16, 8
+    rows = b"".join(b"\x00" + bytes(range(0, 16 * w, 16)) for _ in range(h))
+    profile = b"big\x00\x00" + zlib.compress(b"\x00" * 20_000_000, 9)  # 20 MB inflated, over Pillow's 1 MB limit
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"iCCP", profile)
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    (tmp_path / "p.png").write_bytes(png)
+    caplog.set_level(logging.INFO, logger="deepcolor")
+    image = read_image(tmp_path / "p.png")
+    assert image.pixels.shape == (h, w) and round(float(image.pixels[0, 1]) * 255) == 16
+    said = [r.getMessage() for r in caplog.records if "p.png" in r.getMessage()]
+    assert len(said) == 1 and "colour profile" in said[0]

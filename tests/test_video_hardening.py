@@ -272,7 +272,9 @@ def test_ctrl_c_under_workers_removes_the_video_partial_and_claim(tmp_path):
     import time
 
     pytest.importorskip("distributed")
-    root = Path(__file__).resolve().parents[1]
+    import deepcolor
+
+    root = Path(deepcolor.__file__).resolve().parents[1]  # the tree under test
     src = tmp_path / "in"
     src.mkdir()
     make_video(src / "clip.mp4", frames=400, w=96, h=64)
