@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from deepcolor.io import read_image, write_image
-from hardening_helpers import Tint, TintWithLabels, run_colorize
+from hardening_helpers import Tint, TintWithLabels, make_video, run_colorize
 
 
 def _one_error_line(err: str) -> str:
@@ -62,19 +62,8 @@ def test_example_honours_format_and_makes_a_missing_output_folder(tmp_path, monk
 
 @pytest.fixture()
 def clip(tmp_path):
-    av = pytest.importorskip("av")
-    path = tmp_path / "clip.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
-        for i in range(2):
-            frame = av.VideoFrame.from_ndarray(np.full((36, 32), 60 + 40 * i, np.uint8), format="yuv420p")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    pytest.importorskip("av")
+    return make_video(tmp_path / "clip.mp4", frames=2, w=32, h=24)
 
 
 @pytest.mark.parametrize("flags, said", [

@@ -19,39 +19,7 @@ av = pytest.importorskip("av")
 
 from deepcolor.io.video import VideoError, probe, read_luma  # noqa: E402
 from deepcolor.video import colorize_video  # noqa: E402
-from hardening_helpers import Tint, run_colorize  # noqa: E402
-
-
-def pattern(i: int, w: int, h: int) -> np.ndarray:
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.clip(128 + 60 * np.sin((xs - i) / 3.0) * np.cos(ys / 4.0), 16, 235).astype(np.uint8)
-
-
-def make_video(path: Path, frames: int = 3, w: int = 64, h: int = 48, *, codec: str = "libx264", rate: int = 15,
-               rotation: int = 0, aspect: Fraction | None = None, luma=None) -> Path:
-    """A small gray clip of any size (odd sides as 4:4:4 for x264), with a rotation tag and a sample aspect ratio."""
-    fmt = "yuv444p" if (w % 2 or h % 2) and codec == "libx264" else "yuv420p"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, fmt
-        stream.options = {"crf": "0"} if codec == "libx264" else {}
-        if aspect:
-            stream.codec_context.sample_aspect_ratio = aspect
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for i in range(frames):
-            frame = av.VideoFrame(w, h, fmt)
-            for k, plane in enumerate(frame.planes):
-                rows = (luma or pattern)(i, w, h) if k == 0 else np.full((plane.height, plane.width), 128, np.uint8)
-                padded = np.zeros((plane.buffer_size // plane.line_size, plane.line_size), np.uint8)
-                padded[: rows.shape[0], : rows.shape[1]] = rows
-                plane.update(padded.tobytes())
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+from hardening_helpers import Tint, make_video, pattern, run_colorize  # noqa: E402
 
 
 def leftovers(folder: Path) -> list[str]:
