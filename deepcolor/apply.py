@@ -231,6 +231,7 @@ def _apply(args: argparse.Namespace) -> int:
         fix = "free space" if any(text in report.halted for text in DISK_FULL_TEXTS) else "fix that"
         print(f"deepcolor.apply: stopped: {shown(report.halted)}; {fix}, then run the same command again to resume",
               file=sys.stderr)
+        failed = [(path, reason) for path, reason in failed if reason != report.halted]  # said once, in that line
     logger.info(
         "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",
         report.done, report.kept, report.skipped, report.held, len(failed),
