@@ -154,7 +154,10 @@ def colorize_video(
     info = probe(source, fps=fps)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
-    fd, partial = new_temp(target, PARTIAL_TAG)  # ours alone: a user's .NAME.partial.EXT is never opened
+    try:
+        fd, partial = new_temp(target, PARTIAL_TAG)  # ours alone: a user's .NAME.partial.EXT is never opened
+    except OSError as exc:
+        raise VideoError(target, f"cannot write in its folder ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         with VideoWriter(partial, info, codec=codec, crf=crf, shown_as=target) as writer, _progress(progress, info, source) as bar:
