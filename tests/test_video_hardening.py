@@ -145,6 +145,12 @@ def test_odd_and_not_multiple_of_four_sizes_keep_their_size_and_luma(tmp_path, s
         assert np.abs(chroma.astype(int) - 128).max() > 3  # coloured
 
 
+def test_odd_size_with_the_encoder_named_by_its_format(tmp_path):
+    src = make_video(tmp_path / "clip.mp4", w=161, h=121, frames=1)
+    colorize_video(src, tmp_path / "out.mp4", model=Tint(), codec="h264")  # FFmpeg's libx264
+    assert (probe(tmp_path / "out.mp4").width, probe(tmp_path / "out.mp4").height) == (161, 121)
+
+
 def test_odd_size_into_vp9_stays_four_two_zero(tmp_path):
     src = make_video(tmp_path / "clip.mp4", w=161, h=121, frames=1)
     out = tmp_path / "out.webm"

@@ -61,6 +61,14 @@ def check_crf(crf: Any) -> None:
         raise VideoError(f"--crf {crf}", f"must be an integer from {CRF_RANGE[0]} (lossless) to {CRF_RANGE[1]}")
 
 
+def _encoder_name(av: Any, codec: str) -> str:
+    """The encoder FFmpeg picks for ``codec`` (``h264`` -> ``libx264``), so that its limits are known by name."""
+    try:
+        return av.Codec(codec, "w").name
+    except (ValueError, *av_errors(av)):
+        return codec  # the stream's creation says what is wrong
+
+
 def _plane_bytes(plane: Any, rows: np.ndarray) -> bytes:
     """``rows`` (h, w) uint8 laid out as the frame plane wants it (each row padded to its line size)."""
     h, w = rows.shape
@@ -100,7 +108,7 @@ class VideoWriter:
         self.av = require_av(path)
         self.path, self.info = Path(path), info
         self.shown_as = Path(shown_as) if shown_as is not None else self.path
-        self.codec = codec or DEFAULT_CODEC.get(Path(path).suffix.lower(), "libx264")
+        self.codec = _encoder_name(self.av, codec or DEFAULT_CODEC.get(Path(path).suffix.lower(), "libx264"))
         self.crf = DEFAULT_CRF if crf is None else int(crf)
         self.container_format = container_format
         odd = info.width % 2 or info.height % 2
