@@ -154,11 +154,7 @@ def colorize_video(
     info = probe(source, fps=fps)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
-    try:
-        fd, partial = new_temp(target, PARTIAL_TAG)  # ours alone: a user's .NAME.partial.EXT is never opened
-    except OSError as exc:
-        raise VideoError(target, f"cannot write in its folder ({exc.strerror or exc})") from None
-    os.close(fd)
+    partial = _new_partial(target)
     try:
         with VideoWriter(partial, info, codec=codec, crf=crf, shown_as=target) as writer, _progress(progress, info, source) as bar:
             colour = dict(refine=refine, saturation=saturation, **model_options)
@@ -197,6 +193,16 @@ def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, model: Any, 
         count += 1
         bar.update(1)
     return {"frames": count, "shots": shots, "decisions": decisions}
+
+
+def _new_partial(target: Path) -> Path:
+    """A new temporary file beside ``target`` (ours alone: a user's ``.NAME.partial.EXT`` is never opened)."""
+    try:
+        fd, partial = new_temp(target, PARTIAL_TAG)
+    except OSError as exc:
+        raise VideoError(target, f"cannot write in its folder ({exc.strerror or exc})") from None
+    os.close(fd)
+    return partial
 
 
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:
