@@ -48,25 +48,37 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.
     return run_main(apply_parser(prog), argv, "deepcolor.apply", _apply)
 
 
-def _example_input(args: argparse.Namespace) -> None:
-    """``--example``: write scikit-image's astronaut photo, made gray, as the one input (into -o FOLDER or here)."""
+def _example_plan(args: argparse.Namespace, fmt: str | None) -> Any:
+    """``--example``: where scikit-image's astronaut, made gray, and its colours go (-o FOLDER or here); checked,
+    nothing written (`_write_example` writes the input once nothing can refuse the run)."""
+    from deepcolor import io
+
+    if args.inputs:
+        raise CommandError("--example colours its own photo; give no INPUT with it")
+    folder = Path(args.output) if args.output is not None else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"-o {shown(args.output)}: with --example, -o is a folder (it is a file)")
+    if not folder.exists() and not folder.parent.is_dir():
+        raise CommandError(f"-o {shown(args.output)}: folder {shown(folder.parent)} does not exist (only the last level is created)")
+    gray, colorized = folder / EXAMPLE_NAME, folder / f"example_colorized{fmt or '.png'}"
+    semantic = io.semantic_path(colorized) if args.save_semantic else None
+    for path in (gray, colorized, semantic):
+        if path is not None and path.exists() and not args.overwrite:
+            raise CommandError(f"{shown(path)}: exists; pass --overwrite to replace it (or -o another folder)")
+    return io.PlannedOutput(gray, colorized, semantic)
+
+
+def _write_example(item: Any, overwrite: bool) -> None:
+    """Write the example's gray input (its folder made when only that level is missing)."""
     from skimage import data
 
     from deepcolor import io
     from deepcolor.colorspace import rgb_to_luma
     from deepcolor.pipeline import quantize_rgb
 
-    if args.inputs:
-        raise CommandError("--example colours its own photo; give no INPUT with it")
-    folder = Path(args.output) if args.output is not None else Path(".")
-    if not folder.is_dir():
-        raise CommandError(f"-o {shown(args.output)}: with --example, -o is an existing folder")
     gray = quantize_rgb(rgb_to_luma(data.astronaut().astype(np.float32) / 255.0), np.uint8)
-    io.write_image(folder / EXAMPLE_NAME, gray, overwrite=True)
-    args.inputs = [str(folder / EXAMPLE_NAME)]
-    args.output = str(folder / "example_colorized.png")
-    args.overwrite = True
-    logger.info("example: %s (scikit-image's astronaut, gray) -> %s", args.inputs[0], args.output)
+    io.write_image(item.source, gray, overwrite=overwrite)
+    logger.info("example: %s (scikit-image's astronaut, gray) -> %s", item.source, item.target)
 
 
 def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
@@ -85,20 +97,16 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
                                f"(use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
         if not out.parent.is_dir():
             raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist")
+        if is_video_path(inputs[0]) != is_video_path(out):
+            kind, want = ("a video", "a video file name (e.g. out.mp4)") if is_video_path(inputs[0]) else ("an image", "an image file name")
+            raise CommandError(f"-o {shown(args.output)}: the input is {kind}; give {want}")
         return io.plan_outputs(inputs, out_file=out, semantic=semantic)
     if out.exists() and not out.is_dir():
         raise CommandError(f"-o {shown(args.output)}: exists and is not a folder (several inputs need an output folder)")
     if (io.is_image_path(out) or is_video_path(out)) and not out.is_dir():  # an existing folder called result.jpg is a folder
         raise CommandError(f"-o {shown(args.output)}: an image file name, but the inputs are several files or a folder; give a folder")
-    if not out.is_dir():
-        if not out.parent.is_dir():
-            raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist (only the last level is created)")
-        try:
-            out.mkdir()
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise CommandError(f"-o {shown(args.output)}: cannot create the folder ({exc.strerror})") from None
+    if not out.is_dir() and not out.parent.is_dir():
+        raise CommandError(f"-o {shown(args.output)}: folder {shown(out.parent)} does not exist (only the last level is created)")
     if args.recursive:  # box/a.tif -> OUT/box/a.tif
         from deepcolor.batch import mirror_roots, mirrored_outputs
 
@@ -107,23 +115,92 @@ def _plan(args: argparse.Namespace, inputs: list, fmt: str | None):
     return io.plan_outputs(inputs, out_dir=out, ext=fmt, semantic=semantic)
 
 
+def _make_output_folder(args: argparse.Namespace) -> None:
+    """Make the ``-o`` folder `_plan` checked (its last level only), once nothing can refuse the run; an existing
+    folder that cannot be written (read-only file system, no permission) is refused in one line."""
+    import os
+
+    from deepcolor import io
+    from deepcolor.io.video import is_video_path
+
+    out = None if args.output is None else Path(args.output)
+    if out is None:
+        return
+    folder = out.parent if not out.is_dir() and out.suffix and (io.is_image_path(out) or is_video_path(out)) else out
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK | os.X_OK):
+            why = "on a read-only file system" if _read_only_fs(folder) else "not writable by you (permissions)"
+            raise CommandError(f"-o {shown(args.output)}: folder {shown(folder)} is {why}; nothing was written")
+        return
+    try:
+        out.mkdir()
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CommandError(f"-o {shown(args.output)}: cannot create the folder ({exc.strerror})") from None
+
+
+def _read_only_fs(folder: Path) -> bool:
+    import os
+
+    return bool(getattr(os, "ST_RDONLY", 1) & os.statvfs(folder).f_flag) if hasattr(os, "statvfs") else False
+
+
+def _check_video_flags(args: argparse.Namespace) -> None:
+    """``--crf``, ``--codec`` and ``--fps`` checked before any work (one line each)."""
+    from deepcolor.io.video import check_fps
+    from deepcolor.io.video_write import check_codec, check_crf
+
+    try:
+        check_crf(args.crf)
+        check_codec(args.codec)
+        if args.fps is not None:
+            check_fps(args.fps)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _without_video_label_maps(plan: list) -> list:
+    """--save-semantic writes label maps of images: a video's is not written, and that is said once."""
+    from dataclasses import replace
+
+    from deepcolor.io.video import is_video_path
+
+    videos = [item for item in plan if item.semantic is not None and (is_video_path(item.source) or item.source.is_dir())]
+    if not videos:
+        return plan
+    logger.warning("--save-semantic: label maps are not written for videos (%d video input(s): %s%s)", len(videos),
+                   shown(videos[0].source.name), ", ..." if len(videos) > 1 else "")
+    skip = {id(item) for item in videos}
+    return [replace(item, semantic=None) if id(item) in skip else item for item in plan]
+
+
 def _apply(args: argparse.Namespace) -> int:
     from deepcolor import io
     from deepcolor.batch.apply import apply_batch
 
     started_ns = time.time_ns()
-    if args.example:
-        _example_input(args)
-    elif not args.inputs:
-        raise CommandError("give INPUT files or folders (or --example)")
     fmt = None
     if args.format:
         fmt = "." + args.format.lower().lstrip(".")
         if fmt not in io.SUPPORTED_EXTENSIONS:
             raise CommandError(f"--format {args.format}: unsupported (use one of {', '.join(sorted(io.SUPPORTED_EXTENSIONS))})")
+    example = _example_plan(args, fmt) if args.example else None
+    if example is None and not args.inputs:
+        raise CommandError("give INPUT files or folders (or --example)")
 
-    # Everything that can refuse the run comes before _plan, which creates the -o folder: a refused run makes nothing.
+    # Everything that can refuse the run comes first: the inputs listed and planned (no model loaded for a run
+    # with no inputs), the flags checked; the -o folder and the example's input are made last, so a refused
+    # run makes nothing.
     engine = engine_options(args)
+    _check_video_flags(args)
+    if example is not None:
+        plan, failed = [example], []
+    elif args.fps is not None:  # every input folder is one video of numbered frames
+        plan, failed = _frame_folders(args), []
+    else:
+        plan, failed = _inputs_plan(args, fmt)
+    plan = _without_video_label_maps(plan) if args.save_semantic else plan
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
     if args.save_semantic:
@@ -131,25 +208,29 @@ def _apply(args: argparse.Namespace) -> int:
     if args.style:
         require_capability(model, "style", "--style")
         options["style"] = model.style_reference(_style_luma(Path(args.style), io))
-    if args.fps is not None:  # every input folder is one video of numbered frames
-        plan, failed = _frame_folders(args), []
-    else:
-        plan, failed = _inputs_plan(args, fmt)
     device = resolve_device_flag(args)  # said once the arguments are known to be good
+    if example is not None:  # nothing refuses the run from here on
+        _write_example(example, args.overwrite)
+    else:
+        _make_output_folder(args)
     options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
                            since_ns=started_ns, video=_video_options(args),
                            tile_progress=not args.quiet and not (engine["workers"] or engine["scheduler"]))
-    out_dir = None if args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
+    out_dir = None if example or args.output is None or not Path(args.output).is_dir() else Path(args.output)  # holds the journal
     report = apply_batch(
         [(item.source, item.target) for item in plan], out_dir=out_dir, options=options, model_path=args.model,
         method=model.name, model=model, progress=not args.quiet, **engine,
         semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None},
     )
     failed += report.failed
-    if report.halted:  # a full disk: one line, then the summary of what was done
-        print(f"deepcolor.apply: stopped: {shown(report.halted)}; free space, then run the same command again to resume",
+    if report.halted:  # a full disk (or a journal that cannot be written): one line, then the summary of what was done
+        from deepcolor.batch.halt import DISK_FULL_TEXTS
+
+        fix = "free space" if any(text in report.halted for text in DISK_FULL_TEXTS) else "fix that"
+        print(f"deepcolor.apply: stopped: {shown(report.halted)}; {fix}, then run the same command again to resume",
               file=sys.stderr)
+        failed = [(path, reason) for path, reason in failed if reason != report.halted]  # said once, in that line
     logger.info(
         "%d colorized, %d kept (already there; --overwrite to redo), %d already done (journal), %d left to another run, %d failed",
         report.done, report.kept, report.skipped, report.held, len(failed),
@@ -184,8 +265,6 @@ def _frame_folders(args: argparse.Namespace) -> list:
     from deepcolor.io.video import is_video_path
 
     folders = [Path(p) for p in args.inputs]
-    if args.fps <= 0:
-        raise CommandError(f"--fps must be > 0, got {args.fps}")
     for folder in folders:
         if not folder.is_dir():
             raise CommandError(f"--fps {args.fps}: {shown(folder)} is not a folder of frames")

@@ -71,6 +71,7 @@ def fit_semantic(argv: list[str], prog: str) -> int:
     def body() -> int:
         from deepcolor.train.fcn import FCNConfig, train_fcn
 
+        _check_checkpoint(args.checkpoint)
         fields = {k: v for k, v in vars(args).items()}
         fields["crop"] = tuple(fields["crop"])
         command = "python -m deepcolor.fit semantic " + " ".join(shlex.quote(a) for a in argv)
@@ -94,6 +95,7 @@ def fit_global_prior(argv: list[str], prog: str) -> int:
         if not out.parent.is_dir():
             raise CommandError(f"output folder {out.parent} does not exist")
         command = "python -m deepcolor.fit global-prior " + " ".join(shlex.quote(a) for a in argv)
+        _check_checkpoint(args.checkpoint)
         checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
         cache = Path(args.cache) if args.cache else out.with_name(out.name + ".work")
         t_start = time.perf_counter()
@@ -136,11 +138,14 @@ def fit_scene(argv: list[str], prog: str) -> int:
 
         from deepcolor.features.scene import save_scene_fcn
         from deepcolor.io.write import atomic_write_bytes
-        from deepcolor.train.scene_fcn import test_scores, train_scene_fcn
+        from deepcolor.train.scene_fcn import check_labelled, test_scores, train_scene_fcn
 
         for manifest in args.train + args.select + args.test:
             if not Path(manifest).is_file():
                 raise CommandError(f"manifest not found: {manifest}")
+        _check_checkpoint(args.checkpoint)
+        check_labelled(args.train, "--train")  # one line before any work, not a failure after the caching
+        check_labelled(args.select, "--select")
         torch.set_num_threads(args.threads)
         t0 = time.perf_counter()
         model, info = train_scene_fcn(args.train, args.select, time_budget=args.time_budget, width=args.width,
@@ -153,6 +158,17 @@ def fit_scene(argv: list[str], prog: str) -> int:
         return 0
 
     return run_main(scene_parser(prog), argv, "deepcolor.fit scene", body)
+
+
+def _check_checkpoint(checkpoint: str | None) -> None:
+    """A ``--checkpoint`` whose folder is missing (or that is a folder) is refused before any work."""
+    if checkpoint is None:
+        return
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise CommandError(f"--checkpoint {checkpoint}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise CommandError(f"--checkpoint {checkpoint}: folder {path.parent} does not exist")
 
 
 def _fit(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -69,6 +69,7 @@ def save_model_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], *, 
 
     path = Path(path)
     clean = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    _check_finite(path, clean, saving=True)  # a diverged training writes nothing
     meta = {
         "format": _FORMAT,
         "version": str(FORMAT_VERSION),
@@ -111,10 +112,13 @@ def load_model_file(path: str | os.PathLike, *, kind: str | None = None) -> tupl
 _PARAMETER_SUFFIXES = (".weight", ".bias", ".mean", ".std", ".target_scale", ".running_mean", ".running_var")
 
 
-def _check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
-    """Refuse weights with NaN or infinity at load: they would fail (or blacken) every image later."""
+def _check_finite(path: Path, tensors: dict[str, np.ndarray], *, saving: bool = False) -> None:
+    """Refuse weights with NaN or infinity, at load and before a save: they would fail (or blacken) every image later."""
     for name, values in tensors.items():
         if name.endswith(_PARAMETER_SUFFIXES) and np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+            if saving:
+                raise ModelFileError(f"{_shown(path)}: not written: tensor {name!r} holds NaN or infinite values "
+                                     "(the training diverged; check its numbers, e.g. the loss weights)")
             raise ModelFileError(f"{_shown(path)}: tensor {name!r} holds NaN or infinite values; the file is damaged or its training diverged")
 
 

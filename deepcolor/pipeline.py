@@ -27,7 +27,7 @@ from deepcolor.colorspace import check_gray_image, check_luma_kept, merge_luma_c
 from deepcolor.errors import InputError
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.models.base import ChromaModel, ChromaPrediction
-from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
+from deepcolor.models.registry import load_model, model_class
 from deepcolor.tiling import DEFAULT_TILE, Tile
 from deepcolor.modelfile import check_model_argument
 
@@ -167,19 +167,31 @@ def colorize_luma(
     return Colorization(luma=luma, chroma=chroma, info=colorizer.info, seconds=colorizer.seconds)
 
 
+def _chosen_model(model: Any, method: str | None, return_info: object) -> Any:
+    """`colorize`'s model: loaded when a name or path; a ``method`` that is not its kind and a ``return_info``
+    that is not a bool are ValueErrors."""
+    if not isinstance(return_info, (bool, np.bool_)):
+        raise InputError(f"return_info must be True or False, got {return_info!r}")
+    if model is None or isinstance(model, (str, Path)):
+        model = load_model(model, method=method)
+    if method is not None and getattr(model, "name", method) != method:
+        raise InputError(f"method={method!r}, but the model given is a {model.name} model; give one or the other")
+    return model
+
+
 @overload
-def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
+def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
              saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[False] = ...,
              **model_options: Any) -> np.ndarray: ...
 @overload
-def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
+def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
              saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[True],
              **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
 def colorize(
     gray: np.ndarray,
     *,
     model: ChromaModel | str | Path | None = None,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     refine: bool = True,
     saturation: float = 1.0,
     device: str = "auto",
@@ -197,8 +209,9 @@ def colorize(
     model : ChromaModel, str or path, optional
         A loaded model, a shipped model's name (`deepcolor.list_models`) or a
         model file. Default: the shipped model of ``method``.
-    method : str
-        Which shipped model when ``model`` is not given: ``"cheng"`` or ``"global-prior"``.
+    method : str, optional
+        Which shipped model when ``model`` is not given: ``"cheng"`` (default) or
+        ``"global-prior"``. Given with ``model``, it must be that model's kind.
     refine : bool
         Joint bilateral refinement of the chroma, guided by the gray image.
     saturation : float
@@ -237,8 +250,7 @@ def colorize(
     check_gray_image(gray)
     check_model_argument(model)
     check_pixels(np.shape(gray), max_pixels)
-    if model is None or isinstance(model, (str, Path)):
-        model = load_model(model, method=method)
+    model = _chosen_model(model, method, return_info)
     colorizer = Colorizer(model, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, **model_options)
     dtype = np.asarray(gray).dtype
     luma = colorizer.check(to_luma(gray))

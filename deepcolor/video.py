@@ -9,16 +9,20 @@ stable mode blends each frame's chroma with the previous output's carried
 along the optical flow (`deepcolor.temporal.propagate_chroma`). The output
 keeps the input's Y plane, timing and audio (`deepcolor.io.video`).
 
-The output is written under a hidden temporary name beside the target and
-renamed into place only when complete: an interrupted run (Ctrl-C, a crash)
-leaves nothing under the final name, and a rerun starts the clip over
-cleanly (no segments are kept).
+The output is written under a new hidden temporary name beside the target
+(``.NAME.<8 hex>.partial.EXT``, made with ``O_EXCL`` and recorded in the
+output's claim like the image writer's temps, so a user's file of any name is
+never taken over or removed) and renamed into place only when complete, the
+container closed without error: an interrupted run (Ctrl-C, a crash) or a
+full disk leaves nothing under the final name, and a rerun starts the clip
+over cleanly (no segments are kept).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -30,9 +34,11 @@ from deepcolor import temporal
 from deepcolor.colorizer import Colorizer
 from deepcolor.errors import InputError
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
-from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
+from deepcolor.io.write import new_temp
+from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, is_video_path, luma_unit, probe, read_luma
+from deepcolor.io.video_write import VideoWriter, check_codec, check_crf
 
-__all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_path"]
+__all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_files"]
 
 logger = logging.getLogger("deepcolor")
 
@@ -73,9 +79,14 @@ def shot_frames(frames: Iterable[LumaFrame], *, lookahead: int = LOOKAHEAD) -> I
         yield frame, starts, ahead if starts else []
 
 
-def partial_path(target: Path) -> Path:
-    """The hidden temporary name a video is written under before it is renamed to ``target``."""
-    return target.with_name(f".{target.stem}.partial{target.suffix}")
+PARTIAL_TAG = "partial"  # the video's temp names: .NAME.<8 hex>.partial.EXT (deepcolor.io.write.new_temp)
+
+
+def partial_files(target: str | os.PathLike) -> list[Path]:
+    """The temporary files of ``target`` that deepcolor's naming would make and that exist now (for checks)."""
+    target = Path(os.fspath(target))
+    pattern = re.compile(rf"^\.{re.escape(target.stem)}\.[0-9a-f]{{8}}\.{PARTIAL_TAG}{re.escape(target.suffix)}$")
+    return sorted(p for p in target.parent.iterdir() if pattern.match(p.name)) if target.parent.is_dir() else []
 
 
 def colorize_video(
@@ -147,10 +158,12 @@ def colorize_video(
     elif model is not None or method is not None or model_options:
         raise InputError("give colorize_video a colorizer or a model and its settings, not both")
     _check_target(source, target, overwrite)
+    check_crf(crf)
+    check_codec(codec)
     info = probe(source, fps=fps)
-    partial = partial_path(target)
+    partial = _new_partial(target)
     try:
-        with VideoWriter(partial, info, codec=codec, crf=crf) as writer, _progress(progress, info, source) as bar:
+        with VideoWriter(partial, info, codec=codec, crf=crf, shown_as=target) as writer, _progress(progress, info, source) as bar:
             result = _colorize_frames(read_luma(info), info.color_range, colorizer, writer, bar,
                                       stable=stable, carry=carry, observe=observe)
         os.replace(partial, target)
@@ -191,6 +204,16 @@ def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, colorizer: C
         count += 1
         bar.update(1)
     return {"frames": count, "shots": shots, "decisions": decisions}
+
+
+def _new_partial(target: Path) -> Path:
+    """A new temporary file beside ``target`` (ours alone: a user's ``.NAME.partial.EXT`` is never opened)."""
+    try:
+        fd, partial = new_temp(target, PARTIAL_TAG)
+    except OSError as exc:
+        raise VideoError(target, f"cannot write in its folder ({exc.strerror or exc})") from None
+    os.close(fd)
+    return partial
 
 
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:

@@ -234,13 +234,26 @@ def _model_copy(tmp_path, name, change):
     return save_model_file(tmp_path / name, tensors, kind="colorizer", config=config)
 
 
+def _damaged_with_nan(path, name):
+    """``path`` rewritten with a NaN in tensor ``name`` (deepcolor never writes one: a file damaged afterwards)."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(path), "numpy") as fh:
+        meta = fh.metadata()
+    tensors = load_file(str(path))
+    tensors[name][(0,) * tensors[name].ndim] = np.nan
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
 def test_model_file_messages_say_what_is_wrong(photo, tmp_path, capsys):
     """A folder, a missing tensor, the FCN file, NaN weights: one line each that says what the file is, at load."""
     from deepcolor.modelfile import ModelFileError, default_weights_path
 
     (tmp_path / "folder.safetensors").mkdir()
     missing = _model_copy(tmp_path, "missing.safetensors", lambda t: t.pop("global.semantic.layers.2.weight"))
-    nan = _model_copy(tmp_path, "nan.safetensors", lambda t: t["global.semantic.layers.0.weight"].__setitem__((0, 0), np.nan))
+    nan = _damaged_with_nan(_model_copy(tmp_path, "nan.safetensors", lambda t: None), "global.semantic.layers.0.weight")
     cases = [
         (tmp_path / "folder.safetensors", "is a folder"),
         (missing, "layers.2.weight"),

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from deepcolor.io.claims import clear_stale_claims
 from deepcolor.batch.engine import BatchReport, Job, Resource, TaskFailed, load_resource, run_batch
 from deepcolor.batch.journal import Journal
 from deepcolor.batch.plan import plan_batch
@@ -112,10 +113,15 @@ def apply_batch(
         task = colorize_task(options, semantic_targets or {})
         if not workers and not scheduler:  # this process: the caller's model, no second load
             task = functools.partial(_with_model, task, model)
-        report = run_batch(
-            jobs, task, resource=resource if (workers or scheduler) else None, journal=journal, workers=workers,
-            scheduler=scheduler, progress=progress, desc="colorize",
-        )
+        try:
+            report = run_batch(
+                jobs, task, resource=resource if (workers or scheduler) else None, journal=journal, workers=workers,
+                scheduler=scheduler, progress=progress, desc="colorize",
+            )
+        except KeyboardInterrupt:  # workers ended mid-file leave their claims and temps (a video's partial): take them back
+            if workers:
+                clear_stale_claims([job.target for job in jobs])
+            raise
     report.skipped = skipped
     return report
 

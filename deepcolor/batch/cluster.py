@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +55,22 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+_TRACKER_WARNING = "ignore:resource_tracker:UserWarning"
+
+
+def quiet_resource_tracker() -> None:
+    """No "resource_tracker: ... leaked semaphore objects" warning after Ctrl-C.
+
+    Workers ended by Ctrl-C leave their semaphores registered; Python's
+    resource tracker (a process of its own, started with this interpreter's
+    ``-W`` options) frees them at exit anyway and warns about each. The
+    filter goes into ``sys.warnoptions`` before the tracker starts, with the
+    cluster's first process, so the tracker inherits it.
+    """
+    if _TRACKER_WARNING not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_WARNING)
+
+
 def local_cluster(workers: int, **kwargs: Any):
     """A `distributed.LocalCluster` of ``workers`` single-threaded processes, no dashboard, quiet logs."""
     require_dask()
@@ -75,6 +92,7 @@ def local_cluster(workers: int, **kwargs: Any):
         env=_worker_env(),
     )
     options.update(kwargs)
+    quiet_resource_tracker()
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), children_ignore_sigint():
         return LocalCluster(**options)  # the environ is read when the nannies are made; Ctrl-C is the driver's
 

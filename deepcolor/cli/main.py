@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,10 +51,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(_top_parser(), argv)  # --help, --version, or a one-line error for an unknown command
         return args if isinstance(args, int) else EXIT_USAGE
     command, rest = argv[0], argv[1:]
-    if command == "models":
-        return models_main(rest)
-    module = importlib.import_module(COMMANDS[command][0])
-    return module.main(rest, prog=f"deepcolor {command}")
+    try:
+        if command == "models":
+            code = models_main(rest)
+        else:
+            code = importlib.import_module(COMMANDS[command][0]).main(rest, prog=f"deepcolor {command}")
+        sys.stdout.flush()  # here, so that a reader gone early (``| head -1``) is caught here
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 0  # the reader had what it wanted
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe: point stdout at /dev/null, so Python's flush at exit finds no pipe to fail on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def models_main(argv: Sequence[str] = ()) -> int:

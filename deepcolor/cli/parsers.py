@@ -9,6 +9,7 @@ in `deepcolor.models.registry`. What the commands share at run time is
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from deepcolor.cli.runtime import EXIT_USAGE, option_dest, shown
 
 __all__ = ["apply_parser", "evaluate_parser", "fit_parser", "fcn_parser", "global_prior_parser",
-           "positive_int", "count_or_all", "saturation", "new_file", "loudness_flags", "OneLineParser"]
+           "positive_int", "count_or_all", "finite_float", "positive_float", "nonnegative_float", "saturation", "new_file", "loudness_flags", "OneLineParser"]
 
 
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
@@ -64,6 +65,33 @@ def saturation(text: str) -> float:
         from deepcolor.colorspace import MAX_SATURATION
 
         raise argparse.ArgumentTypeError(f"must be a number in [0, {MAX_SATURATION:g}], got {text!r}") from None
+
+
+def finite_float(text: str) -> float:
+    """A finite number (argparse type): inf and nan are refused (a non-finite weight trains a NaN model)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (argparse type)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (argparse type)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
 
 
 def new_file(text: str) -> Path:
@@ -150,15 +178,15 @@ def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentPa
                         "extension is made as a folder); default: NAME_colorized.EXT beside each input")
     parser.add_argument("--saturation", type=saturation, default=1.0, help="chroma gain in [0, 10] (default 1.0: as predicted)")
     parser.add_argument("--style", metavar="REF", help="take the global features (the scene) from this image (models with a style reference: global-prior)")
-    parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png); default: keep each input's")
+    parser.add_argument("--format", metavar="EXT", help="output format for every image (e.g. png; a video keeps its container); default: keep each input's")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--save-semantic", action="store_true", help="also write the model's label map (NAME.semantic.png; models with one: cheng, its FCN's classes in CamVid colours)")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
     video = parser.add_argument_group("video (inputs .mp4 .mov .mkv .avi .webm .m4v; needs the 'video' extra: PyAV)")
-    video.add_argument("--crf", type=int, default=None, metavar="N", help="encoder quality, 0 (lossless) to 51 (default 18)")
-    video.add_argument("--codec", default=None, metavar="NAME", help="FFmpeg encoder (default libx264; libvpx-vp9 into .webm)")
-    video.add_argument("--fps", type=float, default=None, metavar="RATE", help="each input is a folder of numbered frames, one video at this rate")
+    video.add_argument("--crf", type=int, default=None, metavar="N", help="encoder quality, 0 (lossless with libx264) to 51 (default 18)")
+    video.add_argument("--codec", default=None, metavar="NAME", help="FFmpeg video encoder (default libx264; libvpx-vp9 into .webm)")
+    video.add_argument("--fps", type=float, default=None, metavar="RATE", help="each input is a folder of numbered frames (its most common NAME<digits>.EXT pattern), one video at this rate (0.01 to 1000)")
     video.add_argument("--per-frame", action="store_true", help="colour each frame on its own (no chroma carried along the motion)")
     return parser
 
@@ -203,14 +231,14 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
                         help="train the 81-d variant (--no-semantic) for the global MLP only; its images then skip the clusters")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=positive_float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-top", type=int, default=24, help="clusters on the top layer (Cheng: N0 = 24)")
-    parser.add_argument("--mu", type=float, default=80.0, help="images per cluster below the top layer (Cheng: 80)")
-    parser.add_argument("--epsilon", type=float, default=-26.0, help="error threshold in dB, -PSNR (Cheng: -26)")
+    parser.add_argument("--mu", type=positive_float, default=80.0, help="images per cluster below the top layer (Cheng: 80)")
+    parser.add_argument("--epsilon", type=finite_float, default=-26.0, help="error threshold in dB, -PSNR (Cheng: -26)")
     parser.add_argument("--min-cluster-size", type=int, default=12, help="never train a cluster MLP on fewer images")
     parser.add_argument("--max-layers", type=int, default=4)
-    parser.add_argument("--min-layer-gain", type=float, default=0.0,
+    parser.add_argument("--min-layer-gain", type=finite_float, default=0.0,
                         help="keep a lower layer only if it raises its images' mean training PSNR by more than this (dB)")
     parser.add_argument("--keep-all-layers", action="store_true", help="keep every layer, as the paper (ignores --min-layer-gain)")
     parser.add_argument("--top-k", type=int, default=3, help="gist candidates among which semantics chooses")
@@ -222,7 +250,7 @@ def fit_parser(prog: str = "python -m deepcolor.fit") -> argparse.ArgumentParser
     parser.add_argument("--max-val-images", type=count_or_all, default=0, help="validate on at most this many images (0: all)")
     parser.add_argument("--no-calibrate", action="store_true",
                         help="do not fit the global gain, the cluster blends (and fallbacks) and the colour gain on the validation images")
-    parser.add_argument("--colour-tolerance", type=float, default=0.05,
+    parser.add_argument("--colour-tolerance", type=finite_float, default=0.05,
                         help="dB of median validation gain the fitted colour gain may cost (negative: no colour gain)")
     parser.add_argument("--no-validation-report", action="store_true",
                         help="skip the full-resolution evaluation of the validation images for the model card (they still calibrate)")
@@ -266,20 +294,20 @@ def fcn_parser(prog: str = "python -m deepcolor.fit semantic") -> argparse.Argum
     p.add_argument("--out", required=True, metavar="FCN", type=new_file, help="output model file (.safetensors)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--lr", type=positive_float, default=3e-3)
+    p.add_argument("--weight-decay", type=nonnegative_float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--crop", type=int, nargs=2, default=list(CROP), metavar=("H", "W"), help="training crop size")
     p.add_argument("--max-side", type=int, default=MAX_SIDE, metavar="PX",
                    help="longest side the net runs at for validation and inference (stored in the model file)")
     p.add_argument("--channels", type=int, nargs=4, metavar="C", help="encoder widths (default %s)" % DEFAULT_ARCH["channels"])
-    p.add_argument("--ema", type=float, default=0.99, metavar="DECAY", help="per-step decay of the weight average that is validated and shipped")
+    p.add_argument("--ema", type=nonnegative_float, default=0.99, metavar="DECAY", help="per-step decay of the weight average that is validated and shipped")
     p.add_argument("--class-weights", choices=("none", "median", "sqrt-median"), default="sqrt-median")
     p.add_argument("--checkpoint", metavar="PATH", help="default: OUT + '.ckpt'")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument(
-        "--time-budget", type=float, metavar="MIN",
+        "--time-budget", type=positive_float, metavar="MIN",
         help="wall-clock budget: the learning rate anneals by the clock as well as by epoch, and training "
         "stops before the epoch that would overrun it (the run is then not bit-reproducible)",
     )
@@ -297,9 +325,9 @@ def global_prior_parser(prog: str = "python -m deepcolor.fit global-prior") -> a
     p.add_argument("--architecture", choices=("encoder", "scratch"), default="encoder",
                    help="encoder: the pretrained encoder, frozen, its outputs cached (default); scratch: the earlier "
                         "from-scratch network (the flags marked 'scratch')")
-    p.add_argument("--time-budget", type=float, default=25.0, help="minutes of training steps (caching and decoding not counted)")
+    p.add_argument("--time-budget", type=positive_float, default=25.0, help="minutes of training steps (caching and decoding not counted)")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--threads", type=count_or_all, default=2, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", metavar="CKPT", help="checkpoint file (default: MODEL.ckpt)")
@@ -307,18 +335,18 @@ def global_prior_parser(prog: str = "python -m deepcolor.fit global-prior") -> a
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     enc = p.add_argument_group("encoder architecture")
     enc.add_argument("--working-size", type=positive_int, default=256, help="short side the network runs at, in pixels")
-    enc.add_argument("--grid", type=float, default=0.04, help="chroma bin size in BT.601 U, V")
+    enc.add_argument("--grid", type=positive_float, default=0.04, help="chroma bin size in BT.601 U, V")
     enc.add_argument("--min-count", type=positive_int, default=20, help="keep the bins with at least this many training pixels")
-    enc.add_argument("--lambda", dest="lam", type=float, default=0.5, help="class rebalancing: mixing of the bin prior with uniform")
-    enc.add_argument("--temperature", type=float, default=0.38, help="annealed-mean temperature of vividness 1")
-    enc.add_argument("--class-weight", type=float, default=0.002, help="weight of the class head's cross-entropy (MSE weighs 1)")
-    enc.add_argument("--scene-weight", type=float, default=0.001, help="weight of the scene head's cross-entropy")
+    enc.add_argument("--lambda", dest="lam", type=nonnegative_float, default=0.5, help="class rebalancing: mixing of the bin prior with uniform")
+    enc.add_argument("--temperature", type=positive_float, default=0.38, help="annealed-mean temperature of vividness 1")
+    enc.add_argument("--class-weight", type=nonnegative_float, default=0.002, help="weight of the class head's cross-entropy (MSE weighs 1)")
+    enc.add_argument("--scene-weight", type=nonnegative_float, default=0.001, help="weight of the scene head's cross-entropy")
     old = p.add_argument_group("scratch architecture")
     old.add_argument("--val-images", nargs="*", default=[], metavar="DIR_OR_LIST", help="scratch: validation PSNR each epoch")
     old.add_argument("--max-val-images", type=count_or_all, default=64, help="scratch: validate on this many (0: all)")
-    old.add_argument("--width", type=float, default=0.25, help="scratch: channel multiplier (1 = the paper)")
+    old.add_argument("--width", type=positive_float, default=0.25, help="scratch: channel multiplier (1 = the paper)")
     old.add_argument("--labels", choices=("real", "gist", "none"), default="gist", help="scratch: scene labels")
     old.add_argument("--gist-classes", type=positive_int, default=24, help="scratch: k of the gist k-means (--labels gist)")
-    old.add_argument("--alpha", type=float, default=1.0 / 300.0, help="scratch: weight of the scene loss")
+    old.add_argument("--alpha", type=nonnegative_float, default=1.0 / 300.0, help="scratch: weight of the scene loss")
     old.add_argument("--epochs", type=positive_int, default=1000, help="scratch: at most this many epochs")
     return p

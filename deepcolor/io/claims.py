@@ -34,7 +34,7 @@ from pathlib import Path
 
 from deepcolor.io.common import ImageWriteError, one_line, error_reason, fitted_hidden_name
 
-__all__ = ["claim_output", "claim_path", "record_temp", "written_since", "CLAIM_SUFFIX", "CLAIM_MARKER"]
+__all__ = ["claim_output", "claim_path", "clear_stale_claims", "record_temp", "written_since", "CLAIM_SUFFIX", "CLAIM_MARKER"]
 
 logger = logging.getLogger("deepcolor.io")
 
@@ -208,6 +208,36 @@ def claim_output(path: str | os.PathLike) -> Iterator[bool]:
         with contextlib.suppress(OSError):
             os.unlink(lock_file)  # still locked: a process that opened it sees it is stale and retries
         os.close(fd)
+
+
+def clear_stale_claims(outputs: list[str | os.PathLike], *, wait: float = 5.0) -> int:
+    """Take over and release the claims of ``outputs`` whose holders are gone, removing the temps they recorded.
+
+    After Ctrl-C the local workers are ended mid-file: their claims stay on
+    disk (stale, since the kernel dropped the locks) with their temps (a
+    video's partial). This does what the next run would do, now: only claim
+    files deepcolor made, and only the temps they recorded. A claim still
+    locked (a worker not yet gone) is waited for up to ``wait`` seconds in all,
+    then left to the next run. Returns how many claims were cleared.
+    """
+    deadline = time.monotonic() + wait
+    pending = [Path(os.fspath(o)) for o in outputs if claim_path(o).exists()]
+    cleared = 0
+    while pending:
+        still = []
+        for output in pending:
+            try:
+                with claim_output(output) as mine:
+                    cleared += bool(mine)
+            except ImageWriteError:  # a file of the claim's name that is not ours: never touched
+                continue
+            if not mine:
+                still.append(output)
+        if not still or time.monotonic() > deadline:
+            break
+        pending = still
+        time.sleep(0.05)
+    return cleared
 
 
 def written_since(output: str | os.PathLike, since_ns: int) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from deepcolor.errors import InputError
 from deepcolor.io.common import SUPPORTED_EXTENSIONS
+from deepcolor.io.video import is_video_path
 
 __all__ = ["output_paths"]
 
@@ -53,8 +54,8 @@ def output_paths(
     out_dir : path-like
         Output folder.
     ext : str, optional, keyword-only
-        Output format extension (``"png"`` or ``".png"``); default: keep each
-        input's extension.
+        Output format extension (``"png"`` or ``".png"``) of every image; default:
+        keep each input's extension. A video keeps its own.
     suffix : str, keyword-only
         Appended to every stem, e.g. ``"_color"``; must not contain a path separator.
 
@@ -69,10 +70,11 @@ def output_paths(
     srcs = [Path(os.fspath(p)) for p in inputs]
     absolute = [Path(os.path.abspath(p)) for p in srcs]
     _refuse_duplicates(srcs, absolute)
+    videos = [is_video_path(p) for p in srcs]  # --format is an image format: a video keeps its container
 
     def name(i: int, tag: str) -> str:
         tag = f"_{tag}" if tag else ""
-        return f"{srcs[i].stem}{tag}{suffix}{ext if ext is not None else srcs[i].suffix}"
+        return f"{srcs[i].stem}{tag}{suffix}{ext if ext is not None and not videos[i] else srcs[i].suffix}"
 
     names = _distinct_names(name, srcs, absolute)
     return [Path(os.fspath(out_dir)) / n for n in names]

@@ -277,7 +277,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
                 stripped = _png_without_text(fh)  # metadata we never use is over Pillow's limit: the pixels may be fine
                 if stripped is None:
                     raise
-                logger.info("%s: a PNG text chunk over Pillow's size limit was skipped", one_line(str(path)))
+                logger.info("%s: a PNG metadata chunk (text or colour profile) over Pillow's size limit was skipped",
+                            one_line(str(path)))
                 return _read_open_file(stripped, path, max_pixels)
         except MemoryError:
             raise ImageReadError(path, "not enough memory to decode") from None
@@ -288,7 +289,9 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _png_without_text(fh):
-    """The PNG in ``fh`` without its text chunks (tEXt, zTXt, iTXt: metadata, never copied), as a BytesIO; None if not PNG."""
+    """The PNG in ``fh`` without its text chunks (tEXt, zTXt, iTXt: metadata, never copied) and its colour profile
+    (iCCP: never applied, the luma is the samples' own, and Pillow decompresses it under the same limit), as a
+    BytesIO; None if not PNG."""
     import struct
     from io import BytesIO
 
@@ -300,7 +303,7 @@ def _png_without_text(fh):
     while at + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[at : at + 8])
         end = at + 12 + length
-        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+        if kind not in (b"tEXt", b"zTXt", b"iTXt", b"iCCP"):
             kept.append(data[at:end])
         at = end
     return BytesIO(b"".join(kept))

@@ -1,4 +1,5 @@
-"""Reading and writing video files: the only module that imports PyAV (``av``, the ``video`` extra).
+"""Reading video files (`deepcolor.io.video_write` writes them); with it, the only modules that import PyAV
+(``av``, the ``video`` extra).
 
 A video is read as a stream of 8-bit luma planes (the Y plane of the decoded
 YUV frames, never the whole clip in memory) and written as H.264 yuv420p (or
@@ -6,9 +7,14 @@ the ``--codec`` given) with the input's frame count, timestamps, time base,
 frame rate and size; the input's audio streams are remuxed packet by packet,
 untouched. The output's Y plane is the input's byte for byte, so its luma is
 the input's up to the codec's rounding (none on a lossless setting such as
-``libx264`` with ``crf=0``). A folder of numbered frames is a video too, at
-the ``fps`` given. Every failure is a `VideoError`, one line
-``"<path>: <reason>"``.
+``libx264`` with ``crf=0``). Any size is kept, odd sides included: H.264 and
+HEVC take 4:2:0 only at even sides, so an odd-sized frame is encoded 4:4:4
+(yuv444p) with those codecs; VP9 and MPEG-4 take odd 4:2:0. The display
+rotation tag (a phone's 90 degrees) and the sample aspect ratio are written
+as the input has them. A folder of numbered frames is a video too, at the
+``fps`` given. Every failure is a `VideoError`, one line
+``"<path>: <reason>"``; the container's close (the MP4 trailer) included, so
+a full disk is never a success.
 """
 
 from __future__ import annotations
@@ -32,12 +38,17 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "LumaFrame",
+    "FramePattern",
+    "frame_pattern",
     "is_video_path",
     "require_av",
     "probe",
     "read_luma",
-    "VideoWriter",
     "chroma_planes",
+    "check_fps",
+    "FPS_RANGE",
+    "av_errors",
+    "error_text",
 ]
 
 logger = logging.getLogger("deepcolor")
@@ -46,6 +57,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"})
 # Codec used when none is given, by output container (WebM cannot hold H.264).
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}
 DEFAULT_CRF = 18  # x264's "visually lossless" end; 0 is lossless
+FPS_RANGE = (0.01, 1000.0)  # frames a second of a folder of frames (one a 100 s slide show to a fast camera)
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv410p", "yuv440p", "gray", "nv12"}
 _FRAME_FILE = re.compile(r"^(.*?)(\d+)\.(png|jpe?g|tiff?|bmp|webp)$", re.IGNORECASE)
 # BT.601 YCbCr from deepcolor's U, V (colorspace: U = 0.492 (B - Y), V = 0.877 (R - Y)):
@@ -86,6 +98,9 @@ class VideoInfo:
     color_range: int  # 1 limited (16-235), 2 full (0-255), 0 unspecified (taken as limited)
     audio_streams: int
     folder: bool = False  # a folder of numbered frames
+    rotation: int = 0  # display rotation in degrees (a phone's tag: the frames are stored sideways)
+    sample_aspect: Fraction | None = None  # pixel aspect ratio (4:3 anamorphic ...); None: square or unknown
+    duration: float = 0.0  # the container's duration in seconds (0: unknown); tells a truncated MKV/WebM
 
 
 @dataclass(frozen=True)
@@ -101,14 +116,48 @@ def _av_error(av: Any) -> tuple[type, ...]:
     return (av.FFmpegError, OSError, UnicodeDecodeError) if hasattr(av, "FFmpegError") else (av.AVError, OSError)
 
 
-def frame_files(folder: Path) -> list[Path]:
-    """The numbered image files of a folder (``name0001.png`` ...), in frame-number order."""
-    found = []
+@dataclass(frozen=True)
+class FramePattern:
+    """The numbered frames a folder holds: one pattern (prefix, extension, number style), what else was there."""
+
+    files: list[Path]  # in frame-number order
+    left_out: list[str]  # numbered image files of another pattern (thumb1.png beside f0001.png ...)
+    gaps: list[tuple[int, int]]  # missing frame numbers, first and last of each run
+
+
+def frame_pattern(folder: Path) -> FramePattern:
+    """The most common numbered pattern of a folder's images: ``PREFIX<digits>.EXT`` with one prefix and
+    extension (case-insensitive) and, where ``f1.png`` and ``f0001.png`` would both be frame 1, one style of
+    numbering (zero-padded to a width, or plain). Ties go to the pattern whose first name sorts first."""
+    groups: dict[tuple[str, str], list[tuple[int, str, Path]]] = {}
     for entry in folder.iterdir():
         match = _FRAME_FILE.match(entry.name)
         if match and not entry.name.startswith("."):
-            found.append((int(match.group(2)), entry.name, entry))
-    return [entry for _, _, entry in sorted(found)]
+            key = (match.group(1), match.group(3).lower().replace("jpeg", "jpg").replace("tiff", "tif"))
+            groups.setdefault(key, []).append((int(match.group(2)), entry.name, entry))
+    if not groups:
+        return FramePattern([], [], [])
+    best = min(groups.values(), key=lambda g: (-len(g), min(n for _, n, _ in g)))
+    chosen = sorted(best)
+    if len({number for number, _, _ in chosen}) < len(chosen):  # f1.png and f0001.png: keep the commoner style
+        def style(name: str) -> int:
+            digits = _FRAME_FILE.match(name).group(2)
+            return len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+        styles = [style(n) for _, n, _ in chosen]
+        common = max(set(styles), key=lambda s: (styles.count(s), s))
+        chosen = [item for item, s in zip(chosen, styles) if s == common]
+    kept = {name for _, name, _ in chosen}
+    left_out = sorted(name for group in groups.values() for _, name, _ in group if name not in kept)
+    numbers = [number for number, _, _ in chosen]
+    steps = {b - a for a, b in zip(numbers, numbers[1:])}
+    step = min(steps) if steps else 1
+    gaps = [(a + step, b - step) for a, b in zip(numbers, numbers[1:]) if b - a > step]
+    return FramePattern([entry for _, _, entry in chosen], left_out, gaps)
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The numbered image files of a folder's one pattern (`frame_pattern`), in frame-number order."""
+    return frame_pattern(folder).files
 
 
 def probe(path: str | os.PathLike, *, fps: float | None = None) -> VideoInfo:
@@ -134,11 +183,29 @@ def probe(path: str | os.PathLike, *, fps: float | None = None) -> VideoInfo:
                 raise VideoError(path, "the video stream has no frame rate (give --fps)")
             if not ctx.width or not ctx.height:
                 raise VideoError(path, "the video stream has no frame size")
+            sample_aspect = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+            duration = _video_seconds(container, stream)
+            first = next(container.decode(stream), None)  # the display rotation comes with the decoded frames
+            rotation = int(round(first.rotation)) % 360 if first is not None and getattr(first, "rotation", None) else 0
             return VideoInfo(path, int(ctx.width), int(ctx.height), int(stream.frames or 0), Fraction(rate),
                              Fraction(stream.time_base or Fraction(1, 90000)), int(getattr(ctx, "color_range", 0) or 0),
-                             len(container.streams.audio))
+                             len(container.streams.audio), rotation=rotation, duration=duration,
+                             sample_aspect=Fraction(sample_aspect) if sample_aspect and sample_aspect != 1 else None)
     except _av_error(av) as exc:
         raise VideoError(path, f"not a readable video ({_reason(exc)})") from None
+
+
+def _video_seconds(container: Any, stream: Any) -> float:
+    """The video stream's duration in seconds: its own, its Matroska DURATION tag, or the container's when
+    no audio could make that longer; 0 when none is known."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", str(stream.metadata.get("DURATION", "")).strip())
+    if tag:
+        return int(tag.group(1)) * 3600 + int(tag.group(2)) * 60 + float(tag.group(3))
+    if container.duration and container.duration > 0 and not container.streams.audio:
+        return float(container.duration) / 1e6
+    return 0.0
 
 
 def _reason(exc: BaseException) -> str:
@@ -146,17 +213,30 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"^\[Errno -?\d+\]\s*", "", " ".join(str(text).split()))
 
 
+av_errors = _av_error  # public names for the writer (deepcolor.io.video_write): what PyAV raises, and its one-line reason
+error_text = _reason
+
+
 def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
     from deepcolor.io.read import read_image
 
-    if not fps or fps <= 0:
+    if fps is None:
         raise VideoError(path, "a folder of frames needs --fps")
+    fps = check_fps(fps)
     try:
-        files = frame_files(path)
+        pattern = frame_pattern(path)
     except OSError as exc:
         raise VideoError(path, f"cannot list folder ({_reason(exc)})") from None
+    files = pattern.files
     if not files:
         raise VideoError(path, "no numbered frames (name0001.png ...) in the folder")
+    if pattern.left_out:
+        shown = ", ".join(pattern.left_out[:3]) + (", ..." if len(pattern.left_out) > 3 else "")
+        logger.warning("%s", VideoError(path, f"{len(files)} frames {files[0].name} ... {files[-1].name}; left out "
+                                              f"{len(pattern.left_out)} file(s) of another numbering: {shown}"))
+    if pattern.gaps:
+        runs = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pattern.gaps[:5]) + (", ..." if len(pattern.gaps) > 5 else "")
+        logger.warning("%s", VideoError(path, f"frame numbers missing: {runs} (the video goes on without them)"))
     first = read_image(files[0]).pixels
     rate = Fraction(fps).limit_denominator(1001)
     return VideoInfo(path, first.shape[1], first.shape[0], len(files), rate, 1 / rate, 2, 0, folder=True)
@@ -194,9 +274,20 @@ def read_luma(info: VideoInfo) -> Iterator[LumaFrame]:
     except _av_error(av) as exc:
         raise VideoError(info.path, f"damaged or truncated after {index} frame(s) ({_reason(exc)})") from None
     if info.frames and index < info.frames:
-        raise VideoError(info.path, f"truncated: {index} of {info.frames} frames decode")
+        raise VideoError(info.path, f"truncated: the input ended early, {index} of {info.frames} frames read")
+    expected = expected_frames(info)
+    if not info.frames and expected and index < expected - 1:  # MKV, WebM: no frame count, but a duration
+        raise VideoError(info.path, f"truncated: the input ended early, {index} frames read where its duration "
+                                    f"({info.duration:.2f} s) holds about {expected}")
     if index == 0:
         raise VideoError(info.path, "no frame decodes")
+
+
+def expected_frames(info: VideoInfo) -> int:
+    """The frames the container declares, else its duration at the frame rate (0: it says neither)."""
+    if info.frames:
+        return info.frames
+    return int(round(info.duration * info.rate)) if info.duration and info.rate else 0
 
 
 def _luma_plane(frame: Any) -> tuple[np.ndarray, bool]:
@@ -246,15 +337,21 @@ def luma_unit(y: np.ndarray, color_range: int) -> np.ndarray:
     return np.clip((y.astype(np.float32) - 16.0) / 219.0, 0.0, 1.0)
 
 
-def chroma_planes(chroma: np.ndarray, color_range: int) -> tuple[np.ndarray, np.ndarray]:
-    """BT.601 U, V (H, W, 2) float32 -> the 4:2:0 Cb, Cr planes (H/2, W/2) uint8 of that range.
+def chroma_planes(chroma: np.ndarray, color_range: int, *, subsampled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """BT.601 U, V (H, W, 2) float32 -> the Cb, Cr planes uint8 of that range.
 
-    H and W must be even. Each plane is the mean of a 2 x 2 block (area average).
+    ``subsampled`` (4:2:0): planes of ceil(H/2) x ceil(W/2), each sample the
+    mean of a 2 x 2 block (area average; an odd last row or column is its own
+    edge repeated). Otherwise (4:4:4) planes of H x W.
     """
     h, w = chroma.shape[:2]
-    if h % 2 or w % 2:
-        raise ValueError(f"4:2:0 chroma needs an even frame size, got {w}x{h}")
-    half = chroma.reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    if subsampled:
+        if h % 2 or w % 2:
+            chroma = np.pad(chroma, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        h2, w2 = chroma.shape[:2]
+        half = chroma.reshape(h2 // 2, 2, w2 // 2, 2, 2).mean(axis=(1, 3))
+    else:
+        half = chroma
     span = 255.0 if color_range == 2 else 224.0
     cb = 128.0 + span * _CB_PER_U * half[..., 0]
     cr = 128.0 + span * _CR_PER_V * half[..., 1]
@@ -262,112 +359,12 @@ def chroma_planes(chroma: np.ndarray, color_range: int) -> tuple[np.ndarray, np.
     return (np.clip(np.floor(cb + 0.5), lo, hi).astype(np.uint8), np.clip(np.floor(cr + 0.5), lo, hi).astype(np.uint8))
 
 
-class VideoWriter:
-    """Encode frames into ``path`` with the input's timing, and copy the input's audio packets alongside.
-
-    Use as a context manager; `write` takes the frames in decode order. The
-    audio packets are muxed as the video advances, so that memory stays flat
-    in the clip's length. On an exception the file is left for the caller to
-    remove (it writes to a temporary name, see `deepcolor.video`).
-
-    Parameters
-    ----------
-    path : Path
-        Output file; its extension picks the container.
-    info : VideoInfo
-        The input (timing, size, range, and the file whose audio is copied).
-    codec : str, optional
-        FFmpeg encoder name; default ``libx264`` (``libvpx-vp9`` into WebM).
-    crf : int, optional
-        Constant rate factor (0: lossless for libx264); default `DEFAULT_CRF`.
-    """
-
-    def __init__(self, path: Path, info: VideoInfo, *, codec: str | None = None, crf: int | None = None,
-                 container_format: str | None = None) -> None:
-        self.av = require_av(path)
-        self.path, self.info = Path(path), info
-        self.codec = codec or DEFAULT_CODEC.get(Path(path).suffix.lower(), "libx264")
-        self.crf = DEFAULT_CRF if crf is None else int(crf)
-        self.container_format = container_format
-        self._frames = 0
-
-    def __enter__(self) -> "VideoWriter":
-        av, info = self.av, self.info
-        if info.width % 2 or info.height % 2:
-            raise VideoError(info.path, f"frames are {info.width}x{info.height}: yuv420p output needs even sides")
-        try:
-            self.out = av.open(str(self.path), "w", format=self.container_format)
-            self._source = None if info.folder or not info.audio_streams else av.open(str(info.path))
-            stream = self.out.add_stream(self.codec, rate=info.rate)
-            stream.width, stream.height, stream.pix_fmt = info.width, info.height, "yuv420p"
-            stream.time_base = info.time_base
-            stream.codec_context.time_base = info.time_base
-            stream.codec_context.color_range = 2 if info.color_range == 2 else 1
-            stream.options = {"crf": str(self.crf)}
-            self.stream = stream
-            self._audio = []
-            if self._source is not None:
-                for src in self._source.streams.audio:
-                    self._audio.append((src, self.out.add_stream_from_template(src)))
-                self._packets = self._source.demux([src for src, _ in self._audio])
-                self._pending = None
-        except _av_error(av) as exc:
-            self._close()
-            raise VideoError(self.path, f"cannot write this video ({_reason(exc)})") from None
-        return self
-
-    def write(self, frame: LumaFrame, chroma: np.ndarray) -> None:
-        """Encode one frame: ``frame.y`` kept as the Y plane, ``chroma`` (H, W, 2) U, V float32 as Cb, Cr."""
-        cb, cr = chroma_planes(chroma, self.info.color_range)
-        planes = np.concatenate([frame.y, cb.reshape(-1, self.info.width), cr.reshape(-1, self.info.width)], axis=0)
-        video_frame = self.av.VideoFrame.from_ndarray(planes, format="yuv420p")
-        video_frame.color_range = 2 if self.info.color_range == 2 else 1
-        pts = frame.pts if frame.pts is not None else round(frame.index / (self.info.rate * self.info.time_base))
-        video_frame.pts, video_frame.time_base = pts, self.info.time_base
-        try:
-            for packet in self.stream.encode(video_frame):
-                self.out.mux(packet)
-            self._frames += 1
-            self._mux_audio(float(pts * self.info.time_base) + 1.0)
-        except _av_error(self.av) as exc:
-            raise VideoError(self.path, f"cannot write this video ({_reason(exc)})") from None
-
-    def _mux_audio(self, until: float | None) -> None:
-        """Remux the audio packets that start before ``until`` seconds (None: all that are left)."""
-        if self._source is None:
-            return
-        streams = {src.index: dst for src, dst in self._audio}
-        while True:
-            packet = self._pending if self._pending is not None else next(self._packets, None)
-            self._pending = None
-            if packet is None:
-                return
-            if packet.dts is None:  # the demuxer's end-of-stream marker
-                continue
-            if until is not None and packet.pts is not None and float(packet.pts * packet.time_base) > until:
-                self._pending = packet
-                return
-            packet.stream = streams[packet.stream.index]
-            self.out.mux(packet)
-
-    def __exit__(self, kind, exc, tb) -> None:
-        try:
-            if kind is None:
-                try:
-                    for packet in self.stream.encode(None):
-                        self.out.mux(packet)
-                    self._mux_audio(None)
-                except _av_error(self.av) as error:
-                    raise VideoError(self.path, f"cannot write this video ({_reason(error)})") from None
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        for name in ("out", "_source"):
-            container = getattr(self, name, None)
-            if container is not None:
-                try:
-                    container.close()
-                except Exception:  # closing after a failure must not hide the failure
-                    pass
-                setattr(self, name, None)
+def check_fps(fps: Any) -> float:
+    """A frame rate for a folder of frames: a finite number in `FPS_RANGE`, else a one-line `VideoError`."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(fps, bool) or not FPS_RANGE[0] <= value <= FPS_RANGE[1]:  # NaN fails both
+        raise VideoError(f"--fps {fps}", f"must be a frame rate from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} frames a second")
+    return value

@@ -155,15 +155,17 @@ def _prepare_folder(path: Path) -> None:
         raise ImageWriteError(path, f"cannot create folder {folder} ({error_reason(exc)})") from None
 
 
-def _new_temp(path: Path) -> tuple[int, Path]:
+def new_temp(path: Path, tag: str = "tmp") -> tuple[int, Path]:
     """Create a hidden temp file next to ``path``; mode 0o666 minus umask, like a normal new file.
 
-    Its name (``.<stem>.<8 hex>.tmp<ext>``, the stem cut to fit the name limit
-    whenever the destination's name fits) is recorded in the claim this thread
+    Its name (``.<stem>.<8 hex>.<tag><ext>``, the stem cut to fit the name limit
+    whenever the destination's name fits) is new (made with ``O_EXCL``, so no
+    user's file is ever taken over) and recorded in the claim this thread
     holds in that folder, so only a run that takes over that claim removes it.
+    Returns the open descriptor and the name.
     """
     for _ in range(100):
-        tmp = path.with_name(fitted_hidden_name(path.stem, f".{secrets.token_hex(4)}.tmp{path.suffix}", path.parent))
+        tmp = path.with_name(fitted_hidden_name(path.stem, f".{secrets.token_hex(4)}.{tag}{path.suffix}", path.parent))
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
@@ -199,7 +201,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, overwrite: bool = 
     """
     path = Path(os.fspath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _new_temp(path)
+    fd, tmp = new_temp(path)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh

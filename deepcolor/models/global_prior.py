@@ -50,7 +50,9 @@ SHIPPED_VIVIDNESS = 0.4  # the shipped file's config["vividness_default"] (chose
 
 
 def check_vividness(value: Any) -> float:
-    """``value`` as a float in [0, 1], else a one-line ValueError."""
+    """``value`` as a float in [0, 1], else a one-line ValueError (a string or a bool is not a number here)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"vividness must be a number in [0, 1], got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

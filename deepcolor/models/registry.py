@@ -12,6 +12,7 @@ model files (older files' kind strings are mapped by
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,18 @@ from deepcolor.errors import InputError
 from deepcolor.modelfile import LEGACY_KINDS, ModelFileError, default_weights_path, kind_mismatch, read_model_kind
 
 __all__ = ["ModelEntry", "ENTRIES", "register", "unregister", "added_entry", "names", "names_with", "entry", "model_class", "shipped_path",
-           "load_model", "list_models", "DEFAULT_METHOD", "NETWORK_TRAINERS", "trainer", "trainer_names"]
+           "load_model", "list_models", "looks_like_path", "UnknownModelError", "DEFAULT_METHOD", "NETWORK_TRAINERS", "trainer",
+           "trainer_names"]
 
 if TYPE_CHECKING:
     from deepcolor.models.base import ChromaModel
 
 DEFAULT_METHOD = "cheng"
+logger = logging.getLogger("deepcolor")
+
+
+class UnknownModelError(ModelFileError):
+    """A model name that is no registered kind (one line naming the kinds)."""
 
 
 @dataclass(frozen=True)
@@ -201,14 +208,25 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, method: str | N
     Raises
     ------
     ModelFileError
-        A missing, foreign or unknown-kind file; a kind that ships no model (one line).
-    ValueError
-        An unknown name.
+        A missing, foreign or unknown-kind file; a kind that ships no model; not a name or a path (one line).
+    UnknownModelError
+        An unknown kind name (a ModelFileError, so a ValueError). A string with no folder part and no extension
+        is a kind name, even where a file of that name exists (which is said in one line): a model file is
+        given as a path (``./cheng``, ``models/cheng``, ``cheng.safetensors``) or a `pathlib.Path`.
     """
     if name_or_path is None:
         name_or_path = method or DEFAULT_METHOD
-    if isinstance(name_or_path, str) and name_or_path in ENTRIES and not Path(name_or_path).is_file():
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ModelFileError(f"a model is a kind name ({', '.join(ENTRIES)}) or a model file path, "
+                             f"got {type(name_or_path).__name__} {name_or_path!r}"[:200])
+    if isinstance(name_or_path, str) and not looks_like_path(name_or_path):  # a kind name means the kind
         name = name_or_path
+        if name not in ENTRIES:
+            raise UnknownModelError(f"unknown model kind {name!r} (known: {', '.join(ENTRIES)}); "
+                                    f"a model file is given as a path, e.g. ./{name}.safetensors")
+        if Path(name).exists():
+            logger.warning("%r is the shipped %s model; the file of that name here is not read (pass ./%s to read it)",
+                           name, name, name)
         if name not in _SHIPPED:
             path = shipped_path(name)
             if path is None:
@@ -220,6 +238,11 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, method: str | N
     if LEGACY_KINDS.get(kind, kind) not in ENTRIES:  # e.g. the FCN file: say what it is and what to pass
         raise ModelFileError(kind_mismatch(path, kind, sorted(ENTRIES)))
     return model_class(kind).load(path)
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a model argument names a file rather than a kind: it has a folder part or an extension."""
+    return os.sep in text or "/" in text or (os.altsep or "/") in text or bool(Path(text).suffix) or text in (".", "..")
 
 
 def list_models() -> list[dict[str, Any]]:

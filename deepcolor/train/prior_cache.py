@@ -137,8 +137,13 @@ def load_cache(folder: Path) -> tuple[dict[str, np.ndarray], list[Path], list[tu
     failed: list[tuple[Path, str]] = []
     for shard in shards:
         with np.load(shard, allow_pickle=False) as data:
+            failed += [(Path(line.split("\t")[0]), line.split("\t", 1)[-1]) for line in data["failed"]]
+            if not len(data["paths"]):  # every photo of the shard failed (gray ones, say): it holds no maps
+                continue
             for name in (*MAP_NAMES, "pooled", "rgb"):
                 parts.setdefault(name, []).append(data[name])
             kept += [Path(p) for p in data["paths"]]
-            failed += [(Path(line.split("\t")[0]), line.split("\t", 1)[-1]) for line in data["failed"]]
+    if not kept:
+        example = f": {failed[0][0].name}: {failed[0][1]}" if failed else ""
+        raise ValueError(f"none of the {len(failed)} training photos can teach colour{example}")
     return {name: np.concatenate(v) for name, v in parts.items()}, kept, failed

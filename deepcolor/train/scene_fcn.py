@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from deepcolor.features.encoder import EfficientNetLite0, load_pretrained_encoder, to_encoder_input
 from deepcolor.features.scene import CAMVID_TO_SCENE, MSRC_TO_SCENE, SCENE_CLASSES, VOID, SceneDecoder, SceneFCN, scene_probabilities
 
-__all__ = ["labelled_pairs", "gray_and_labels", "confusion", "accuracies", "evaluate_scene_fcn", "train_scene_fcn", "test_scores"]
+__all__ = ["labelled_pairs", "check_labelled", "gray_and_labels", "confusion", "accuracies", "evaluate_scene_fcn", "train_scene_fcn", "test_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,15 @@ def evaluate_scene_fcn(model: SceneFCN, pairs: list[tuple[Path, Path]], dataset:
     return accuracies(conf, CAMVID_CLASS_NAMES if dataset == "camvid" else MSRC_CLASS_NAMES)
 
 
+def check_labelled(manifests: list[str | Path], flag: str) -> dict[str, list[tuple[Path, Path]]]:
+    """`labelled_pairs` of ``manifests``, or a one-line ValueError (naming ``flag``) when none has a label map."""
+    pairs = labelled_pairs(manifests)
+    if not any(pairs.values()):
+        raise ValueError(f"{flag}: no labelled images in {', '.join(map(str, manifests))} (an image takes part when "
+                         "it is a CamVid or MSRC-21 image whose label map exists)")
+    return pairs
+
+
 def _cache(encoder: EfficientNetLite0, pairs: dict[str, list[tuple[Path, Path]]]) -> list[tuple[list[torch.Tensor], torch.Tensor, str]]:
     """Per training image: its four encoder maps (float16), its labels at stride 2 (nearest), its dataset."""
     out = []
@@ -141,10 +150,14 @@ def train_scene_fcn(train: list[str], select: list[str], *, time_budget: float, 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
+    train_pairs, select_pairs = check_labelled(train, "--train"), check_labelled(select, "--select")
     encoder = load_pretrained_encoder()
-    train_samples = _cache(encoder, labelled_pairs(train))
-    select_samples = _cache(encoder, labelled_pairs(select))
+    train_samples = _cache(encoder, train_pairs)
+    select_samples = _cache(encoder, select_pairs)
     cache_seconds = time.perf_counter() - t0
+    if cache_seconds >= time_budget:  # no time left to train: a decoder of no steps is not a model
+        raise ValueError(f"the time budget ({time_budget:g} s) ran out while the encoder maps were cached "
+                         f"({cache_seconds:.0f} s); give a longer --time-budget")
     logger.info("cached %d training and %d selection images in %.0f s", len(train_samples), len(select_samples), cache_seconds)
     decoder = SceneDecoder(len(SCENE_CLASSES), width)
     weights = _class_weights(train_samples)
