@@ -43,6 +43,7 @@ class ApplyOptions:
     device: str = "cpu"  # resolved: "cpu" or "cuda"
     video: dict[str, Any] = field(default_factory=dict)  # `deepcolor.video.colorize_video` options: crf, codec, stable
     tile_progress: bool = False  # a second bar, of tiles, for an image colorized in several (this process's terminal)
+    hints: tuple = ()  # `deepcolor.hints.Hint`s spread into the chroma (one photo: `deepcolor.pipeline.colorize_tiles_hinted`)
     since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
 
@@ -135,7 +136,7 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         return colorize_video(source, target, model=model, refine=options.refine, saturation=options.saturation,
                               overwrite=options.overwrite, progress=sys.stderr.isatty(), **options.video, **options.model_options)
     from deepcolor.colorspace import check_luma_kept, merge_luma_chroma, rgb_to_luma
-    from deepcolor.pipeline import colorize_tiles, quantize_rgb
+    from deepcolor.pipeline import colorize_tiles_hinted, quantize_rgb
 
     image = io.read_image(source, max_pixels=options.max_pixels)
     notes = []  # said by the batch's driver (workers' own logs are not the user's terminal)
@@ -157,8 +158,8 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         tiles.update(1)
 
     with tiles:
-        info, _ = colorize_tiles(luma, model, merge, refine=options.refine, saturation=options.saturation,
-                                 max_pixels=options.max_pixels, device=options.device, **options.model_options)
+        info, _ = colorize_tiles_hinted(luma, model, merge, options.hints, refine=options.refine, saturation=options.saturation,
+                                        max_pixels=options.max_pixels, device=options.device, **options.model_options)
     labels = model.label_map(luma) if semantic_target is not None else None  # type: ignore[attr-defined]
     del luma
     io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)

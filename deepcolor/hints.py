@@ -52,6 +52,7 @@ __all__ = [
     "read_hints",
     "hints_json",
     "check_hints",
+    "checked_hints",
     "hint_chroma",
     "propagate",
     "joint_bilateral_upsample",
@@ -221,6 +222,13 @@ def check_hints(hints: Sequence[Hint], shape: tuple[int, ...]) -> None:
         parse_colour(h.rgb)
 
 
+def checked_hints(items: Iterable[Any] | None, shape: tuple[int, ...]) -> list[Hint]:
+    """`as_hints` of ``items``, checked to lie in an image of ``shape`` (`check_hints`)."""
+    hints = as_hints(items)
+    check_hints(hints, shape)
+    return hints
+
+
 def _hint_pixels(hints: Sequence[Hint]) -> tuple[np.ndarray, np.ndarray]:
     """Integer (rows, columns) of the hints' pixels."""
     rows = np.array([int(h.y) for h in hints], np.intp)
@@ -355,8 +363,7 @@ def propagate(
     chroma = np.ascontiguousarray(chroma, np.float32)
     if luma.ndim != 2 or chroma.shape != luma.shape + (2,):
         raise ValueError(f"luma must be (H, W) and chroma (H, W, 2), got {luma.shape} and {chroma.shape}")
-    hints = as_hints(hints)
-    check_hints(hints, luma.shape)
+    hints = checked_hints(hints, luma.shape)
     if not hints:
         return chroma.copy()
     rows, cols = _hint_pixels(hints)

@@ -29,6 +29,7 @@ import numpy as np
 from deepcolor.colorspace import check_gray_image, check_luma_kept, check_refine, check_saturation, merge_luma_chroma, quantize_rgb, rgb_to_luma
 from deepcolor.io.common import DEFAULT_MAX_PIXELS, check_max_pixels
 from deepcolor.kernels.device import array_module_for, resolve_device, to_host
+from deepcolor.hints import checked_hints, propagate
 from deepcolor.refine import refine_chroma
 from deepcolor.models.base import ChromaModel, ChromaPrediction, capabilities
 from deepcolor.models.registry import DEFAULT_METHOD, load_model, model_class
@@ -45,6 +46,7 @@ __all__ = [
     "colorize_luma",
     "colorize_tiles",
     "colorize_tiles_on",
+    "colorize_tiles_hinted",
     "quantize_rgb",
     "to_luma",
 ]
@@ -283,14 +285,33 @@ def colorize_luma(
     return Colorization(luma=luma, chroma=chroma, info=info, seconds=seconds)
 
 
+def colorize_tiles_hinted(
+    luma: np.ndarray, model: ChromaModel, emit: Callable[[Tile, np.ndarray], None], hints: Any = None, **kwargs: Any
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """`colorize_tiles`, with the user's hints (`deepcolor.hints`) spread into the finished chroma when there are any.
+
+    With hints the whole image's chroma is kept (8 bytes a pixel more) and handed to ``emit`` as one
+    tile: the hints' propagation (`deepcolor.hints.propagate`) runs after the model's chroma, its
+    refinement and saturation, and before the merge with the luma, so nothing washes them out.
+    """
+    hints = checked_hints(hints, luma.shape)
+    if not hints:
+        return colorize_tiles(luma, model, emit, **kwargs)
+    result = colorize_luma(luma, model, **kwargs)
+    t0 = time.perf_counter()
+    chroma = propagate(result.luma, result.chroma, hints)
+    emit(tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0], chroma)
+    return result.info, dict(result.seconds, hints=time.perf_counter() - t0)
+
+
 @overload
 def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
-             saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[False] = ...,
-             **model_options: Any) -> np.ndarray: ...
+             saturation: float = ..., device: str = ..., max_pixels: int = ..., hints: Any = ...,
+             return_info: Literal[False] = ..., **model_options: Any) -> np.ndarray: ...
 @overload
 def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str = ..., refine: bool = ...,
-             saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[True],
-             **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
+             saturation: float = ..., device: str = ..., max_pixels: int = ..., hints: Any = ...,
+             return_info: Literal[True], **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
 def colorize(
     gray: np.ndarray,
     *,
@@ -300,6 +321,7 @@ def colorize(
     saturation: float = 1.0,
     device: str = "auto",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    hints: Any = None,
     return_info: bool = False,
     **model_options: Any,
 ) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
@@ -328,6 +350,8 @@ def colorize(
         Where the per-pixel work runs: ``auto`` (default: the GPU when one
         works, else the CPU, silently), ``cuda`` (raises ValueError without a
         usable GPU) or ``cpu``, which never imports CuPy or numba.cuda.
+    hints : list of (x, y, (r, g, b) or "#rrggbb"), optional
+        Colours held at those pixels (column, row), spread along the luma (`deepcolor.hints`; bad: HintError).
     return_info : bool
         Also return the model's account of the image (Cheng: ``{"cluster": key}``;
         the global prior: ``{"scene": ..., "scene_probability": ...}``).
@@ -355,16 +379,16 @@ def colorize(
     check_gray_image(gray)
     check_model_argument(model)
     _check_pixels(np.shape(gray), max_pixels)
+    hints = checked_hints(hints, np.shape(gray))
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
-    dtype = np.asarray(gray).dtype
     luma = to_luma(gray)
-    out_dtype = dtype if dtype in (np.uint8, np.uint16) else np.float32
+    out_dtype = dtype if (dtype := np.asarray(gray).dtype) in (np.uint8, np.uint16) else np.float32
     rgb = np.empty(luma.shape + (3,), out_dtype)
 
     def merge(t: Tile, chroma: np.ndarray) -> None:
         rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype))
 
-    info, _ = colorize_tiles(luma, model, merge, refine=refine, saturation=saturation, max_pixels=max_pixels, device=device,
-                             **model_options)
+    info, _ = colorize_tiles_hinted(luma, model, merge, hints, refine=refine, saturation=saturation, max_pixels=max_pixels,
+                                    device=device, **model_options)
     return (rgb, info) if return_info else rgb
