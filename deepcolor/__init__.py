@@ -8,7 +8,9 @@ Public API (imported on first use, so that ``import deepcolor`` stays cheap):
 - `load_model` (``deepcolor.models.registry.load_model``): a shipped model by
   name (``"cheng"``, ``"global-prior"``) or any model file;
 - `list_models`: the model kinds, their shipped files and figures;
-- `ChromaModel`, `ChromaPrediction`: the model interface (``deepcolor.models.base``).
+- `ChromaModel`, `ChromaPrediction`: the model interface (``deepcolor.models.base``);
+- `Hint` (``colorize(gray, hints=[(x, y, "#rrggbb"), ...])``, `deepcolor.hints`) and `suggest_at`
+  (the model's likely colours at a point, `deepcolor.suggest`).
 
 The stages: io -> colorspace -> features -> model (`deepcolor.models`) ->
 refine -> colorspace -> io; see the README's Architecture section.
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["colorize", "load_model", "list_models", "ChromaModel", "ChromaPrediction", "__version__"]
+__all__ = ["colorize", "load_model", "list_models", "ChromaModel", "ChromaPrediction", "Hint", "suggest_at", "__version__"]
 
 # name -> the module that defines it, imported on first use.
 _LAZY = {
@@ -33,12 +35,16 @@ _LAZY = {
     "list_models": "deepcolor.models.registry",
     "ChromaModel": "deepcolor.models.base",
     "ChromaPrediction": "deepcolor.models.base",
+    "Hint": "deepcolor.hints",
+    "suggest_at": "deepcolor.suggest",
 }
 
 if TYPE_CHECKING:  # type checkers see the real signatures
     from deepcolor.models.base import ChromaModel, ChromaPrediction
     from deepcolor.models.registry import list_models, load_model
+    from deepcolor.hints import Hint
     from deepcolor.pipeline import colorize
+    from deepcolor.suggest import suggest_at
 
 
 def __getattr__(name: str):

@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
-from deepcolor.colorspace import RGB_TO_YUV, YUV_TO_RGB
+from deepcolor.colorspace import RGB_TO_YUV, merge_luma_chroma
 
 __all__ = [
     "Hint",
@@ -236,15 +236,6 @@ def _hint_pixels(hints: Sequence[Hint]) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-def _gamut_scale(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    """Per row, the factor in (0, 1] that keeps ``luma`` + ``chroma`` inside the RGB cube (as `merge_luma_chroma` clamps)."""
-    delta = chroma @ YUV_TO_RGB[:, 1:].T.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        up = np.where(delta > 0, (1.0 - luma[:, None]) / delta, np.inf)
-        down = np.where(delta < 0, -luma[:, None] / delta, np.inf)
-    return np.minimum(1.0, np.minimum(up, down).min(axis=1)).astype(np.float32)
-
-
 def hint_chroma(hints: Sequence[Hint], luma: np.ndarray) -> np.ndarray:
     """U, V of each hint's colour as its pixel can show it: the colour's chroma, scaled towards gray
     just enough to stay inside the RGB gamut at that pixel's luma (the luma is the photo's).
@@ -264,8 +255,9 @@ def hint_chroma(hints: Sequence[Hint], luma: np.ndarray) -> np.ndarray:
     rgb = np.array([h.rgb for h in hints], np.float32) / 255.0
     chroma = (rgb @ RGB_TO_YUV[1:].T.astype(np.float32)).astype(np.float32)
     rows, cols = _hint_pixels(hints)
-    pixel_luma = np.clip(np.asarray(luma, np.float32)[rows, cols], 0.0, 1.0)
-    return (chroma * _gamut_scale(pixel_luma, chroma)[:, None]).astype(np.float32)
+    pixel_luma = np.asarray(luma, np.float32)[rows, cols]
+    shown = merge_luma_chroma(pixel_luma[None, :], chroma[None])[0]  # scaled towards gray into the gamut, as the result is
+    return np.ascontiguousarray((shown @ RGB_TO_YUV[1:].T.astype(np.float32)), np.float32)
 
 
 def _coarse_shape(shape: tuple[int, int], grid: int) -> tuple[int, int]:
