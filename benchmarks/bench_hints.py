@@ -224,9 +224,9 @@ def main() -> None:
     need_shared()
     if args.tune and args.set != "select":
         raise SystemExit("--tune only on the select split")
-    from deepcolor.hints import GRID, PRIOR, SIGMA
+    from deepcolor.hints import GRID, PRIOR, RADIUS, SIGMA, SPREAD, SPREAD_LUMA
 
-    param_sets = [{"grid": GRID, "sigma": SIGMA, "prior": PRIOR}]
+    param_sets = [{"grid": GRID, "sigma": SIGMA, "prior": PRIOR, "radius": RADIUS, "spread": SPREAD, "spread_luma": SPREAD_LUMA}]
     if args.tune:
         param_sets += [dict(zip(TUNE_GRID, v)) for v in itertools.product(*TUNE_GRID.values())]
     rows = RowLog(args.rows or CACHE / f"rows_{args.set}.jsonl")

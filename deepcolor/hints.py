@@ -7,12 +7,15 @@ at that pixel's luma (`hint_chroma`): the luma of the photograph is never change
 colour. `propagate` solves for the chroma *difference* between the hints and the model's
 prediction, so that far from every hint the model's chroma is unchanged:
 
-    minimise  sum_(r~s) w_rs (D_r - D_s)^2  +  prior * sum_r D_r^2  +  HINT_WEIGHT * sum_hints (D_h - d_h)^2
+    minimise  sum_(r~s) w_rs (D_r - D_s)^2  +  prior * sum_r (D_r - S_r)^2  +  HINT_WEIGHT * sum_hints (D_h - d_h)^2
 
 on a coarse grid of at most ``grid`` pixels a side (the luma area-averaged), where ``w_rs =
 exp(-(Y_r - Y_s)^2 / (2 sigma^2))`` joins 8-neighbours of similar luma (a strong luma edge stops
-the colour), ``d_h`` is each hint's chroma minus the model's at its point, and ``prior`` (small)
-pulls the difference back to zero away from the hints. The sparse symmetric positive definite
+the colour), ``d_h`` is each hint's chroma minus the model's at its point (held on the cells of
+its luma within ``radius`` of it: a hint speaks for a patch), and ``prior`` (small) pulls the
+difference towards ``S``, the hints' differences spread smoothly (a Gaussian in space times one in
+luma, normalised by max(1, weights): zero far from every hint, `smooth_spread`), so that what the
+edge-aware solution does not reach gets a gentle correction, and far from all hints none. The sparse symmetric positive definite
 system is solved directly (scipy's SuperLU) for U and V together; the coarse difference is
 brought back to full resolution by joint bilateral upsampling (`joint_bilateral_upsample`), so
 it steps where the gray image steps, and added to the model's chroma.
@@ -61,7 +64,10 @@ __all__ = [
 
 GRID = 160  # longest side of the coarse grid the system is solved on (25.6k unknowns at most: ~0.2 s)
 SIGMA = 0.05  # luma difference (0..1) at which neighbours' affinity falls to exp(-1/2)
-PRIOR = 1e-5  # weight of the model's chroma (the difference pulled to 0), against affinities ~1
+PRIOR = 1e-3  # weight of the prior (the difference pulled to the smooth spread), against affinities ~1
+RADIUS = 4  # coarse cells around a hint, of its luma, that it constrains: it speaks for a patch, not a point
+SPREAD = 0.3  # the prior's smooth spread of the hints: Gaussian in space, this fraction of the long side ...
+SPREAD_LUMA = 0.1  # ... times a Gaussian in luma of this sigma (a strong luma edge stops it too)
 HINT_WEIGHT = 1e3  # a hint's weight: a strong constraint, the system stays well conditioned
 HINT_ALPHA = 128  # a hint image's pixels at least this opaque are hints
 
@@ -325,6 +331,40 @@ def joint_bilateral_upsample(luma: np.ndarray, coarse_luma: np.ndarray, coarse: 
     return total / weight_sum[..., None]
 
 
+def _hint_cells(coarse_luma: np.ndarray, rows: np.ndarray, cols: np.ndarray, wanted: np.ndarray, radius: int,
+                sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Flat coarse cells each hint constrains, and its value there: its own cell, and with ``radius`` > 0 the cells
+    of the disc around it whose luma lies within 2 sigma of its cell's (a hint speaks for its patch, not a point)."""
+    h, w = coarse_luma.shape
+    if radius <= 0:
+        return rows * w + cols, wanted
+    dy, dx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    inside = dy * dy + dx * dx <= radius * radius
+    r = rows[:, None] + dy[inside][None, :]
+    c = cols[:, None] + dx[inside][None, :]
+    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
+    ok &= np.abs(coarse_luma[r, c] - coarse_luma[rows, cols][:, None]) <= 2 * sigma
+    which = np.broadcast_to(np.arange(len(rows))[:, None], r.shape)[ok]
+    return (r * w + c)[ok], wanted[which]
+
+
+def smooth_spread(luma: np.ndarray, rows: np.ndarray, cols: np.ndarray, wanted: np.ndarray, space: float, range_: float,
+                  *, bounded: bool = True) -> np.ndarray:
+    """Each hint's value spread by a Gaussian in space (``space`` of the long side) times one in luma (``range_``),
+    normalised by the weights' sum, or by max(1, sum) when ``bounded`` (far from every hint: 0). (h, w, 2) float64."""
+    h, w = luma.shape
+    sigma = space * max(h, w)
+    yy, xx = np.arange(h)[:, None], np.arange(w)[None, :]
+    total = np.zeros((h, w, 2))
+    weights = np.zeros((h, w))
+    for r, c, value in zip(rows, cols, wanted):
+        weight = np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * sigma * sigma) - (luma - luma[r, c]) ** 2 / (2 * range_ * range_))
+        total += weight[..., None] * value
+        weights += weight
+    return total / (np.maximum(weights, 1.0) if bounded else np.maximum(weights, 1e-12))[..., None]
+
+
 def propagate(
     luma: np.ndarray,
     chroma: np.ndarray,
@@ -333,6 +373,10 @@ def propagate(
     grid: int = GRID,
     sigma: float = SIGMA,
     prior: float = PRIOR,
+    radius: int = RADIUS,
+    spread: float = SPREAD,
+    spread_luma: float = SPREAD_LUMA,
+    bounded: bool = True,
 ) -> np.ndarray:
     """The model's chroma with the hints' colours spread along the luma (see the module's notes).
 
@@ -343,8 +387,10 @@ def propagate(
         The model's U, V: the soft prior.
     hints : sequence of Hint (or items `as_hints` reads)
         Inside the image (HintError otherwise).
-    grid, sigma, prior : keyword-only
-        Coarse grid's longest side, luma affinity scale, weight of the model's chroma.
+    grid, sigma, prior, radius, spread, spread_luma, bounded : keyword-only
+        Coarse grid's longest side, luma affinity scale, weight of the prior, hint patch radius (coarse
+        cells), the prior's smooth spread (`smooth_spread`; ``spread=0``: the prior is the model's chroma).
+        The defaults were chosen on the select split (docs/hints.md).
 
     Returns
     -------
@@ -363,16 +409,20 @@ def propagate(
 
     h, w = _coarse_shape(luma.shape, grid)
     coarse_luma = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w).astype(np.float64)
-    cells = (rows * h // luma.shape[0]) * w + cols * w // luma.shape[1]
+    cells, values = _hint_cells(coarse_luma, rows * h // luma.shape[0], cols * w // luma.shape[1], wanted, radius, sigma)
     count = np.bincount(cells, minlength=h * w).astype(np.float64)
-    target = np.stack([np.bincount(cells, wanted[:, k], minlength=h * w) for k in range(2)], axis=1)
+    target = np.stack([np.bincount(cells, values[:, k], minlength=h * w) for k in range(2)], axis=1)
     hinted = count > 0
     target[hinted] /= count[hinted, None]  # hints sharing a cell: their mean
 
     system = affinity_laplacian(coarse_luma, sigma) + scipy.sparse.diags(prior + HINT_WEIGHT * hinted)
     # Minimum degree on A + A^T suits this symmetric 2-D stencil: 2x faster than the default COLAMD at 256^2.
     factor = scipy.sparse.linalg.splu(system.tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
-    difference = factor.solve(HINT_WEIGHT * target).reshape(h, w, 2)
+    rhs = HINT_WEIGHT * target
+    if spread > 0:  # far from a hint's region, the prior pulls towards a smooth spread of the differences, not to 0
+        rhs = rhs + prior * smooth_spread(coarse_luma, rows * h // luma.shape[0], cols * w // luma.shape[1], wanted, spread,
+                                          spread_luma, bounded=bounded).reshape(-1, 2)
+    difference = factor.solve(rhs).reshape(h, w, 2)
     if (h, w) != luma.shape:
         difference = joint_bilateral_upsample(luma, coarse_luma.astype(np.float32), difference.astype(np.float32), sigma)
     return (chroma + difference.astype(np.float32)).astype(np.float32)

@@ -127,9 +127,10 @@ def test_hint_holds_and_stops_at_a_strong_edge(shape, edge):
     wanted = hint_chroma([hint], luma)[0]
     assert np.abs(out[int(hint.y), int(hint.x)] - wanted).max() <= 2 * LEVEL
     assert np.abs(out[:, edge:] - chroma[:, edge:]).max() <= 0.5 * LEVEL  # the other region unchanged
-    # and the hint recolours its own region (a weak prior: it spreads, it does not stay a dot)
-    left = np.abs(out[:, : edge - 2] - wanted).max(axis=(0, 1))
-    assert left.max() <= 12 * LEVEL, left * 255
+    # and the hint recolours its own region (it spreads, it does not stay a dot): most of the way there
+    before = np.median(np.linalg.norm(chroma[:, : edge - 2] - wanted, axis=2))
+    after = np.median(np.linalg.norm(out[:, : edge - 2] - wanted, axis=2))
+    assert after <= 0.35 * before, (after * 255, before * 255)
 
 
 def test_two_hints_each_hold_in_their_region():
@@ -140,8 +141,9 @@ def test_two_hints_each_hold_in_their_region():
     wanted = hint_chroma(hints, luma)
     for hint, uv in zip(hints, wanted):
         assert np.abs(out[int(hint.y), int(hint.x)] - uv).max() <= 2 * LEVEL
-    assert np.median(np.abs(out[:, :148] - wanted[0])) <= 3 * LEVEL
-    assert np.median(np.abs(out[:, 152:] - wanted[1])) <= 3 * LEVEL
+    for region, uv in ((np.s_[:, :148], wanted[0]), (np.s_[:, 152:], wanted[1])):  # each region mostly its hint's
+        before = np.median(np.linalg.norm(chroma[region] - uv, axis=2))
+        assert np.median(np.linalg.norm(out[region] - uv, axis=2)) <= 0.35 * before
 
 
 def test_propagate_refuses_bad_hints():
