@@ -211,6 +211,38 @@ def plot(summary: dict, path: Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def timing(repeats: int = 5) -> str:
+    """Seconds to re-colour a 1024 x 1024 photo after its first colouring: `propagate` plus the merge with the luma."""
+    import os
+
+    import cv2
+    from skimage import data
+
+    from deepcolor.colorspace import quantize_luma, rgb_to_luma
+    from deepcolor.evaluation import result_rgb8
+    from deepcolor.hints import propagate
+    from deepcolor.pipeline import colorize_luma, load_model
+
+    original = cv2.resize(data.astronaut(), (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    luma = quantize_luma(rgb_to_luma(original.astype(np.float32) / 255.0))
+    t0 = time.perf_counter()
+    chroma = colorize_luma(luma, load_model("global-prior"), device="cpu").chroma
+    first = time.perf_counter() - t0
+    hints = simulated_hints(original, "astronaut-1024")
+    lines = [f"1024 x 1024 (scikit-image's astronaut, resized), load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+             f"first colouring (global-prior) {first:.2f} s", "", "| hints | re-colouring wall s | its CPU s (one thread) |", "|---|---|---|"]
+    for n in (1, 5, 10, 20):
+        seconds, cpu = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            result_rgb8(luma, propagate(luma, chroma, hints[:n]))
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        lines.append(f"| {n} | {np.median(seconds):.3f} | {np.median(cpu):.3f} |")
+    lines.append(f"(medians of {repeats}; on a shared machine the CPU seconds are what one idle core would take)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="photos_test", choices=["photos_test", "select"])
@@ -220,7 +252,13 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true", help="sweep TUNE_GRID (select split only)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--rows", type=Path, default=None)
+    parser.add_argument("--timing", action="store_true", help="only time re-colouring at 1024 x 1024 (no shared data needed)")
     args = parser.parse_args()
+    if args.timing:
+        text = timing()
+        write_atomic(RESULTS / "hints_timing.md", text + "\n")
+        print(text)
+        return
     need_shared()
     if args.tune and args.set != "select":
         raise SystemExit("--tune only on the select split")

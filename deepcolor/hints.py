@@ -319,14 +319,16 @@ def joint_bilateral_upsample(luma: np.ndarray, coarse_luma: np.ndarray, coarse: 
     total = np.zeros(luma.shape + (coarse.shape[2],), np.float32)
     weight_sum = np.zeros(luma.shape, np.float32)
     inv = np.float32(-0.5 / (sigma * sigma))
+    stacked = np.concatenate([coarse_luma[..., None], coarse], axis=2).astype(np.float32)  # one gather for both
     for dy, wy in ((0, 1.0 - fy), (1, fy)):
-        rows = np.minimum(y0 + dy, h - 1)
+        by_row = np.take(stacked, np.minimum(y0 + dy, h - 1), axis=0)
         for dx, wx in ((0, 1.0 - fx), (1, fx)):
-            cols = np.minimum(x0 + dx, w - 1)
-            cell_luma = coarse_luma[rows[:, None], cols[None, :]]
+            cells = np.take(by_row, np.minimum(x0 + dx, w - 1), axis=1)  # (H, W, 1 + C)
             # A floor keeps the bilinear weight where no cell shares the pixel's luma (thin features).
-            weight = wy[:, None] * wx[None, :] * (np.exp(inv * (luma - cell_luma) ** 2) + np.float32(1e-4))
-            total += weight[..., None] * coarse[rows[:, None], cols[None, :]]
+            weight = np.exp(inv * (luma - cells[..., 0]) ** 2)
+            weight += np.float32(1e-4)
+            weight *= wy[:, None] * wx[None, :]
+            total += weight[..., None] * cells[..., 1:]
             weight_sum += weight
     return total / weight_sum[..., None]
 
