@@ -152,7 +152,10 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise UploadError("bad Content-Length") from None
         if length > limit:
-            self.close_connection = True  # the body is not read
+            if length <= 16 * limit:  # read and dropped in chunks, so the browser gets the answer, not a broken pipe
+                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
+                    length -= len(chunk)
+            self.close_connection = True
             raise UploadError(too_large)
         return self.rfile.read(length)
 

@@ -88,13 +88,13 @@ class Models:
 
 
 def check_vividness(value: Any) -> float:
+    """The global-prior model's own check of a vividness, as an UploadError (a line on the page)."""
+    from deepcolor.models.global_prior import check_vividness as model_check
+
     try:
-        vividness = float(value)
-    except (TypeError, ValueError):
-        raise UploadError(f"vividness must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= vividness <= 1.0:
-        raise UploadError(f"vividness must lie in [0, 1], got {vividness:g}")
-    return vividness
+        return model_check(value)
+    except ValueError as exc:
+        raise UploadError(str(exc).splitlines()[0]) from None
 
 
 @dataclass
