@@ -7,7 +7,8 @@ at least 2 pixels inside the image, seeded by the file name; each the mean colou
 patch around it, rounded to 8 bits; the first N of one list of 20, so the sets are nested); the
 PSNR gain over the automatic result of
 
-- ``propagate``: `deepcolor.hints.propagate` (Levin et al.'s optimisation, the parameters given);
+- ``propagate``: `deepcolor.hints.propagate` (Levin et al.'s optimisation, its defaults);
+- ``propagate+global``: the same after `deepcolor.hints.global_chroma_fit` (``global_fit=GLOBAL_FIT``);
 - ``naive``: each hint's chroma difference to the automatic result spread by a Gaussian in space
   (sigma 0.2 of the long side) times a Gaussian in luma (sigma 0.2), normalised by the weights' sum
   (Shepard), and ``naive-bounded``: normalised by max(1, sum) (far from every hint, no change).
@@ -162,13 +163,16 @@ def report(args, paths, param_sets, rows: RowLog) -> None:
              f"propagate parameters: {json.dumps(default, sort_keys=True)}", "",
              "| method | path | " + " | ".join(f"N={n}" for n in COUNTS) + " |", "|---|---|" + "---|" * len(COUNTS)]
     summary: dict = {"set": args.set, "counts": COUNTS, "params": default, "medians": {}}
+    labelled = [("propagate", default, "propagate"), ("naive", default, "naive"), ("naive-bounded", default, "naive-bounded")]
+    if not args.tune:
+        labelled.insert(1, ("propagate+global", param_sets[1], "propagate"))
     for method in args.methods:
-        for path_name in ("propagate", "naive", "naive-bounded"):
-            values = medians(rows, paths, method, default, path_name)
+        for label, params, path_name in labelled:
+            values = medians(rows, paths, method, params, path_name)
             if values is None:
                 continue
-            summary["medians"][f"{method}/{path_name}"] = values
-            lines.append(f"| {method} | {path_name} | " + " | ".join(f"{v:+.2f}" for v in values) + " |")
+            summary["medians"][f"{method}/{label}"] = values
+            lines.append(f"| {method} | {label} | " + " | ".join(f"{v:+.2f}" for v in values) + " |")
         seconds = [s for p in paths if row_key(p, method, default) in rows for s in rows.rows[row_key(p, method, default)]["seconds"]]
         if seconds:
             lines.append(f"| {method} | propagate s/photo (median) | {np.median(seconds):.3f} |" + " |" * (len(COUNTS) - 1))
@@ -194,7 +198,7 @@ def plot(summary: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for ax, method in zip(axes, METHODS):
-        for path_name, style in (("propagate", "o-"), ("naive", "s--"), ("naive-bounded", "^:")):
+        for path_name, style in (("propagate", "o-"), ("propagate+global", "D-"), ("naive", "s--"), ("naive-bounded", "^:")):
             values = summary["medians"].get(f"{method}/{path_name}")
             if values:
                 ax.plot(COUNTS, values, style, label=path_name)
@@ -262,11 +266,12 @@ def main() -> None:
     need_shared()
     if args.tune and args.set != "select":
         raise SystemExit("--tune only on the select split")
-    from deepcolor.hints import GRID, PRIOR, RADIUS, SIGMA, SPREAD, SPREAD_LUMA
+    from deepcolor.hints import GLOBAL_FIT, GRID, PRIOR, RADIUS, SIGMA, SPREAD, SPREAD_LUMA
 
-    param_sets = [{"grid": GRID, "sigma": SIGMA, "prior": PRIOR, "radius": RADIUS, "spread": SPREAD, "spread_luma": SPREAD_LUMA}]
+    default = {"grid": GRID, "sigma": SIGMA, "prior": PRIOR, "radius": RADIUS, "spread": SPREAD, "spread_luma": SPREAD_LUMA}
+    param_sets = [default, dict(default, global_fit=GLOBAL_FIT)]  # propagate, and with the global fit
     if args.tune:
-        param_sets += [dict(zip(TUNE_GRID, v)) for v in itertools.product(*TUNE_GRID.values())]
+        param_sets = [default] + [dict(zip(TUNE_GRID, v)) for v in itertools.product(*TUNE_GRID.values())]
     rows = RowLog(args.rows or CACHE / f"rows_{args.set}.jsonl")
     paths = manifest(args.set, args.limit, args.only)
     run(paths, args.methods, param_sets, rows)

@@ -58,6 +58,8 @@ __all__ = [
     "checked_hints",
     "hint_chroma",
     "propagate",
+    "global_chroma_fit",
+    "GLOBAL_FIT",
     "joint_bilateral_upsample",
     "affinity_laplacian",
 ]
@@ -68,6 +70,7 @@ PRIOR = 1e-3  # weight of the prior (the difference pulled to the smooth spread)
 RADIUS = 4  # coarse cells around a hint, of its luma, that it constrains: it speaks for a patch, not a point
 SPREAD = 0.3  # the prior's smooth spread of the hints: Gaussian in space, this fraction of the long side ...
 SPREAD_LUMA = 0.1  # ... times a Gaussian in luma of this sigma (a strong luma edge stops it too)
+GLOBAL_FIT = 0.01  # ridge strength of `global_chroma_fit` when asked for (select split)
 HINT_WEIGHT = 1e3  # a hint's weight: a strong constraint, the system stays well conditioned
 HINT_ALPHA = 128  # a hint image's pixels at least this opaque are hints
 
@@ -367,6 +370,22 @@ def smooth_spread(luma: np.ndarray, rows: np.ndarray, cols: np.ndarray, wanted: 
     return total / (np.maximum(weights, 1.0) if bounded else np.maximum(weights, 1e-12))[..., None]
 
 
+def global_chroma_fit(luma: np.ndarray, chroma: np.ndarray, hints: Sequence[Hint], strength: float) -> np.ndarray:
+    """The model's chroma through one affine map fitted to the hints (ridge towards the identity, ``strength``):
+    corrects a colour cast or a washed-out model over the whole photo. Two hints at least, else unchanged.
+
+    Only for hints spread over the photo (simulated ones are): hints on one object would tint everything.
+    """
+    if len(hints) < 2 or strength <= 0:
+        return chroma
+    rows, cols = _hint_pixels(hints)
+    model = np.concatenate([chroma[rows, cols].astype(np.float64), np.ones((len(hints), 1))], axis=1)  # (N, 3)
+    identity = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    ridge = strength * np.eye(3)
+    fitted = np.linalg.solve(model.T @ model + ridge, model.T @ hint_chroma(hints, luma) + ridge @ identity)  # (3, 2)
+    return (chroma.reshape(-1, 2) @ fitted[:2].astype(np.float32) + fitted[2].astype(np.float32)).reshape(chroma.shape)
+
+
 def propagate(
     luma: np.ndarray,
     chroma: np.ndarray,
@@ -379,6 +398,7 @@ def propagate(
     spread: float = SPREAD,
     spread_luma: float = SPREAD_LUMA,
     bounded: bool = True,
+    global_fit: float = 0.0,
 ) -> np.ndarray:
     """The model's chroma with the hints' colours spread along the luma (see the module's notes).
 
@@ -393,6 +413,9 @@ def propagate(
         Coarse grid's longest side, luma affinity scale, weight of the prior, hint patch radius (coarse
         cells), the prior's smooth spread (`smooth_spread`; ``spread=0``: the prior is the model's chroma).
         The defaults were chosen on the select split (docs/hints.md).
+    global_fit : float, keyword-only
+        > 0: first `global_chroma_fit` with this ridge strength (0.01 on the select split), then the
+        propagation on top; off by default, as hints placed on one object would tint the whole photo.
 
     Returns
     -------
@@ -406,6 +429,7 @@ def propagate(
     hints = checked_hints(hints, luma.shape)
     if not hints:
         return chroma.copy()
+    chroma = global_chroma_fit(luma, chroma, hints, global_fit)
     rows, cols = _hint_pixels(hints)
     wanted = hint_chroma(hints, luma) - chroma[rows, cols]  # (N, 2): each hint's difference to the model
 

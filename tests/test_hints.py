@@ -150,3 +150,27 @@ def test_propagate_refuses_bad_hints():
     luma = two_regions(10, 10, 5)
     with pytest.raises(HintError, match="outside"):
         propagate(luma, model_chroma(luma.shape), [(10, 0, "#ffffff")])
+
+
+def test_global_fit_corrects_a_washed_out_model_only_when_asked():
+    """A model at half the true saturation: the affine fit to ten hints restores much of it where they do not reach
+    (a darker square, behind a strong edge); without global_fit the square keeps the model's chroma."""
+    from deepcolor.colorspace import yuv_to_rgb
+
+    luma = np.full((60, 90), 0.5, np.float32)
+    luma[5:25, 55:85] = 0.2
+    true = np.zeros((60, 90, 2), np.float32)
+    true[..., 0] = np.linspace(-0.2, 0.2, 90, dtype=np.float32)[None, :]
+    true[..., 1] = np.linspace(0.15, -0.15, 60, dtype=np.float32)[:, None]
+    model = 0.5 * true
+
+    def hint(x: int, y: int) -> Hint:  # the true colour there, 8-bit
+        rgb = np.round(np.clip(yuv_to_rgb(np.array([luma[y, x], *true[y, x]], np.float32)), 0, 1) * 255).astype(int)
+        return Hint(x, y, tuple(rgb.tolist()))
+
+    hints = [hint(x, y) for x in (5, 25, 45, 65, 85) for y in (30, 55)]  # ten, all outside the square
+    far = np.s_[8:22, 58:82]
+    plain = np.abs(propagate(luma, model, hints)[far] - true[far]).mean()
+    fitted = np.abs(propagate(luma, model, hints, global_fit=0.01)[far] - true[far]).mean()
+    assert plain > 0.8 * np.abs(model[far] - true[far]).mean()  # the edge stops the propagation
+    assert fitted < 0.5 * plain, (fitted * 255, plain * 255)  # the ridge (towards no change) keeps part of the error
