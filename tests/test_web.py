@@ -148,6 +148,16 @@ def test_page_in_a_real_browser(server, tmp_path):
         browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(accept_downloads=True)
+            outside: list[str] = []  # the page must work with the network unplugged: nothing but the server is asked
+
+            def local_only(route):
+                if route.request.url.startswith((server, "data:", "blob:")):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", local_only)
             page.goto(server + "/")
             page.select_option("#method", "cheng")
             page.set_input_files("#file", str(photo))
@@ -172,6 +182,7 @@ def test_page_in_a_real_browser(server, tmp_path):
             assert "unsupported file type" in page.inner_text("#message")
         finally:
             browser.close()
+    assert outside == []
     from deepcolor.hints import read_hints
 
     placed = read_hints(tmp_path / "hints.json", gray.shape)
