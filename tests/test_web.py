@@ -80,6 +80,9 @@ def test_api_hints_and_bad_uploads(server):
     status, answer = post(f"{server}/api/colorize", json.dumps(request).encode())
     assert status == 200
     check_hints_held(decode(answer["result"]), gray, hints)
+    status, fitted = post(f"{server}/api/colorize", json.dumps(dict(request, **{"global": True})).encode())
+    assert status == 200 and not np.array_equal(decode(fitted["result"]), decode(answer["result"]))  # the whole photo moves
+    check_hints_held(decode(fitted["result"]), gray, hints)
     status, answer = post(f"{server}/api/suggest", json.dumps({"id": photo["id"], "method": "cheng", "x": 20, "y": 30}).encode())
     assert status == 200 and answer["suggestions"] and answer["suggestions"][0]["hex"].startswith("#")
 

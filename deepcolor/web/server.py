@@ -10,7 +10,8 @@ Routes (JSON in and out, images as PNG data URLs):
 - ``GET /``: the page;
 - ``POST /api/photo?name=FILE&method=M&vividness=V`` (body: the image file's bytes) or
   ``POST /api/example?method=M&vividness=V``: a new photo; ``{"id", "width", "height", "gray", "result"}``;
-- ``POST /api/colorize`` ``{"id", "method", "vividness", "hints": [{"x", "y", "colour"}]}``: ``{"result"}``;
+- ``POST /api/colorize`` ``{"id", "method", "vividness", "hints": [{"x", "y", "colour"}], "global": false}``: ``{"result"}``
+  (``global``: `deepcolor.hints.global_chroma_fit` first);
 - ``POST /api/suggest`` ``{"id", "method", "vividness", "x", "y"}``: ``{"suggestions": [{"hex", "probability", "source"}]}``.
 
 A bad upload or request is ``{"error": one line}`` with status 400 (the page shows it); an internal
@@ -33,7 +34,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from deepcolor.hints import HintError
+from deepcolor.hints import GLOBAL_FIT, HintError
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.web.session import Models, PhotoSession, UploadError, check_vividness, example_luma, png_bytes, read_upload
 
@@ -85,7 +86,9 @@ class App:
     def colorize(self, request: dict[str, Any]) -> dict[str, Any]:
         photo = self.photo(request.get("id"))
         method, vividness = str(request.get("method")), check_vividness(request.get("vividness", 0.4))
-        return {"result": data_url(png_bytes(photo.render(self.models, method, vividness, request.get("hints") or [])))}
+        global_fit = GLOBAL_FIT if request.get("global") is True else 0.0
+        rgb = photo.render(self.models, method, vividness, request.get("hints") or [], global_fit=global_fit)
+        return {"result": data_url(png_bytes(rgb))}
 
     def suggest(self, request: dict[str, Any]) -> dict[str, Any]:
         photo = self.photo(request.get("id"))

@@ -121,11 +121,11 @@ class PhotoSession:
         self.used = time.monotonic()
         return self.automatic[key]
 
-    def render(self, models: Models, method: str, vividness: float, hints: Any) -> np.ndarray:
+    def render(self, models: Models, method: str, vividness: float, hints: Any, *, global_fit: float = 0.0) -> np.ndarray:
         """(H, W, 3) uint8: the automatic chroma with the hints spread, merged with the luma (kept exactly)."""
         hints = checked_hints(hints, self.luma.shape)
         chroma, _ = self.model_chroma(models, method, vividness)
-        return result_rgb8(self.luma, propagate(self.luma, chroma, hints) if hints else chroma)
+        return result_rgb8(self.luma, propagate(self.luma, chroma, hints, global_fit=global_fit) if hints else chroma)
 
     def suggest(self, models: Models, method: str, vividness: float, x: float, y: float) -> list[Suggestion]:
         chroma, distribution = self.model_chroma(models, method, vividness)
