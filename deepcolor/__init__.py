@@ -11,7 +11,9 @@ Public API (imported on first use, so that ``import deepcolor`` stays cheap):
 - `Colorizer` (``deepcolor.colorizer.Colorizer``): a model with every setting
   checked once, ``colorizer(luma) -> chroma``, what every path above runs;
 - `DeepcolorError`: the base of every declared (one-line, user's) error;
-- `ChromaModel`, `ChromaPrediction`: the model interface (``deepcolor.models.base``).
+- `ChromaModel`, `ChromaPrediction`: the model interface (``deepcolor.models.base``);
+- `Hint` (``colorize(gray, hints=[(x, y, "#rrggbb"), ...])``, `deepcolor.hints`) and `suggest_at`
+  (the model's likely colours at a point, `deepcolor.suggest`).
 
 The stages: io -> colorspace -> features -> model (`deepcolor.models`) ->
 refine -> colorspace -> io; see the README's Architecture section.
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["colorize", "load_model", "list_models", "Colorizer", "DeepcolorError", "ChromaModel", "ChromaPrediction", "__version__"]
+__all__ = ["colorize", "load_model", "list_models", "Colorizer", "DeepcolorError", "ChromaModel", "ChromaPrediction", "Hint",
+           "suggest_at", "__version__"]
 
 # name -> the module that defines it, imported on first use.
 _LAZY = {
@@ -38,6 +41,8 @@ _LAZY = {
     "ChromaPrediction": "deepcolor.models.base",
     "Colorizer": "deepcolor.colorizer",
     "DeepcolorError": "deepcolor.errors",
+    "Hint": "deepcolor.hints",
+    "suggest_at": "deepcolor.suggest",
 }
 
 if TYPE_CHECKING:  # type checkers see the real signatures
@@ -45,7 +50,9 @@ if TYPE_CHECKING:  # type checkers see the real signatures
     from deepcolor.errors import DeepcolorError
     from deepcolor.models.base import ChromaModel, ChromaPrediction
     from deepcolor.models.registry import list_models, load_model
+    from deepcolor.hints import Hint
     from deepcolor.pipeline import colorize
+    from deepcolor.suggest import suggest_at
 
 
 def __getattr__(name: str):

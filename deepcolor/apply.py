@@ -201,6 +201,7 @@ def _apply(args: argparse.Namespace) -> int:
     else:
         plan, failed = _inputs_plan(args, fmt)
     plan = _without_video_label_maps(plan) if args.save_semantic else plan
+    hints = _hints(args, plan, io)  # read and checked against the photo before the model loads
     model = model_from_args(args)
     options = model_options_from_args(args, model)  # checked against the model once, before the first file
     if args.save_semantic:
@@ -213,7 +214,7 @@ def _apply(args: argparse.Namespace) -> int:
         _write_example(example, args.overwrite)
     else:
         _make_output_folder(args)
-    options = ApplyOptions(refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
+    options = ApplyOptions(hints=hints, refine=not args.no_refine, saturation=args.saturation, overwrite=args.overwrite,
                            max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS, model_options=options, device=device,
                            since_ns=started_ns, video=_video_options(args),
                            tile_progress=not args.quiet and not (engine["workers"] or engine["scheduler"]))
@@ -273,6 +274,22 @@ def _frame_folders(args: argparse.Namespace) -> list:
             raise CommandError(f"-o {shown(args.output)}: with --fps give one folder and a video file name (e.g. out.mp4)")
         return [io.PlannedOutput(folders[0], Path(args.output))]
     return [io.PlannedOutput(f, f.with_name(f"{f.name}{OUTPUT_SUFFIX}.mp4")) for f in folders]
+
+
+def _hints(args: argparse.Namespace, plan: list, io) -> tuple:
+    """``--hints FILE``: the hints of the one photo colorized, checked against its size before any work."""
+    from deepcolor.hints import HintError, read_hints
+    from deepcolor.io.video import is_video_path
+
+    if args.hints is None:
+        return ()
+    if len(plan) != 1 or any(Path(p).is_dir() for p in args.inputs) or is_video_path(plan[0].source) or Path(plan[0].source).is_dir():
+        raise CommandError("--hints colours one photo: give one image file (hints name its pixels)")
+    try:
+        shape = io.read_image(plan[0].source, max_pixels=args.max_pixels or io.DEFAULT_MAX_PIXELS).pixels.shape
+        return tuple(read_hints(args.hints, shape[:2]))
+    except HintError as exc:
+        raise CommandError(f"--hints {exc}") from None
 
 
 def _style_luma(path: Path, io) -> np.ndarray:

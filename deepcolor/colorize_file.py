@@ -47,6 +47,7 @@ class ApplyOptions:
     device: str = "cpu"  # resolved: "cpu" or "cuda"
     video: dict[str, Any] = field(default_factory=dict)  # `deepcolor.video.colorize_video` options: crf, codec, stable
     tile_progress: bool = False  # a second bar, of tiles, for an image colorized in several (this process's terminal)
+    hints: tuple = ()  # `deepcolor.hints.Hint`s spread into the chroma (one photo: `deepcolor.colorizer.Colorizer.tiles`)
     since_ns: int = 0  # with overwrite: an output written at or after this time (the run's start) is another run's, done
 
     def colorizer(self, model: ChromaModel) -> "Colorizer":
@@ -169,7 +170,7 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
         tiles.update(1)
 
     with tiles:
-        info, _ = colorizer.tiles(luma, merge, checked=True)
+        info, _ = colorizer.tiles(luma, merge, checked=True, hints=options.hints)
     labels = model.label_map(luma) if semantic_target is not None and isinstance(model, LabelMapModel) else None
     del luma
     io.write_image(target, rgb, alpha=alpha, bit_depth=bit_depth, overwrite=options.overwrite)

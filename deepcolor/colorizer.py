@@ -116,11 +116,11 @@ class Colorizer:
         check_pixels(np.shape(luma), self.max_pixels)
         return np.ascontiguousarray(check_luma(luma, name="luma", range_tolerance=1e-6), dtype=np.float32)
 
-    def __call__(self, luma: np.ndarray, *, state: Any = None, checked: bool = False) -> np.ndarray:
+    def __call__(self, luma: np.ndarray, *, state: Any = None, checked: bool = False, hints: Any = ()) -> np.ndarray:
         """(H, W, 2) float32 chroma of an (H, W) float32 luma in [0, 1], after refinement and saturation.
 
         ``state``: a `video_state` (the shot's decision) instead of this image's own; ``checked``: ``luma`` already
-        passed `check`. Sets `info` and `seconds`.
+        passed `check`; ``hints``: the user's hints (`tiles`). Sets `info` and `seconds`.
         """
         if not checked:
             luma = self.check(luma)
@@ -129,7 +129,7 @@ class Colorizer:
         def keep(t: Tile, core: np.ndarray) -> None:
             chroma[t.core] = core
 
-        self.tiles(luma, keep, state=state, checked=True)
+        self.tiles(luma, keep, state=state, checked=True, hints=hints)
         return chroma
 
     def video_state(self, frames: list[np.ndarray]) -> Any:
@@ -139,7 +139,7 @@ class Colorizer:
         return self.model.shot_state([self.check(f) for f in frames], **self.options)
 
     def tiles(self, luma: np.ndarray, emit: Callable[[Tile, np.ndarray], None], *, state: Any = None,
-              checked: bool = False) -> tuple[dict[str, Any], dict[str, float]]:
+              checked: bool = False, hints: Any = ()) -> tuple[dict[str, Any], dict[str, float]]:
         """Colorize ``luma`` tile by tile, handing each tile's finished chroma to ``emit(tile, chroma)``.
 
         Memory grows with the tile, not the image. The per-image part (a
@@ -152,11 +152,17 @@ class Colorizer:
 
         ``chroma`` is (rows, columns of ``tile.core``, 2) float32 U, V on the
         host, after refinement and saturation. ``checked``: ``luma`` already
-        passed `check`. Returns (and keeps as `info`, `seconds`) the model's
-        account and per-stage timings.
+        passed `check`. ``hints`` (`deepcolor.hints`: points or `Hint` s): the
+        whole image's chroma is kept (8 bytes a pixel more), the hints are
+        spread into it after refinement and saturation (nothing washes them
+        out) and it is handed to ``emit`` as one tile. Returns (and keeps as
+        `info`, `seconds`) the model's account and per-stage timings.
         """
         if not checked:
             luma = self.check(luma)
+        hints = list(hints) if hints is not None else []
+        if hints:
+            return self._hinted(luma, emit, state, hints)
         options = self.options if state is None else dict(self.options, state=state)
         if not needs_tiles(luma.shape, tile=self.tile) or not isinstance(self.model, TiledModel):
             info, seconds = self._whole(luma, emit, options)
@@ -164,6 +170,19 @@ class Colorizer:
             info, seconds = self._tiled(luma, emit, options)
         self.info, self.seconds = info, seconds
         return info, seconds
+
+    def _hinted(self, luma: np.ndarray, emit: Callable[[Tile, np.ndarray], None], state: Any,
+                hints: Any) -> tuple[dict[str, Any], dict[str, float]]:
+        """`tiles` with the user's hints spread into the finished chroma (`deepcolor.hints.propagate`)."""
+        from deepcolor.hints import checked_hints, propagate
+
+        hints = checked_hints(hints, luma.shape)
+        chroma = self(luma, state=state, checked=True)
+        t0 = time.perf_counter()
+        chroma = propagate(luma, chroma, hints)
+        self.seconds = dict(self.seconds, hints=time.perf_counter() - t0)
+        emit(tile_grid(luma.shape, tile=max(luma.shape), halo=0)[0], chroma)
+        return self.info, self.seconds
 
     def _finish(self, luma: Any, chroma: Any, xp: Any) -> np.ndarray:
         """Refinement and saturation on the device, then the one device -> host copy."""

@@ -25,6 +25,7 @@ import numpy as np
 from deepcolor.colorizer import Colorizer, check_pixels, tile_windows
 from deepcolor.colorspace import check_gray_image, check_luma_kept, merge_luma_chroma, quantize_rgb, rgb_to_luma
 from deepcolor.errors import InputError
+from deepcolor.hints import checked_hints
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.models.base import ChromaModel, ChromaPrediction
 from deepcolor.models.registry import load_model, model_class
@@ -181,12 +182,12 @@ def _chosen_model(model: Any, method: str | None, return_info: object) -> Any:
 
 @overload
 def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
-             saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[False] = ...,
-             **model_options: Any) -> np.ndarray: ...
+             saturation: float = ..., device: str = ..., max_pixels: int = ..., hints: Any = ...,
+             return_info: Literal[False] = ..., **model_options: Any) -> np.ndarray: ...
 @overload
 def colorize(gray: np.ndarray, *, model: ChromaModel | str | Path | None = ..., method: str | None = ..., refine: bool = ...,
-             saturation: float = ..., device: str = ..., max_pixels: int = ..., return_info: Literal[True],
-             **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
+             saturation: float = ..., device: str = ..., max_pixels: int = ..., hints: Any = ...,
+             return_info: Literal[True], **model_options: Any) -> tuple[np.ndarray, dict[str, Any]]: ...
 def colorize(
     gray: np.ndarray,
     *,
@@ -196,6 +197,7 @@ def colorize(
     saturation: float = 1.0,
     device: str = "auto",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    hints: Any = None,
     return_info: bool = False,
     **model_options: Any,
 ) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
@@ -225,6 +227,8 @@ def colorize(
         Where the per-pixel work runs: ``auto`` (default: the GPU when one
         works, else the CPU, silently), ``cuda`` (raises ValueError without a
         usable GPU) or ``cpu``, which never imports CuPy or numba.cuda.
+    hints : list of (x, y, (r, g, b) or "#rrggbb"), optional
+        Colours held at those pixels (column, row), spread along the luma (`deepcolor.hints`; bad: HintError).
     return_info : bool
         Also return the model's account of the image (Cheng: ``{"cluster": key}``;
         the global prior: ``{"scene": ..., "scene_probability": ...}``).
@@ -250,6 +254,7 @@ def colorize(
     check_gray_image(gray)
     check_model_argument(model)
     check_pixels(np.shape(gray), max_pixels)
+    hints = checked_hints(hints, np.shape(gray))  # bad hints are one line before the model loads
     model = _chosen_model(model, method, return_info)
     colorizer = Colorizer(model, device=device, refine=refine, saturation=saturation, max_pixels=max_pixels, **model_options)
     dtype = np.asarray(gray).dtype
@@ -260,5 +265,5 @@ def colorize(
     def merge(t: Tile, chroma: np.ndarray) -> None:
         rgb[t.core] = check_luma_kept(luma[t.core], quantize_rgb(merge_luma_chroma(luma[t.core], chroma), out_dtype))
 
-    info, _ = colorizer.tiles(luma, merge, checked=True)
+    info, _ = colorizer.tiles(luma, merge, checked=True, hints=hints)
     return (rgb, info) if return_info else rgb

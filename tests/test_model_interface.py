@@ -191,13 +191,13 @@ def test_colorize_returns_the_models_account_and_loads_by_name():
 
 
 def test_console_command_help_lists_the_commands(capsys):
-    """`deepcolor --help` names the four commands; an unknown command is one line and exit 2."""
+    """`deepcolor --help` names the five commands; an unknown command is one line and exit 2."""
     assert deepcolor_main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(f"  {name}" in out for name in ("colorize", "fit", "evaluate", "models"))
+    assert all(f"  {name}" in out for name in ("colorize", "fit", "evaluate", "models", "serve"))
     assert deepcolor_main(["paint"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "deepcolor: error: argument COMMAND: invalid choice: 'paint' (choose from 'colorize', 'fit', 'evaluate', 'models')"]
+        "deepcolor: error: argument COMMAND: invalid choice: 'paint' (choose from 'colorize', 'fit', 'evaluate', 'models', 'serve')"]
 
 
 class BrokenModel:

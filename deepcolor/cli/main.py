@@ -1,4 +1,4 @@
-"""The ``deepcolor`` command: ``deepcolor colorize|fit|evaluate|models`` (also ``python -m deepcolor``).
+"""The ``deepcolor`` command: ``deepcolor colorize|fit|evaluate|models|serve`` (also ``python -m deepcolor``).
 
 Each sub-command is the ``main`` of its module (`deepcolor.apply`,
 `deepcolor.fit`, `deepcolor.evaluate`), imported only when asked for, so
@@ -25,6 +25,7 @@ COMMANDS = {
             "network (semantic, scene) (python -m deepcolor.fit)"),
     "evaluate": ("deepcolor.evaluate", "PSNR and colorfulness on colour photos made gray (python -m deepcolor.evaluate)"),
     "models": ("deepcolor.cli.main", "list the model kinds and the shipped models"),
+    "serve": ("deepcolor.web.server", "a local page: colour a photo, click to place hints, download (--port N, --host)"),
 }
 
 

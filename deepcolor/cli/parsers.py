@@ -183,6 +183,8 @@ def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentPa
     parser.add_argument("--save-semantic", action="store_true", help="also write the model's label map (NAME.semantic.png; models with one: cheng, its FCN's classes in CamVid colours)")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
+    parser.add_argument("--hints", metavar="FILE", help="colour where you say (one photo): hints.json ([{\"x\": column, \"y\": row, "
+                        "\"colour\": \"#rrggbb\"}, ...]) or an RGBA hints.png of the photo's size whose opaque pixels are hints")
     video = parser.add_argument_group("video (inputs .mp4 .mov .mkv .avi .webm .m4v; needs the 'video' extra: PyAV)")
     video.add_argument("--crf", type=int, default=None, metavar="N", help="encoder quality, 0 (lossless with libx264) to 51 (default 18)")
     video.add_argument("--codec", default=None, metavar="NAME", help="FFmpeg video encoder (default libx264; libvpx-vp9 into .webm)")

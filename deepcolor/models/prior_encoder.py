@@ -37,7 +37,7 @@ from deepcolor.features.encoder import FEATURE_CHANNELS, POOLED_CHANNELS, Effici
 from deepcolor.models.chroma_bins import annealed_mean
 
 __all__ = ["ARCHITECTURE", "CHROMA_MAX", "GLOBAL_SIZE", "PriorDecoder", "EncoderPriorNet", "working_shape", "network_heads", "network_chroma",
-           "global_luma"]
+           "global_luma", "network_inputs", "bin_probabilities"]
 
 ARCHITECTURE = "encoder-unet"
 GLOBAL_SIZE = 224  # the whole image, squashed, for the pooled feature
@@ -151,6 +151,28 @@ def global_luma(luma: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(luma, np.float32), (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
 
 
+def network_inputs(luma: np.ndarray, glob: np.ndarray, *, working_size: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's two inputs: ``luma`` at the working resolution (1, 1, h, w) and ``glob`` at (1, 1, 224, 224)."""
+    h, w = working_shape(luma.shape, working_size)
+    interp = cv2.INTER_AREA if h < luma.shape[0] else cv2.INTER_LINEAR
+    small = cv2.resize(np.ascontiguousarray(luma, np.float32), (w, h), interpolation=interp)
+    return torch.from_numpy(small)[None, None].to(device), torch.from_numpy(global_luma(glob))[None, None].to(device)
+
+
+def bin_probabilities(net: EncoderPriorNet, luma: np.ndarray, *, working_size: int, device: str = "cpu") -> np.ndarray:
+    """The class head's distribution over the chroma bins (``net.centres``) at stride 4 of the working resolution.
+
+    Returns
+    -------
+    ndarray, shape (h / 4, w / 4, n_bins), float32
+        Each pixel's probabilities (sum 1); the grid covers the whole image (`working_shape`).
+    """
+    with torch.inference_mode():
+        _, bin_logits, _ = net(*network_inputs(luma, luma, working_size=working_size, device=device))
+        probs = torch.softmax(bin_logits[0].float(), dim=0).permute(1, 2, 0)
+    return np.ascontiguousarray(probs.cpu().numpy(), np.float32)
+
+
 def network_heads(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, working_size: int, temperature: float,
                   device: str = "cpu", vivid: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Run the network once on an image: both heads' chroma at stride 2 of the working resolution.
@@ -175,13 +197,8 @@ def network_heads(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, w
         The class head's annealed mean (its stride-4 map upsampled bilinearly to stride 2).
     scene_probabilities : ndarray, shape (n_scenes,), float32
     """
-    h, w = working_shape(luma.shape, working_size)
-    interp = cv2.INTER_AREA if h < luma.shape[0] else cv2.INTER_LINEAR
-    small = cv2.resize(np.ascontiguousarray(luma, np.float32), (w, h), interpolation=interp)
     with torch.inference_mode():
-        work = torch.from_numpy(small)[None, None].to(device)
-        whole = torch.from_numpy(global_luma(glob))[None, None].to(device)
-        chroma, bin_logits, scene_logits = net(work, whole)
+        chroma, bin_logits, scene_logits = net(*network_inputs(luma, glob, working_size=working_size, device=device))
         annealed = None
         if vivid:
             decoded = annealed_mean(bin_logits, net.centres, temperature)
