@@ -52,6 +52,7 @@ from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_a
 from deepcolor.models.base import ChromaPrediction, Option
 from deepcolor.models.stacked_mlp import StackedMLP, WeightedSum, stack_terms
 from deepcolor.regressor import Regressor
+from deepcolor.threads import configure_threads
 from deepcolor.upsample import apply_coefficients, coefficients_from_coarse
 
 __all__ = ["VARIANTS", "ROUTINGS", "ClusterHead", "ChengModel", "ChengImage"]
@@ -364,6 +365,7 @@ class ChengModel:
                  dense: bool = False) -> "ChengImage":
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
+        configure_threads()
         t0 = time.perf_counter()
         # The FCN's map stays on the device; only its C-number histogram comes back, for the choice.
         small, pooled = self._small_and_pooled(luma, array_module_for(device), semantic=semantic,

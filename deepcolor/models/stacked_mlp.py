@@ -8,11 +8,15 @@ small product and the sum a second pass; stacked, layer l of all K nets is one b
 into the last layer (its weights times the blend weight, biases summed), so the whole blend is
 four products and three in-place ReLUs per chunk of rows, in float32.
 
-Measured on the 2-core CPU (262,144 rows of the shipped 105-d model, one thread, CPU seconds;
-docs/speed.md): two torch nets one after the other 0.229, this stack with numpy's OpenBLAS 0.230
-at 8,192 rows a chunk and 0.255 at 32,768, torch ``addmm`` on block-diagonal weights 0.30;
-numpy is kept (no torch dispatch, the same code runs on CuPy arrays). Nets of different hidden
-widths are zero-padded to the widest, which is exact (a zero unit stays zero through ReLU).
+Measured on the shared 2-core CPU (docs/speed.md): in CPU seconds, one thread, 262,144 rows of
+the shipped 105-d model, two torch nets one after the other take 0.229, this stack with numpy's
+OpenBLAS 0.230 (8,192-row chunks) or 0.255 (32,768), torch ``addmm`` on block-diagonal weights
+0.30: the work is the same, what the stack saves is passes and dispatch. Under load (6-12 on
+2 cores), wall seconds of 65,536 rows: numpy with OpenBLAS's own 2 spinning threads 0.25-0.36,
+torch's batched products on its passive OpenMP pool 0.18-0.25. So the CPU runs torch (one thread
+pool for the encoder and the MLPs, set once by `deepcolor.threads`); CuPy arrays run the same
+products with ``cupy.matmul``. Nets of different hidden widths are zero-padded to the widest,
+which is exact (a zero unit stays zero through ReLU).
 """
 
 from __future__ import annotations
@@ -64,22 +68,35 @@ class StackedMLP:
         Parameters
         ----------
         descriptors : ndarray, shape (N, D), float32
-            numpy or CuPy (then the product runs on the GPU).
+            numpy (torch's products on the CPU) or CuPy (the product runs on the GPU).
         """
         xp = array_module(descriptors)
         x = xp.asarray(descriptors, dtype=xp.float32)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"descriptors must have shape (N, {self.in_features}), got {x.shape}")
+        if xp is np:
+            return self._predict_torch(np.ascontiguousarray(x))
         weights, biases = self._arrays(xp)
-        out = xp.empty((x.shape[0], 2), dtype=xp.float32)
-        chunk = CHUNK_ROWS if xp is np else max(1, x.shape[0])  # the GPU takes all rows at once
-        for start in range(0, x.shape[0], chunk):
-            a = x[None, start : start + chunk]
-            for w, b in zip(weights[:-1], biases[:-1]):
-                a = xp.matmul(a, w)
-                a += b
-                xp.maximum(a, 0, out=a)
-            out[start : start + chunk] = xp.matmul(a, weights[-1]).sum(axis=0) + biases[-1]
+        a = x[None]  # the GPU takes all rows at once
+        for w, b in zip(weights[:-1], biases[:-1]):
+            a = xp.matmul(a, w)
+            a += b
+            xp.maximum(a, 0, out=a)
+        return xp.ascontiguousarray(xp.matmul(a, weights[-1]).sum(axis=0) + biases[-1], dtype=xp.float32)
+
+    def _predict_torch(self, x: np.ndarray) -> np.ndarray:
+        """The CPU path: torch's batched products on its thread pool (`deepcolor.threads`), in chunks of `CHUNK_ROWS`."""
+        if "torch" not in self._on:
+            self._on["torch"] = ([torch.from_numpy(w) for w in self.weights], [torch.from_numpy(b) for b in self.biases])
+        weights, biases = self._on["torch"]
+        out = np.empty((x.shape[0], 2), dtype=np.float32)
+        rows, result = torch.from_numpy(x), torch.from_numpy(out)
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], CHUNK_ROWS):
+                a = rows[None, start : start + CHUNK_ROWS].expand(weights[0].shape[0], -1, -1)
+                for w, b in zip(weights[:-1], biases[:-1]):
+                    a = torch.baddbmm(b, a, w).relu_()
+                torch.sum(torch.bmm(a, weights[-1]), dim=0, out=result[start : start + CHUNK_ROWS]).add_(biases[-1])
         return out
 
 
