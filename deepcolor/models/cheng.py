@@ -501,7 +501,7 @@ class ChengImage:
             stop = min(len(ys), start + rows)
             index = (xp.arange(ys[start], ys[stop - 1] + 1, dtype=xp.int64)[:, None] * w + xs[None, :]).ravel()
             descriptors = descriptor_at(maps, index, semantic=self.semantic)
-            chroma[start:stop] = self.mlp.predict(descriptors).reshape(stop - start, xs.size, 2)
+            chroma[start:stop] = self.mlp.predict(descriptors, device=self.device).reshape(stop - start, xs.size, 2)
         synchronize(xp)
         self._add_seconds(features=t1 - t0, regression=time.perf_counter() - t1)
         return chroma
@@ -518,7 +518,8 @@ class ChengImage:
         rows = max(1, ROW_CHUNK_PIXELS[self.device] // gw)
         for start in range(0, gh, rows):
             stop = min(gh, start + rows)
-            coarse[start:stop] = self.mlp.predict(grid_descriptors(maps, start, stop, semantic=self.semantic)).reshape(stop - start, gw, 2)
+            descriptors = grid_descriptors(maps, start, stop, semantic=self.semantic)
+            coarse[start:stop] = self.mlp.predict(descriptors, device=self.device).reshape(stop - start, gw, 2)
         synchronize(xp)
         t2 = time.perf_counter()
         coefficients = coefficients_from_coarse(to_host(maps.luma), to_host(coarse))

@@ -62,19 +62,21 @@ class StackedMLP:
             self._on[xp] = ([xp.asarray(w) for w in self.weights], [xp.asarray(b) for b in self.biases])
         return self._on[xp]
 
-    def predict(self, descriptors: Any) -> Any:
+    def predict(self, descriptors: Any, *, device: str = "cpu") -> Any:
         """Chroma (N, 2) float32 of descriptor rows (N, D), on their device: the weighted sum of the K nets.
 
         Parameters
         ----------
         descriptors : ndarray, shape (N, D), float32
-            numpy (torch's products on the CPU) or CuPy (the product runs on the GPU).
+            numpy on the CPU (torch's products), or a device array (CuPy; numpy under numba's CUDA simulator).
+        device : {"cpu", "cuda"}, keyword-only
+            ``"cuda"``: all rows in one batched product of the array module (``cupy.matmul``).
         """
         xp = array_module(descriptors)
         x = xp.asarray(descriptors, dtype=xp.float32)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"descriptors must have shape (N, {self.in_features}), got {x.shape}")
-        if xp is np:
+        if device == "cpu":
             return self._predict_torch(np.ascontiguousarray(x))
         weights, biases = self._arrays(xp)
         a = x[None]  # the GPU takes all rows at once
@@ -106,7 +108,8 @@ class WeightedSum:
 
     terms: list[tuple[Any, float]]
 
-    def predict(self, descriptors: Any) -> Any:
+    def predict(self, descriptors: Any, *, device: str = "cpu") -> Any:
+        """The weighted sum (each term predicts on the descriptors' device by itself; ``device`` is not needed)."""
         xp = array_module(descriptors)
         (reg, weight), *rest = self.terms
         chroma = reg.predict(descriptors)
