@@ -17,6 +17,8 @@ costs ``1 / step^2`` of the dense one. On ``device="cuda"`` every array is the d
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +28,10 @@ from deepcolor.features.daisy import DAISY_DIM, daisy_features
 from deepcolor.features.descriptor import assemble_descriptors
 from deepcolor.features.patch import pad_luma
 from deepcolor.features.semantic import SIGMA_SPATIAL, smooth_probabilities, upsample_at
-from deepcolor.kernels.device import array_module_for
+from deepcolor.kernels.device import array_module_for, synchronize, to_host
+from deepcolor.upsample import apply_coefficients, coefficients_from_coarse
 
-__all__ = ["GridMaps", "grid_positions", "grid_maps", "grid_descriptors"]
+__all__ = ["GridMaps", "grid_positions", "grid_maps", "grid_descriptors", "grid_chroma"]
 
 
 def grid_positions(start: int, stop: int, step: int) -> np.ndarray:
@@ -125,3 +128,46 @@ def grid_descriptors(maps: GridMaps, start: int, stop: int, *, semantic: bool) -
     rows = slice(start * gw, stop * gw)
     return assemble_descriptors(maps.padded, maps.width, maps.index[rows], maps.daisy[rows],
                                 maps.semantic[rows] if semantic else None, device=maps.device)
+
+
+def grid_chroma(luma: np.ndarray, small: Any, outer: tuple[slice, slice], want: tuple[slice, slice], *, step: int, semantic: bool,
+                predict: Callable[[Any], Any], device: str = "cpu", chunk_pixels: int = 1 << 16) -> tuple[Any, dict[str, float]]:
+    """Chroma of the pixels ``want`` predicted on the grid of ``outer`` (which holds them) and guided-upsampled on the luma.
+
+    Parameters
+    ----------
+    luma : numpy.ndarray, shape (H, W), float32 in [0, 1]
+        The whole image, on the host.
+    small : array (h, w, C) or None
+        See `grid_maps`.
+    outer, want : (rows, columns) slices
+        Image coordinates: the region whose grid is predicted (a tile's core and halo), the pixels wanted.
+    step, semantic : keyword-only
+        Grid spacing; whether the descriptor has its semantic columns.
+    predict : callable, keyword-only
+        Descriptor rows (N, D) -> chroma (N, 2) float32 on the device (Cheng's batched MLPs).
+    device, chunk_pixels : keyword-only
+        Where features and MLP run; grid pixels per MLP call (memory bound).
+
+    Returns
+    -------
+    chroma : array, shape (rows, columns of want, 2), float32, on the device
+    seconds : dict
+        ``features``, ``regression``, ``upsampling`` (the guided filter, on the host).
+    """
+    xp = array_module_for(device)
+    t0 = time.perf_counter()
+    maps = grid_maps(luma, small=small if semantic else None, region=outer, step=step, device=device)
+    synchronize(xp)
+    t1 = time.perf_counter()
+    gh, gw = maps.shape
+    coarse = xp.empty((gh, gw, 2), dtype=xp.float32)
+    rows = max(1, chunk_pixels // gw)
+    for start in range(0, gh, rows):
+        stop = min(gh, start + rows)
+        coarse[start:stop] = predict(grid_descriptors(maps, start, stop, semantic=semantic)).reshape(stop - start, gw, 2)
+    synchronize(xp)
+    t2 = time.perf_counter()
+    coefficients = coefficients_from_coarse(to_host(maps.luma), to_host(coarse))
+    chroma = apply_coefficients(np.ascontiguousarray(luma[want]), coefficients, luma.shape, want, grid=maps.grid)
+    return xp.asarray(chroma), {"features": t1 - t0, "regression": t2 - t1, "upsampling": time.perf_counter() - t2}

@@ -40,22 +40,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
-from deepcolor.features.grid import grid_descriptors, grid_maps
+from deepcolor.features.descriptor import FeatureMaps
 from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
 from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
 from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
-from deepcolor.kernels.device import array_module_for, synchronize, to_host
+from deepcolor.kernels.device import array_module_for
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
 from deepcolor.models.base import ChromaPrediction, Option
+from deepcolor.models.cheng_image import ROW_CHUNK_PIXELS, ChengImage
 from deepcolor.models.stacked_mlp import StackedMLP, WeightedSum, stack_terms
 from deepcolor.regressor import Regressor
 from deepcolor.threads import configure_threads
-from deepcolor.upsample import apply_coefficients, coefficients_from_coarse
 
-__all__ = ["VARIANTS", "ROUTINGS", "ClusterHead", "ChengModel", "ChengImage"]
+__all__ = ["VARIANTS", "ROUTINGS", "ROW_CHUNK_PIXELS", "ClusterHead", "ChengModel", "ChengImage"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +62,6 @@ VARIANTS = ("semantic", "plain")
 # What the clusters are made and chosen on: Cheng's gist (512-d), or the pooled (1280-d) feature of the
 # scene FCN's ImageNet encoder, which that FCN computes anyway (a model with routing "encoder" carries a SceneFCN).
 ROUTINGS = ("gist", "encoder")
-# Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
-ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
 # Chroma is predicted every GRID_STEP pixels in both directions and guided-upsampled on the luma
 # (`features.grid`); chosen on the select split (docs/speed.md). The option ``dense`` predicts every pixel (the paper).
 GRID_STEP = 2
@@ -439,7 +436,7 @@ class ChengModel:
         return self._whole(self.prepare_cuda(luma, array_module_for("cuda"), **options), None)
 
     @staticmethod
-    def _whole(image: "ChengImage", maps: FeatureMaps | None) -> ChromaPrediction:
+    def _whole(image: ChengImage, maps: FeatureMaps | None) -> ChromaPrediction:
         whole = (slice(0, image.luma.shape[0]), slice(0, image.luma.shape[1]))
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
@@ -450,83 +447,3 @@ class ChengModel:
         if unknown:
             raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters, dense)")
         return bool(options.get("semantic", True)), bool(options.get("clusters", True))
-
-
-@dataclass
-class ChengImage:
-    """One image prepared for prediction (`ChengModel.prepare`): the regions share its MLP and FCN map."""
-
-    luma: np.ndarray  # (H, W) float32 on the host, the whole image
-    small: Any  # the FCN's probabilities of the whole image, (h, w, 11), on the device, or None without semantics
-    semantic: bool
-    mlp: StackedMLP | WeightedSum  # the MLPs and weights summed (`ChengModel.combination`), one batched product
-    source: str  # cluster key or "global"
-    seconds: dict[str, float]
-    device: str = "cpu"  # where features and MLP run: "cpu" or "cuda"
-    step: int = 1  # 1: every pixel's chroma predicted; above: a grid of every step-th pixel, guided-upsampled
-
-    @property
-    def info(self) -> dict[str, Any]:
-        """The model's account of this image (`deepcolor.pipeline.colorize` with ``return_info=True``)."""
-        return {"cluster": self.source}
-
-    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None) -> np.ndarray:
-        """Chroma of the pixels ``want`` (image coordinates), from features computed on ``outer`` (which holds it).
-
-        The features of a pixel read up to `tiling.FEATURE_HALO` pixels around
-        it, so ``outer`` should extend that far beyond ``want`` (except at the
-        image border) for the result to equal the whole image's.
-
-        Returns
-        -------
-        ndarray, shape (rows of want, columns of want, 2), float32
-            On the image's device (a CuPy array for ``"cuda"``).
-        """
-        if self.step > 1 and maps is None:
-            return self._grid_chroma(outer, want)
-        xp = array_module_for(self.device)
-        t0 = time.perf_counter()
-        if maps is None:
-            whole = outer == (slice(0, self.luma.shape[0]), slice(0, self.luma.shape[1]))
-            region = None if whole and self.small is None else outer
-            maps = feature_maps(self.luma, small=self.small, region=region, device=self.device)
-        synchronize(xp)
-        t1 = time.perf_counter()
-        w = maps.shape[1]
-        ys = range(want[0].start - outer[0].start, want[0].stop - outer[0].start)
-        xs = xp.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=xp.int64)
-        chroma = xp.empty((len(ys), xs.size, 2), dtype=xp.float32)
-        rows = max(1, ROW_CHUNK_PIXELS[self.device] // max(1, xs.size))
-        for start in range(0, len(ys), rows):
-            stop = min(len(ys), start + rows)
-            index = (xp.arange(ys[start], ys[stop - 1] + 1, dtype=xp.int64)[:, None] * w + xs[None, :]).ravel()
-            descriptors = descriptor_at(maps, index, semantic=self.semantic)
-            chroma[start:stop] = self.mlp.predict(descriptors, device=self.device).reshape(stop - start, xs.size, 2)
-        synchronize(xp)
-        self._add_seconds(features=t1 - t0, regression=time.perf_counter() - t1)
-        return chroma
-
-    def _grid_chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice]) -> Any:
-        """`chroma` predicted on the grid of ``outer`` (`features.grid`), guided-upsampled to ``want`` on the host."""
-        xp = array_module_for(self.device)
-        t0 = time.perf_counter()
-        maps = grid_maps(self.luma, small=self.small if self.semantic else None, region=outer, step=self.step, device=self.device)
-        synchronize(xp)
-        t1 = time.perf_counter()
-        gh, gw = maps.shape
-        coarse = xp.empty((gh, gw, 2), dtype=xp.float32)
-        rows = max(1, ROW_CHUNK_PIXELS[self.device] // gw)
-        for start in range(0, gh, rows):
-            stop = min(gh, start + rows)
-            descriptors = grid_descriptors(maps, start, stop, semantic=self.semantic)
-            coarse[start:stop] = self.mlp.predict(descriptors, device=self.device).reshape(stop - start, gw, 2)
-        synchronize(xp)
-        t2 = time.perf_counter()
-        coefficients = coefficients_from_coarse(to_host(maps.luma), to_host(coarse))
-        chroma = apply_coefficients(np.ascontiguousarray(self.luma[want]), coefficients, self.luma.shape, want, grid=maps.grid)
-        self._add_seconds(features=t1 - t0, regression=t2 - t1, upsampling=time.perf_counter() - t2)
-        return xp.asarray(chroma)
-
-    def _add_seconds(self, **stages: float) -> None:
-        for name, seconds in stages.items():
-            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
