@@ -98,7 +98,7 @@ class ChengModel:
         Option("semantic", bool, True, "the 92-d descriptor with FCN semantics (off: the 81-d variant without)"),
         Option("clusters", bool, True, "the MLP of the image's cluster (off: the single global MLP)"),
         Option("dense", bool, False, "predict every pixel as the paper does (default: a grid of every second pixel, "
-                                     "upsampled along the luma's edges; about 3x faster, the same quality)"),
+                                     "upsampled along the luma's edges: 2.5x less CPU at 1024^2, PSNR alike, a little less colour)"),
     )
     capabilities: ClassVar[frozenset[str]] = frozenset({"labels", "tiles"})
 
