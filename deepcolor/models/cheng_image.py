@@ -47,7 +47,11 @@ class ChengImage:
 
         The features of a pixel read up to `tiling.FEATURE_HALO` pixels around
         it, so ``outer`` should extend that far beyond ``want`` (except at the
-        image border) for the result to equal the whole image's.
+        image border) for the result to equal the whole image's. With ``step`` > 1
+        the chroma is predicted on ``outer``'s part of the whole image's grid and
+        guided-upsampled (`features.grid.grid_chroma`), which reads about 3 steps
+        further; measured, tiles of 512 on a 1500 x 1300 photo stay within 2.5e-6
+        of the whole image. ``maps`` (every pixel's) always takes the per-pixel path.
 
         Returns
         -------
