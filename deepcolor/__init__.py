@@ -16,7 +16,7 @@ Public API (imported on first use, so that ``import deepcolor`` stays cheap):
   (the model's likely colours at a point, `deepcolor.suggest`).
 
 The stages: io -> colorspace -> features -> model (`deepcolor.models`) ->
-refine -> colorspace -> io; see the README's Architecture section.
+refine -> colorspace -> io; see docs/architecture.md.
 
 >>> import deepcolor
 >>> rgb = deepcolor.colorize(gray)          # gray: (H, W) uint8 -> (H, W, 3) uint8

@@ -188,7 +188,7 @@ def _colorize_file(source: Path, target: Path, model: ChromaModel, options: Appl
 def legend_path(model: ChromaModel, semantic_target: Path | None) -> Path | None:
     """Where the legend of a label map goes: ``NAME.semantic.json`` beside ``NAME.semantic.png``, for a model
     whose label map has one (Cheng's on the 24-class scene FCN); None otherwise (the 11-class map keeps
-    the README's CamVid legend, and its outputs stay as they were)."""
+    the CamVid legend of docs/scene_fcn.md, and its outputs stay as they were)."""
     if semantic_target is None or not isinstance(model, LabelMapModel) or not model.writes_legend():
         return None
     return semantic_target.with_suffix(".json")

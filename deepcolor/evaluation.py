@@ -1,6 +1,6 @@
 """The evaluation protocol: colour photos, their gray version, colorized and compared.
 
-See the README's "Evaluation protocol": native resolution; the gray input is
+See docs/protocol.md: native resolution; the gray input is
 the BT.601 luma of the 8-bit original rounded to 8 bits; results rounded to
 8-bit RGB; PSNR over all pixels and channels, peak 255; the gray baseline is
 the same luma with zero chroma. `python -m deepcolor.evaluate`, ``fit``'s

@@ -176,7 +176,7 @@ class SemanticFCN(nn.Module):
 
     STRIDE = 16
     kind: ClassVar[str] = "fcn"  # the `SemanticNet` protocol
-    writes_legend: ClassVar[bool] = False  # its label map keeps the README's CamVid legend
+    writes_legend: ClassVar[bool] = False  # its label map keeps the CamVid legend (docs/scene_fcn.md)
     classes: tuple[str, ...] = CAMVID_CLASSES
     colours: np.ndarray = CAMVID_COLOURS
     file_config: dict[str, Any] | None = None  # set by `fcn_from_tensors`

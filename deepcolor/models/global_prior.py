@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 KIND = "global-prior"  # the kind's one name; files written as "global_prior" still load (modelfile.LEGACY_KINDS)
-SHIPPED_VIVIDNESS = 0.4  # the shipped file's config["vividness_default"] (chosen on the select split, README)
+SHIPPED_VIVIDNESS = 0.4  # the shipped file's config["vividness_default"] (chosen on the select split, docs/global_prior.md)
 
 
 def check_vividness(value: Any) -> float:
@@ -123,7 +123,7 @@ class GlobalPriorModel:
         self.config = config
         self.encoder_based = isinstance(net, EncoderPriorNet)
         # "class-head": vividness blends the regression and the class head; "saturation": it scales the
-        # regression head's chroma by 1 + v (max - 1), the class head unused (README: what the select split showed)
+        # regression head's chroma by 1 + v (max - 1), the class head unused (docs/global_prior.md: what the select split showed)
         self.vividness_mode = str(config.get("vividness_mode", "class-head"))
         if self.vividness_mode not in ("class-head", "saturation"):
             raise InputError(f"unknown vividness_mode {self.vividness_mode!r}")

@@ -54,7 +54,7 @@ class ModelEntry:
     training : str
         What the shipped model was trained on.
     figures : str
-        Its report-set figures (median gain over gray, README protocol).
+        Its report-set figures (median gain over gray, docs/protocol.md).
     trainer : str or callable, optional
         ``"module:function"`` (imported on first use) or the function that
         ``deepcolor fit NAME ARGS...`` runs: ``trainer(argv, prog) -> exit
