@@ -91,6 +91,7 @@ def colorize_video(
     overwrite: bool = False,
     progress: bool = False,
     observe: Callable[[LumaFrame, np.ndarray, np.ndarray], None] | None = None,
+    hints: Any = None,
     **model_options: Any,
 ) -> dict[str, Any]:
     """Colorize a gray (or colour, reduced to luma) video into ``target``.
@@ -121,7 +122,14 @@ def colorize_video(
         A progress bar in frames, with ETA, on stderr.
     observe : callable, optional
         ``observe(frame, prediction, chroma)`` after each frame: the frame's
-        own chroma and the chroma written (benchmarks measure with it).
+        own chroma (with the hints) and the chroma written (benchmarks measure with it).
+    hints : path or list of deepcolor.hints.Hint, optional
+        Colour hints, each on the frame its ``frame`` names (None: the first).
+        A hint is followed along the forward flow to the end of its shot
+        (`deepcolor.temporal.PointTracks`; dropped where the flow loses it),
+        and applied to every frame it lives on (`deepcolor.hints.propagate`);
+        its frame restarts the carried chroma (the shot's anchor). Frames
+        before it are not changed.
 
     Returns
     -------
@@ -139,6 +147,7 @@ def colorize_video(
     source, target = Path(os.fspath(source)), Path(os.fspath(target))
     _check_target(source, target, overwrite)
     info = probe(source, fps=fps)
+    hint_list = _read_hints(hints, info)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, method=method)
     partial = partial_path(target)
@@ -146,7 +155,7 @@ def colorize_video(
         with VideoWriter(partial, info, codec=codec, crf=crf) as writer, _progress(progress, info, source) as bar:
             colour = dict(refine=refine, saturation=saturation, **model_options)
             result = _colorize_frames(read_luma(info), info.color_range, model, colour, writer, bar,
-                                      stable=stable, carry=carry, observe=observe)
+                                      stable=stable, carry=carry, observe=observe, hints=hint_list)
         os.replace(partial, target)
     except BaseException:
         _remove(partial)
@@ -155,31 +164,74 @@ def colorize_video(
 
 
 def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, model: Any, colour: dict[str, Any], writer: VideoWriter,
-                     bar: Any, *, stable: bool, carry: float, observe: Callable | None) -> dict[str, Any]:
+                     bar: Any, *, stable: bool, carry: float, observe: Callable | None, hints: list | None = None) -> dict[str, Any]:
     """The streaming loop of `colorize_video`: shot decisions, each frame's chroma, propagation, encoding."""
     from deepcolor.pipeline import colorize_luma
 
     model_options = {k: v for k, v in colour.items() if k not in ("refine", "saturation")}
     shots, decisions, count = 0, [], 0
-    state = previous = None
+    state = None
+    carrier = temporal.ChromaCarrier(carry=carry)
+    tracks = _hint_tracks(hints)
     for frame, starts, ahead in shot_frames(frames):
         if starts:  # a new shot: its decision, and nothing carried over the cut
-            state, previous = _shot_state(model, ahead, color_range, model_options), None
+            state = _shot_state(model, ahead, color_range, model_options)
+            carrier.reset()
             shots += 1
             decisions.append(state if isinstance(state, str) else f"shot {shots}")
         options = colour if state is None else dict(colour, state=state)
-        prediction = colorize_luma(luma_unit(frame.y, color_range), model, **options).chroma
-        chroma = prediction
-        if stable and previous is not None:
-            backward, valid = temporal.consistent_flow(frame.y, previous[0])
-            chroma = temporal.propagate_chroma(prediction, previous[1], backward, valid, carry=carry)
+        luma = luma_unit(frame.y, color_range)
+        prediction = colorize_luma(luma, model, **options).chroma
+        if tracks is not None:  # hints followed along the motion; a hinted frame is its shot's anchor
+            ids, points, placed_here = tracks.step(frame.index, frame.y, starts)
+            prediction = _hinted(luma, prediction, hints, ids, points)
+            if placed_here:
+                carrier.reset()
+        chroma = carrier.step(frame.y, prediction) if stable else prediction
         writer.write(frame, chroma)
         if observe is not None:
             observe(frame, prediction, chroma)
-        previous = (frame.y, chroma)
         count += 1
         bar.update(1)
     return {"frames": count, "shots": shots, "decisions": decisions}
+
+
+def _read_hints(hints: Any, info: Any) -> list | None:
+    """The hints as a list, checked against the frame size (a path is read: `deepcolor.hints.read_hints`)."""
+    if hints is None:
+        return None
+    from deepcolor.hints import check_hints, read_hints
+
+    found = read_hints(hints) if isinstance(hints, (str, os.PathLike)) else list(hints)
+    check_hints(found, (info.height, info.width))
+    return found
+
+
+def _hint_tracks(hints: list | None) -> temporal.PointTracks | None:
+    """The hints' points by the frame they were placed on (no frame: the first), to be followed along the motion."""
+    if not hints:
+        return None
+    placed: dict[int, list[tuple[float, float]]] = {}
+    for hint in hints:
+        placed.setdefault(hint.frame or 0, []).append((hint.x, hint.y))
+    return temporal.PointTracks({k: np.float32(v) for k, v in placed.items()})
+
+
+def _hinted(luma: np.ndarray, prediction: np.ndarray, hints: list, ids: list[tuple[int, int]], points: np.ndarray) -> np.ndarray:
+    """``prediction`` with the live hints, each at its tracked position (`deepcolor.hints.propagate`)."""
+    if not ids:
+        return prediction
+    from dataclasses import replace
+
+    from deepcolor.hints import propagate
+
+    by_frame: dict[int, list] = {}
+    for hint in hints:
+        by_frame.setdefault(hint.frame or 0, []).append(hint)
+    h, w = luma.shape
+    moved = [replace(by_frame[f][i], x=float(np.clip(x, 0, w - 1)), y=float(np.clip(y, 0, h - 1)))
+             for (f, i), (x, y) in zip(ids, points)]
+    return propagate(luma, prediction, moved)
 
 
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:

@@ -277,3 +277,43 @@ def test_odd_frame_size_is_one_line(tmp_path):
     with pytest.raises(VideoError, match="63x47: yuv420p output needs even sides"):
         colorize_video(folder, tmp_path / "out.mp4", fps=10, **FAST)
     assert not (tmp_path / "out.mp4").exists() and not partial_path(tmp_path / "out.mp4").exists()
+
+
+def square_frame(i: int, w: int = 128, h: int = 96, size: int = 24, step: tuple[int, int] = (3, 1)) -> np.ndarray:
+    """A textured square moving ``step`` pixels per frame over a still textured background (uint8)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frame = 110 + 40 * np.sin(xs / 5.0) * np.cos(ys / 6.0)
+    x0, y0 = 20 + step[0] * i, 30 + step[1] * i
+    sy, sx = ys[y0:y0 + size, x0:x0 + size] - y0, xs[y0:y0 + size, x0:x0 + size] - x0
+    frame[y0:y0 + size, x0:x0 + size] = 190 + 40 * np.sin(sx / 2.5 + sy / 3.5)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def test_track_points_follows_a_moving_square_and_drops_what_leaves():
+    point = np.float32([[32, 42]])  # inside the square on frame 0
+    for i in range(1, 13):
+        point, alive = temporal.track_points(point, square_frame(i - 1), square_frame(i))
+        assert alive.all()
+    assert np.hypot(*(point[0] - (32 + 3 * 12, 42 + 12))) < 4.0  # the square moved 36, 12; drift stays small
+    still, alive = temporal.track_points(np.float32([[100, 10]]), square_frame(0), square_frame(1))
+    assert alive.all() and np.hypot(*(still[0] - (100, 10))) < 0.5  # the background does not move
+    gone, alive = temporal.track_points(np.float32([[126, 50]]), moving_pattern(0, 128, 96, shift=6), moving_pattern(1, 128, 96, shift=6))
+    assert not alive.any()  # carried out of the frame
+
+
+def test_chroma_carrier_in_low_resolution_keeps_detail_and_resets():
+    frames = [moving_pattern(i, 192, 160, shift=2) for i in range(6)]
+    rng = np.random.default_rng(1)
+    detail = np.zeros((160, 192, 2), np.float32)
+    detail[::2, ::2] = 0.05  # fine detail of the prediction that the low-resolution blend must not wash out
+    predictions = [detail + rng.normal(0, 0.02, (1, 1, 2)).astype(np.float32) for _ in frames]  # a flickering tint
+    carrier = temporal.ChromaCarrier(side=48)
+    out = [carrier.step(f, p) for f, p in zip(frames, predictions)]
+    assert out[0] is predictions[0]
+    tints = [float(o.mean(axis=(0, 1))[0]) for o in out]
+    own = [float(p.mean(axis=(0, 1))[0]) for p in predictions]
+    assert np.std(np.diff(tints[1:])) < 0.5 * np.std(np.diff(own[1:]))  # the tint flickers less
+    centre = out[-1][40:120, 40:150]
+    assert np.allclose(centre - centre.mean(axis=(0, 1)), predictions[-1][40:120, 40:150] - predictions[-1][40:120, 40:150].mean(axis=(0, 1)), atol=0.01)
+    carrier.reset()
+    assert carrier.step(frames[0], predictions[3]) is predictions[3]
