@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from deepcolor import temporal
-from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_luma
+from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, VideoWriter, is_video_path, luma_unit, probe, read_ahead, read_luma
 
 __all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_path"]
 
@@ -154,7 +154,7 @@ def colorize_video(
     try:
         with VideoWriter(partial, info, codec=codec, crf=crf) as writer, _progress(progress, info, source) as bar:
             colour = dict(refine=refine, saturation=saturation, **model_options)
-            result = _colorize_frames(read_luma(info), info.color_range, model, colour, writer, bar,
+            result = _colorize_frames(read_ahead(read_luma(info)), info.color_range, model, colour, writer, bar,
                                       stable=stable, carry=carry, observe=observe, hints=hint_list)
         os.replace(partial, target)
     except BaseException:

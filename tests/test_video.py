@@ -317,3 +317,26 @@ def test_chroma_carrier_in_low_resolution_keeps_detail_and_resets():
     assert np.allclose(centre - centre.mean(axis=(0, 1)), predictions[-1][40:120, 40:150] - predictions[-1][40:120, 40:150].mean(axis=(0, 1)), atol=0.01)
     carrier.reset()
     assert carrier.step(frames[0], predictions[3]) is predictions[3]
+
+
+def test_read_ahead_keeps_order_raises_where_the_decoder_failed_and_stops_when_closed():
+    import threading
+
+    from deepcolor.io.video import read_ahead
+
+    def frames(n, fail_at=None):
+        for i in range(n):
+            if i == fail_at:
+                raise VideoError("clip.mp4", f"damaged or truncated after {i} frame(s)")
+            yield i
+
+    assert list(read_ahead(frames(20), depth=3)) == list(range(20))
+    seen = []
+    with pytest.raises(VideoError, match="after 7 frame"):
+        for i in read_ahead(frames(20, fail_at=7)):
+            seen.append(i)
+    assert seen == list(range(7))
+    early = read_ahead(frames(10**6), depth=2)
+    assert next(early) == 0
+    early.close()
+    assert not any(t.name == "deepcolor-decode" and t.is_alive() for t in threading.enumerate())
