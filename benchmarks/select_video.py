@@ -38,7 +38,9 @@ def carried(ys: np.ndarray, predictions: np.ndarray, cuts: set[int], settings: d
 
 
 def load(stem: str, cache: Path) -> dict:
-    data = np.load(_video_real.cache_predictions(stem, None, cache))
+    if not (cache / f"{stem}.npz").is_file():
+        raise SystemExit(f"{cache / stem}.npz: no cached predictions; run bench_video.py --real --cache {cache} first")
+    data = np.load(cache / f"{stem}.npz")
     meta = json.loads(str(data["meta"]))
     ys = data["y"]
     _, rgb, color_range = _video_real.decode_rgb(_video_real.REAL / f"{stem}.mp4")
@@ -60,9 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--grid", nargs="+", default=["baseline"], help=f"of {', '.join(GRIDS)}")
+    parser.add_argument("--clips", nargs="+", default=list(_video_real.REAL_CLIPS), choices=list(_video_real.REAL_CLIPS))
     args = parser.parse_args()
     log = args.cache / "select.jsonl"
-    clips = {stem: load(stem, args.cache) for stem in _video_real.REAL_CLIPS}
+    clips = {stem: load(stem, args.cache) for stem in args.clips}
     for stem, clip in clips.items():
         for name in ("per_shot", "own"):
             s = _video_real.score(clip["ys"], clip["rgb"], clip[name], clip["range"], clip["flows"], clip["cuts"])

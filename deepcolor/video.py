@@ -200,10 +200,11 @@ def _read_hints(hints: Any, info: Any) -> list | None:
     """The hints as a list, checked against the frame size (a path is read: `deepcolor.hints.read_hints`)."""
     if hints is None:
         return None
-    from deepcolor.hints import check_hints, read_hints
+    from deepcolor.hints import as_hints, check_hints, read_hints
 
-    found = read_hints(hints) if isinstance(hints, (str, os.PathLike)) else list(hints)
-    check_hints(found, (info.height, info.width))
+    shape = (info.height, info.width)
+    found = read_hints(hints, shape) if isinstance(hints, (str, os.PathLike)) else as_hints(hints)
+    check_hints(found, shape)
     return found
 
 

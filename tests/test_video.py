@@ -29,8 +29,9 @@ def moving_pattern(i: int, w: int = W, h: int = H, shift: int = 1) -> np.ndarray
     return np.clip(value, 0, 255).astype(np.uint8)
 
 
-def make_clip(path: Path, frames: int, *, rate: int = 15, tone: bool = False, frame=moving_pattern) -> Path:
+def make_clip(path: Path, frames: int, *, rate: int = 15, tone: bool = False, frame=moving_pattern, size: tuple[int, int] = (W, H)) -> Path:
     """A gray H.264 clip (yuv420p, chroma 128) made with PyAV, optionally with a 440 Hz AAC tone."""
+    W, H = size  # noqa: N806
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
@@ -285,7 +286,7 @@ def square_frame(i: int, w: int = 128, h: int = 96, size: int = 24, step: tuple[
     frame = 110 + 40 * np.sin(xs / 5.0) * np.cos(ys / 6.0)
     x0, y0 = 20 + step[0] * i, 30 + step[1] * i
     sy, sx = ys[y0:y0 + size, x0:x0 + size] - y0, xs[y0:y0 + size, x0:x0 + size] - x0
-    frame[y0:y0 + size, x0:x0 + size] = 190 + 40 * np.sin(sx / 2.5 + sy / 3.5)
+    frame[y0:y0 + size, x0:x0 + size] = 170 + 30 * np.sin(sx / 2.5 + sy / 3.5)
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
@@ -340,3 +341,23 @@ def test_read_ahead_keeps_order_raises_where_the_decoder_failed_and_stops_when_c
     assert next(early) == 0
     early.close()
     assert not any(t.name == "deepcolor-decode" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_hint_on_frame_0_follows_a_moving_square_to_the_shots_last_frame(tmp_path):
+    from deepcolor.hints import Hint, hint_chroma
+    from deepcolor.io.video import luma_unit
+
+    src = make_clip(tmp_path / "square.mp4", 12, frame=square_frame, size=(128, 96))
+    hint = Hint(32, 42, (230, 120, 40), frame=0)  # orange, inside the square on frame 0
+    kept = {}
+    colorize_video(src, tmp_path / "out.mp4", crf=0, hints=[hint], observe=lambda f, p, c: kept.update({f.index: (f.y, c)}), **FAST)
+    y, chroma = kept[11]
+    x, row = 32 + 3 * 11, 42 + 11  # where the square carried the hinted point
+    wanted = hint_chroma([Hint(x, row, hint.rgb)], luma_unit(y, 1))[0]
+    assert np.abs(wanted).max() > 0.1  # a strong colour, not one the gamut pulled to gray
+    assert np.abs(chroma[row, x] - wanted).max() <= 3 / 255  # within 3 levels of U and V
+    y0, first = kept[0]
+    assert np.abs(first[42, 32] - hint_chroma([hint], luma_unit(y0, 1))[0]).max() <= 3 / 255
+    plain = {}
+    colorize_video(src, tmp_path / "plain.mp4", crf=0, observe=lambda f, p, c: plain.update({f.index: c}), **FAST)
+    assert np.abs(plain[11][row, x] - wanted).max() > 0.05  # without the hint the model's colour there is another
