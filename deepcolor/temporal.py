@@ -318,7 +318,7 @@ def _sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def track_points(points: np.ndarray, previous: np.ndarray, current: np.ndarray, *, side: int = 960,
-                 tolerance: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                 tolerance: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Follow points from one frame to the next along the forward flow.
 
     Parameters

@@ -361,3 +361,35 @@ def test_a_hint_on_frame_0_follows_a_moving_square_to_the_shots_last_frame(tmp_p
     plain = {}
     colorize_video(src, tmp_path / "plain.mp4", crf=0, observe=lambda f, p, c: plain.update({f.index: c}), **FAST)
     assert np.abs(plain[11][row, x] - wanted).max() > 0.05  # without the hint the model's colour there is another
+
+
+@pytest.mark.slow  # 150 frames of 640x360 through the model: 1-8 minutes on a shared 2-core CPU
+def test_a_hint_on_frame_0_holds_on_the_last_frame_of_the_highway_clip(tmp_path, monkeypatch):
+    from conftest import shared_data_or_skip
+
+    from deepcolor.hints import Hint, hint_chroma
+    from deepcolor.io.video import luma_unit
+
+    clip = shared_data_or_skip() / "video" / "highway_traffic.mp4"
+    if not clip.is_file():
+        pytest.skip(f"needs {clip}")
+    hint = Hint(250, 177, (70, 120, 60), frame=0)  # the distant hills, in view for the whole shot
+    kept, live = {}, {}
+    original = temporal.PointTracks.step
+
+    def step(self, index, gray, starts_shot):  # the tracker's own answer: where the hint is on each frame
+        ids, points, placed = original(self, index, gray, starts_shot)
+        live[index] = points
+        return ids, points, placed
+
+    monkeypatch.setattr(temporal.PointTracks, "step", step)
+    result = colorize_video(clip, tmp_path / "out.mp4", hints=[hint],
+                            observe=lambda f, p, c: kept.update({f.index: (f.y, c)} if f.index == 149 else {}), **FAST)
+    assert result["frames"] == 150 and result["shots"] == 1
+    assert len(live[149]) == 1  # followed to the shot's last frame
+    x, y = live[149][0]
+    assert np.hypot(x - 250, y - 177) < 40  # the hills drift slowly
+    luma8, chroma = kept[149]
+    col, row = int(x), int(y)
+    wanted = hint_chroma([Hint(col, row, hint.rgb)], luma_unit(luma8, 1))[0]
+    assert np.abs(chroma[row, col] - wanted).max() <= 3 / 255
