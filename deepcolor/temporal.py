@@ -1,9 +1,9 @@
 """Temporal stability for video: shot cuts, optical flow, occlusions, and chroma carried along the motion.
 
-Pure functions on arrays. The rule (`propagate_chroma`): the chroma of frame
-t is its own prediction blended with the previous output frame's chroma
-warped along the dense optical flow (OpenCV's DIS on the gray frames) into
-frame t,
+Pure functions on arrays, and two small streaming states (`ChromaCarrier`,
+`PointTracks`). The rule (`propagate_chroma`): the chroma of frame t is its
+own prediction blended with the previous output frame's chroma warped along
+the dense optical flow (OpenCV's DIS on the gray frames) into frame t,
 
     out_t = (1 - w) * pred_t + w * warp(out_{t-1}),   w = CARRY * soft(valid)
 
@@ -11,11 +11,15 @@ where ``valid`` marks the pixels whose flow passes the forward-backward
 check (Sundaram et al. 2010) and whose warped luma matches (a photometric
 check), and ``soft`` widens the transition at occlusion borders with a
 Gaussian blur. Occluded or newly visible pixels take their own prediction;
-the first frame of a shot (`cut_scores` above `CUT_THRESHOLD`) takes only
-its own prediction. With ``CARRY = 0.9`` the carried colour is an
-exponential average of about ten frames' predictions along the motion.
-The parameters were chosen on the first 30 frames of CamVid 0016E5
-(benchmarks/bench_video.py; README, "Video").
+the first frame of a shot (`is_cut`) takes only
+its own prediction. `ChromaCarrier` runs this rule in a low-resolution
+chroma space (`CARRY_SIDE` pixels on the longest side: the flow, its checks
+and the blend), and adds the change to the full-resolution prediction, so
+the frame's own detail stays. ``CARRY = 0.95``: the carried colour is an
+exponential average of about twenty frames' predictions along the motion.
+`CARRY` and `CARRY_SIDE` were chosen on the two shared real clips
+(benchmarks/select_video.py; docs/video.md); the checks' thresholds on the
+first 30 frames of CamVid 0016E5.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ import numpy as np
 
 __all__ = [
     "CARRY",
+    "CARRY_SIDE",
+    "ChromaCarrier",
+    "PointTracks",
+    "downscale",
+    "upscale",
+    "track_points",
     "CUT_THRESHOLD",
     "HISTOGRAM_BINS",
     "luma_histogram",
@@ -37,7 +47,8 @@ __all__ = [
     "warping_error",
 ]
 
-CARRY = 0.9  # weight of the carried (warped) chroma where the flow is trusted
+CARRY = 0.95  # weight of the carried (warped) chroma where the flow is trusted
+CARRY_SIDE = 320  # longest side (pixels) of the low-resolution space ChromaCarrier blends in
 HISTOGRAM_BINS = 32
 # A cut: the histograms of two frames differ by more than this total variation
 # (half the L1 distance of the normalized histograms, 0 = same, 1 = disjoint).
@@ -269,7 +280,7 @@ class ChromaCarrier:
         As for `consistent_flow` (in the low-resolution pixels).
     """
 
-    def __init__(self, *, carry: float = CARRY, side: int = 960, sigma: float = SOFT_SIGMA, fb_beta: float = FB_BETA,
+    def __init__(self, *, carry: float = CARRY, side: int = CARRY_SIDE, sigma: float = SOFT_SIGMA, fb_beta: float = FB_BETA,
                  photometric: float = PHOTOMETRIC_TOLERANCE) -> None:
         if not 0.0 <= carry < 1.0:
             raise ValueError(f"carry must lie in [0, 1), got {carry}")

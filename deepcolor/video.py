@@ -104,11 +104,9 @@ def colorize_video(
         Output video; its extension picks the container (mp4, mkv, mov, avi, webm).
     model : ChromaModel or path, optional
         Default: the shipped model of ``method``.
-    stable : bool
-        Carry chroma along the motion (`deepcolor.temporal.propagate_chroma`);
-        False colours every frame on its own (per-shot decisions are kept).
-    carry : float
-        Weight of the carried chroma on trusted pixels (`temporal.CARRY`).
+    stable, carry : bool, float
+        Carry chroma along the motion with this weight (`deepcolor.temporal.ChromaCarrier`);
+        ``stable=False`` colours every frame on its own (per-shot decisions are kept).
     refine, saturation, **model_options
         As for `deepcolor.pipeline.colorize`.
     codec, crf : optional
@@ -119,17 +117,13 @@ def colorize_video(
     overwrite : bool
         Replace an existing ``target``.
     progress : bool
-        A progress bar in frames, with ETA, on stderr.
+        A progress bar on stderr (frames, frames per second, ETA).
     observe : callable, optional
         ``observe(frame, prediction, chroma)`` after each frame: the frame's
         own chroma (with the hints) and the chroma written (benchmarks measure with it).
     hints : path or list of deepcolor.hints.Hint, optional
-        Colour hints, each on the frame its ``frame`` names (None: the first).
-        A hint is followed along the forward flow to the end of its shot
-        (`deepcolor.temporal.PointTracks`; dropped where the flow loses it),
-        and applied to every frame it lives on (`deepcolor.hints.propagate`);
-        its frame restarts the carried chroma (the shot's anchor). Frames
-        before it are not changed.
+        Each on the frame its ``frame`` names (None: the first), followed along
+        the motion to its shot's end; its frame is the shot's anchor (`_hint_tracks`).
 
     Returns
     -------
@@ -209,7 +203,13 @@ def _read_hints(hints: Any, info: Any) -> list | None:
 
 
 def _hint_tracks(hints: list | None) -> temporal.PointTracks | None:
-    """The hints' points by the frame they were placed on (no frame: the first), to be followed along the motion."""
+    """The hints' points by the frame they were placed on (no frame: the first), to be followed along the motion.
+
+    A hint is followed along the forward flow to the end of its shot
+    (`deepcolor.temporal.PointTracks`; dropped where the flow loses it) and
+    applied to every frame it lives on (`deepcolor.hints.propagate`); its frame
+    restarts the carried chroma (the shot's anchor). Frames before it are not changed.
+    """
     if not hints:
         return None
     placed: dict[int, list[tuple[float, float]]] = {}
