@@ -313,8 +313,14 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="measure only the shared real clips (the rest kept from video.json)")
     parser.add_argument("--cache", type=Path, help="folder of the real clips' cached predictions and metric flows")
     parser.add_argument("--runs", type=int, default=1, help="timed end-to-end runs of each real clip (median)")
+    parser.add_argument("--throughput-only", type=int, metavar="FRAMES",
+                        help="only time 480x360 stable mode on FRAMES CamVid frames (one JSON line; PYTHONPATH picks the tree)")
     args = parser.parse_args()
     model = load_model()
+    if args.throughput_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(throughput(model, Path(tmp), (480, 360), args.throughput_only, args.runs)), flush=True)
+        return
     if args.real:
         earlier = json.loads((_common.RESULTS / "video.json").read_text())
         cache = args.cache or Path(tempfile.mkdtemp(prefix="bench_video_"))

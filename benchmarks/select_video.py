@@ -59,14 +59,45 @@ GRIDS = {
 }
 
 
+def diagnose(clip: dict, settings: dict) -> dict:
+    """Where the carrying leaves flicker: the metric's trusted pixels the method does not trust, and the worst pairs."""
+    out = carried(clip["ys"], clip["per_shot"], clip["cuts"], settings)
+    side = settings.get("side", temporal.CARRY_SIDE)
+    untrusted, split, pairs = [], {"stable": [[], []], "per_shot": [[], []]}, []
+    for t in range(1, len(out)):
+        backward, valid = (clip["flows"][0][t - 1].astype(np.float32), clip["flows"][1][t - 1])
+        small = [temporal.downscale(clip["ys"][i], side) for i in (t, t - 1)]
+        _, trusted_small = temporal.consistent_flow(small[0], small[1])
+        trusted = temporal.upscale(trusted_small.astype(np.float32), valid.shape) > 0.5
+        untrusted.append(float((valid & ~trusted).sum() / max(1, valid.sum())))
+        errors = {}
+        for name, seq in (("stable", out), ("per_shot", clip["per_shot"])):
+            warped, _ = temporal.warp(seq[t - 1].astype(np.float32), backward)
+            error = np.sqrt(np.sum((seq[t].astype(np.float32) - warped) ** 2, axis=-1))
+            split[name][0].append(float(error[valid & trusted].mean()) if (valid & trusted).any() else np.nan)
+            split[name][1].append(float(error[valid & ~trusted].mean()) if (valid & ~trusted).any() else np.nan)
+            errors[name] = float(error[valid].mean())
+        pairs.append((errors["stable"] / errors["per_shot"], t))
+    return {"metric-trusted pixels the method does not trust": float(np.mean(untrusted)),
+            **{f"warp {n} on method-trusted / untrusted": [float(np.nanmean(v[0])), float(np.nanmean(v[1]))] for n, v in split.items()},
+            "worst pairs (ratio, frame)": [(round(r, 2), t) for r, t in sorted(pairs)[-5:]],
+            "best pairs (ratio, frame)": [(round(r, 2), t) for r, t in sorted(pairs)[:3]]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--grid", nargs="+", default=["baseline"], help=f"of {', '.join(GRIDS)}")
     parser.add_argument("--clips", nargs="+", default=list(_video_real.REAL_CLIPS), choices=list(_video_real.REAL_CLIPS))
+    parser.add_argument("--diagnose", action="store_true", help="where the default setting leaves flicker, per clip")
     args = parser.parse_args()
     log = args.cache / "select.jsonl"
     clips = {stem: load(stem, args.cache) for stem in args.clips}
+    if args.diagnose:
+        for stem, clip in clips.items():
+            for settings in ({"side": 960, "carry": 0.9}, {}):  # the old rule, the default
+                print(json.dumps({"clip": stem, "settings": settings or "default", **diagnose(clip, settings)}), flush=True)
+        return
     for stem, clip in clips.items():
         for name in ("per_shot", "own"):
             s = _video_real.score(clip["ys"], clip["rgb"], clip[name], clip["range"], clip["flows"], clip["cuts"])
