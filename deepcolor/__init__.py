@@ -22,6 +22,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from deepcolor.threads import passive_waits
+
+passive_waits()  # before torch or numba start their OpenMP runtime (deepcolor.threads says why)
+
 __version__ = "0.1.0"
 
 __all__ = ["colorize", "load_model", "list_models", "ChromaModel", "ChromaPrediction", "__version__"]

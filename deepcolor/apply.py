@@ -148,6 +148,8 @@ def _apply(args: argparse.Namespace) -> int:
         semantic_targets={item.target: item.semantic for item in plan if item.semantic is not None},
     )
     failed += report.failed
+    if args.profile:
+        _print_profile(plan, model, options)
     if report.halted:  # a full disk: one line, then the summary of what was done
         print(f"deepcolor.apply: stopped: {shown(report.halted)}; free space, then run the same command again to resume",
               file=sys.stderr)
@@ -156,6 +158,27 @@ def _apply(args: argparse.Namespace) -> int:
         report.done, report.kept, report.skipped, report.held, len(failed),
     )
     return report_failures("deepcolor.apply", failed, report.details) or (EXIT_FAILED_ITEMS if report.halted else 0)
+
+
+def _print_profile(plan: list, model: Any, options: Any) -> None:
+    """``--profile``: one more colorization of the first input image (warm: the batch ran), its stages on stderr."""
+    from deepcolor import io
+    from deepcolor.colorspace import rgb_to_luma
+    from deepcolor.io.video import is_video_path
+    from deepcolor.profile import format_profile, profile_colorization
+
+    source = next((item.source for item in plan if not is_video_path(item.source) and not Path(item.source).is_dir()), None)
+    if source is None:
+        print("deepcolor.apply: --profile: no image among the inputs (videos are not profiled)", file=sys.stderr)
+        return
+    t0 = time.perf_counter()
+    image = io.read_image(source, max_pixels=options.max_pixels)
+    luma = rgb_to_luma(image.pixels) if image.pixels.ndim == 3 else image.pixels
+    read_s = time.perf_counter() - t0
+    stages = profile_colorization(luma, model, refine=options.refine, saturation=options.saturation, device=options.device,
+                                  **options.model_options)
+    title = f"profile of one call: {shown(source)} ({luma.shape[1]}x{luma.shape[0]}, {model.name}, read in {read_s:.3f} s)"
+    print(format_profile(stages, title=title), file=sys.stderr)
 
 
 def _video_options(args: argparse.Namespace) -> dict[str, Any]:

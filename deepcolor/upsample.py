@@ -17,22 +17,32 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["RADIUS", "EPS", "bilinear_window", "guide_coefficients", "apply_coefficients", "guided_upsample"]
+__all__ = ["RADIUS", "EPS", "Grid", "bilinear_window", "guide_coefficients", "coefficients_from_coarse", "apply_coefficients",
+           "guided_upsample"]
 
 RADIUS = 1  # window radius in coarse pixels (3 x 3 windows; on a synthetic step, 1 and 2 do alike, 1 is sharper)
 EPS = 1e-3  # regularization in luma^2 units: a luma step of contrast ~0.06 or more steers the chroma
 
 
-def bilinear_window(small: np.ndarray, full_shape: tuple[int, int], window: tuple[slice, slice]) -> np.ndarray:
+# Where a coarse array's samples lie in the full image: sample (i, j) at pixel
+# (row0 + i * step, col0 + j * step). Cheng's chroma predicted on a subsampled grid (`deepcolor.features.grid`).
+Grid = tuple[int, int, int]  # (row0, col0, step)
+
+
+def bilinear_window(small: np.ndarray, full_shape: tuple[int, int], window: tuple[slice, slice], *,
+                    grid: Grid | None = None) -> np.ndarray:
     """The bilinear upsample of ``small`` to ``full_shape``, only the pixels of ``window``.
 
     Parameters
     ----------
     small : ndarray, shape (h, w, C), float32
-        Covers the whole image (pixel centres aligned, as ``cv2.resize`` aligns them).
+        Covers the whole image (pixel centres aligned, as ``cv2.resize`` aligns them), or, with
+        ``grid``, samples at the grid's pixels (beyond its first and last sample the value is held).
     full_shape : (H, W)
     window : (slice, slice)
         Rows and columns of the full image (with start and stop).
+    grid : (row0, col0, step), optional, keyword-only
+        Where ``small``'s samples lie (see `Grid`).
 
     Returns
     -------
@@ -40,8 +50,13 @@ def bilinear_window(small: np.ndarray, full_shape: tuple[int, int], window: tupl
         Equal, pixel for pixel, to the same window of the whole upsample.
     """
     h, w = small.shape[:2]
-    ys = ((np.arange(window[0].start, window[0].stop) + 0.5) * (h / full_shape[0]) - 0.5).astype(np.float32)
-    xs = ((np.arange(window[1].start, window[1].stop) + 0.5) * (w / full_shape[1]) - 0.5).astype(np.float32)
+    if grid is None:
+        ys = ((np.arange(window[0].start, window[0].stop) + 0.5) * (h / full_shape[0]) - 0.5).astype(np.float32)
+        xs = ((np.arange(window[1].start, window[1].stop) + 0.5) * (w / full_shape[1]) - 0.5).astype(np.float32)
+    else:
+        row0, col0, step = grid
+        ys = ((np.arange(window[0].start, window[0].stop) - row0) / step).astype(np.float32)
+        xs = ((np.arange(window[1].start, window[1].stop) - col0) / step).astype(np.float32)
     map_x = np.broadcast_to(xs[None, :], (ys.size, xs.size))
     map_y = np.broadcast_to(ys[:, None], (ys.size, xs.size))
     out = cv2.remap(np.ascontiguousarray(small, np.float32), np.ascontiguousarray(map_x), np.ascontiguousarray(map_y),
@@ -68,10 +83,32 @@ def guide_coefficients(luma: np.ndarray, small: np.ndarray, *, radius: int = RAD
     """
     if small.ndim != 3 or small.shape[2] != 2:
         raise ValueError(f"small chroma must be (h, w, 2), got {small.shape}")
-    if radius < 1 or eps <= 0:
-        raise ValueError(f"radius must be >= 1 and eps > 0, got {radius}, {eps}")
     h, w = small.shape[:2]
     coarse = cv2.resize(np.ascontiguousarray(luma, np.float32), (w, h), interpolation=cv2.INTER_AREA).reshape(h, w)
+    return coefficients_from_coarse(coarse, small, radius=radius, eps=eps)
+
+
+def coefficients_from_coarse(coarse: np.ndarray, small: np.ndarray, *, radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
+    """`guide_coefficients` from the guide already at the chroma's resolution.
+
+    Parameters
+    ----------
+    coarse : ndarray, shape (h, w), float32 in [0, 1]
+        The luma where ``small`` was predicted (an area average, or the luma at a grid's pixels).
+    small : ndarray, shape (h, w, 2), float32
+    radius, eps : keyword-only
+        See `guide_coefficients`.
+
+    Returns
+    -------
+    ndarray, shape (h, w, 4), float32
+    """
+    if small.ndim != 3 or small.shape[2] != 2 or coarse.shape != small.shape[:2]:
+        raise ValueError(f"small chroma must be (h, w, 2) over the (h, w) guide, got {small.shape} and {coarse.shape}")
+    if radius < 1 or eps <= 0:
+        raise ValueError(f"radius must be >= 1 and eps > 0, got {radius}, {eps}")
+    coarse = np.ascontiguousarray(coarse, np.float32)
+    small = np.ascontiguousarray(small, np.float32)
 
     def box(x: np.ndarray) -> np.ndarray:
         out = cv2.blur(x, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
@@ -85,7 +122,7 @@ def guide_coefficients(luma: np.ndarray, small: np.ndarray, *, radius: int = RAD
 
 
 def apply_coefficients(luma: np.ndarray, coefficients: np.ndarray, full_shape: tuple[int, int],
-                       window: tuple[slice, slice] | None = None) -> np.ndarray:
+                       window: tuple[slice, slice] | None = None, *, grid: Grid | None = None) -> np.ndarray:
     """Full-resolution chroma of ``window``: the coefficients upsampled bilinearly, applied to the luma there.
 
     Parameters
@@ -97,6 +134,8 @@ def apply_coefficients(luma: np.ndarray, coefficients: np.ndarray, full_shape: t
     full_shape : (H, W)
     window : (slice, slice), optional
         Where ``luma`` lies (default: the whole image).
+    grid : (row0, col0, step), optional, keyword-only
+        Where the coefficients' samples lie (`bilinear_window`), when they are not the whole image's pixel-centred grid.
 
     Returns
     -------
@@ -106,7 +145,7 @@ def apply_coefficients(luma: np.ndarray, coefficients: np.ndarray, full_shape: t
     rows, cols = window[0].stop - window[0].start, window[1].stop - window[1].start
     if luma.shape != (rows, cols):
         raise ValueError(f"luma is {luma.shape}, the window is {(rows, cols)}")
-    ab = bilinear_window(coefficients, full_shape, window)
+    ab = bilinear_window(coefficients, full_shape, window, grid=grid)
     return np.ascontiguousarray(ab[..., :2] * luma[..., None] + ab[..., 2:], np.float32)
 
 

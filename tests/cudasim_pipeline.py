@@ -23,9 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SETTINGS = {
+SETTINGS = {  # the default is Cheng's chroma on a grid (features.grid) through the batched MLPs; "dense" every pixel
     "semantic+clusters": dict(semantic=True, clusters=True),
     "plain": dict(semantic=False, clusters=False, refine=False, saturation=1.3),
+    "dense": dict(semantic=True, clusters=True, dense=True),
 }
 
 
@@ -61,6 +62,7 @@ def main() -> dict:
             "stages": sorted(gpu.seconds),
             "gpu_predictions": len(calls) - before,
         }
+    report["stacked_mlp"] = _stacked_mlp(model)
     report["tiled"] = _tiled(model, luma)
     report["fit_samples"] = _fit_samples(model.fcn)
     report["global-prior"] = _global_prior(luma)
@@ -142,6 +144,20 @@ def _global_prior_encoder(luma: np.ndarray) -> dict:
     return out
 
 
+def _stacked_mlp(model) -> dict:
+    # The device branch of the batched MLPs (one matmul per layer of the array module) against the CPU's torch branch
+    # and against the nets one after the other, on a cluster that blends its MLP with the global one (K = 2).
+    from deepcolor.models.stacked_mlp import WeightedSum
+
+    source = next(c.key for c in model.clusters if c.uses_own_mlp("semantic") and c.blend.get("semantic", (1, 0))[1] != 0)
+    stacked = model.stacked(source, semantic=True)
+    rows = np.random.default_rng(1).normal(0, 1, (300, stacked.in_features)).astype(np.float32)
+    device, cpu = stacked.predict(rows, device="cuda"), stacked.predict(rows)
+    loop = WeightedSum(model.combination(source, semantic=True)).predict(rows)
+    return {"nets": int(stacked.weights[0].shape[0]), "max_abs_device_cpu": float(np.abs(device - cpu).max()),
+            "max_abs_device_loop": float(np.abs(device - loop).max()), "max_abs": float(np.abs(loop).max())}
+
+
 def _tiled(model, luma: np.ndarray) -> dict:
     # The same tiles as the CPU (tile 16: 2 x 2 tiles of the 22 x 29 image), each on the device. The
     # halo is cut to 6 pixels (both paths read it from deepcolor.pipeline) so that tiles are real
@@ -159,7 +175,15 @@ def _tiled(model, luma: np.ndarray) -> dict:
         chroma[t.core] = core
 
     info, _ = colorize_tiles_on(luma, model, keep, refine=True, saturation=1.0, tile=16, device="cuda")
+    dense_cpu = colorize_luma(luma, model, tile=16, dense=True)
+    dense_chroma = np.full(luma.shape + (2,), np.nan, np.float32)
+
+    def keep_dense(t, core):
+        dense_chroma[t.core] = core
+
+    colorize_tiles_on(luma, model, keep_dense, tile=16, device="cuda", dense=True)
     return {
+        "max_abs_dense": float(np.abs(dense_chroma.astype(np.float64) - dense_cpu.chroma).max()),
         "tiles": len(tiles),
         "same_info": info == cpu.info,
         "max_abs_chroma": float(np.abs(chroma.astype(np.float64) - cpu.chroma).max()),

@@ -128,16 +128,20 @@ def test_golden_chroma_of_the_shipped_model(model, semantic, clusters):
 
     Catches a change of descriptor column order, normalization, cluster choice or
     weights that shape checks and "beats gray" would miss. The array was written by
-    tests/data/make_golden.py and matched the pre-reshape code exactly.
+    tests/data/make_golden.py and matched the pre-reshape code exactly; since issue 25 the default predicts
+    on a grid (``grid_*`` arrays) and ``dense=True`` is the per-pixel path of the arrays before.
     """
     golden = np.load(GOLDEN)
     key = f"semantic{int(semantic)}_clusters{int(clusters)}"
     luma = gray_version(data.astronaut()[200:248, 100:164])[0]
-    prediction = model.predict_chroma(luma, semantic=semantic, clusters=clusters)
+    prediction = model.predict_chroma(luma, semantic=semantic, clusters=clusters, dense=True)  # the paper's per-pixel path
     assert prediction.chroma.shape == (48, 64, 2) and prediction.chroma.dtype == np.float32
     assert prediction.info["cluster"] == str(golden[f"{key}_cluster"])
     np.testing.assert_allclose(prediction.chroma, golden[key], rtol=0, atol=GOLDEN_ATOL)
     assert np.abs(golden[key]).max() > 0.05  # the stored chroma is not gray
+    default = model.predict_chroma(luma, semantic=semantic, clusters=clusters)  # chroma on a grid, guided-upsampled
+    np.testing.assert_allclose(default.chroma, golden[f"grid_{key}"], rtol=0, atol=GOLDEN_ATOL)
+    assert 0 < np.abs(default.chroma - prediction.chroma).mean() < 0.02
 
 
 def test_model_options_are_checked(model):

@@ -46,13 +46,18 @@ def test_gpu_path_matches_cpu_path_under_simulator():
     prior = report.pop("global-prior")
     encoder_prior = report.pop("global-prior-encoder")
     tiled = report.pop("tiled")
-    assert set(report) == {"semantic+clusters", "plain"}
+    stacked = report.pop("stacked_mlp")
+    assert set(report) == {"semantic+clusters", "plain", "dense"}
     for name, row in report.items():
         assert row["cluster_gpu"] == row["cluster_cpu"], name
         assert row["chroma_type"] == "numpy.ndarray float32" and row["shape"] == [22, 29, 2], name
         assert row["max_abs_chroma"] <= CHROMA_ATOL, f"{name}: {row['max_abs_chroma']:g}"
-        assert row["stages"] == ["choice", "features", "refinement", "regression"], name
+        grid = [] if name == "dense" else ["upsampling"]  # the default: chroma on a grid, guided-upsampled
+        assert row["stages"] == sorted(["choice", "features", "refinement", "regression", *grid]), name
         assert row["gpu_predictions"] == 1, f"{name}: the model's GPU prediction did not run"
+    # The batched MLPs' device branch (one matmul per layer): the CPU's torch branch and the nets one by one.
+    assert stacked["nets"] == 2 and stacked["max_abs"] > 0.01, stacked
+    assert stacked["max_abs_device_cpu"] <= 1e-5 and stacked["max_abs_device_loop"] <= 1e-5, stacked
     assert report["semantic+clusters"]["cluster_cpu"] != "global"  # the cluster choice was exercised
     # fit --device cuda: the same sampled pixels, descriptors within the semantic stage's 1e-4.
     assert fit["same_pixels"] and fit["shape"] == [200, 105]
@@ -60,7 +65,7 @@ def test_gpu_path_matches_cpu_path_under_simulator():
     # Tiles on the device: the CPU's tiles (real crops, halo cut to 6) and cluster, the CPU's tiled chroma.
     assert tiled["tiles"] == 4 and tiled["same_info"], tiled
     assert all(shape != [22, 29] for shape in tiled["outer_shapes"]), tiled
-    assert tiled["max_abs_chroma"] <= CHROMA_ATOL, tiled
+    assert tiled["max_abs_chroma"] <= CHROMA_ATOL and tiled["max_abs_dense"] <= CHROMA_ATOL, tiled
     # The global-prior CNN on the device (a tiny random net, with a style image): the CPU's chroma and scene.
     assert prior["gpu_predictions"] == 1 and prior["same_info"], prior
     assert prior["max_abs_chroma"] <= CHROMA_ATOL, prior

@@ -141,6 +141,8 @@ def apply_parser(prog: str = "python -m deepcolor.apply") -> argparse.ArgumentPa
     parser.add_argument("--save-semantic", action="store_true", help="also write the model's label map (NAME.semantic.png; models with one: cheng, its FCN's classes in CamVid colours)")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders of input folders; with -o DIR, mirror the tree")
     parser.add_argument("--max-pixels", type=positive_int, default=None, help="refuse images with more pixels (default: 100 million)")
+    parser.add_argument("--profile", action="store_true", help="then colorize the first input image once more and print where the "
+                        "time of that call goes (stage names, seconds) on stderr")
     video = parser.add_argument_group("video (inputs .mp4 .mov .mkv .avi .webm .m4v; needs the 'video' extra: PyAV)")
     video.add_argument("--crf", type=int, default=None, metavar="N", help="encoder quality, 0 (lossless) to 51 (default 18)")
     video.add_argument("--codec", default=None, metavar="NAME", help="FFmpeg encoder (default libx264; libvpx-vp9 into .webm)")

@@ -36,6 +36,7 @@ from deepcolor.kernels.device import array_module_for, to_host
 
 __all__ = [
     "DAISY_DIM", "SEMANTIC_DIM", "PLAIN_DIM", "FeatureMaps", "feature_maps", "descriptor_at", "descriptor_rows", "descriptor_dim",
+    "assemble_descriptors",
 ]
 
 PLAIN_DIM = PATCH_DIM + DAISY_DIM  # 81: the descriptor without semantics
@@ -138,12 +139,38 @@ def descriptor_at(maps: FeatureMaps, flat_index: Any, *, semantic: bool = True):
     # Checked on the host only: on a GPU the bounds would cost a device sync per chunk.
     if xp is np and flat_index.size and (flat_index.min() < 0 or flat_index.max() >= h * w):
         raise ValueError(f"flat_index must lie in [0, {h * w}), got [{flat_index.min()}, {flat_index.max()}]")
-    width = maps.semantic.shape[-1] if semantic else SEMANTIC_DIM  # type: ignore[union-attr]
-    out = xp.empty((flat_index.shape[0], descriptor_dim(semantic=semantic, semantic_dim=width)), dtype=xp.float32)
-    kernels.gather_patches(maps.padded, w, flat_index, size=PATCH_SIZE, out=out, backend=maps.device)
-    out[:, PATCH_DIM:PLAIN_DIM] = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
-    if semantic:
-        out[:, PLAIN_DIM:] = maps.semantic.reshape(-1, width)[flat_index]  # type: ignore[union-attr]
+    daisy = maps.daisy.reshape(-1, DAISY_DIM)[flat_index]
+    probs = maps.semantic.reshape(-1, maps.semantic.shape[-1])[flat_index] if semantic else None  # type: ignore[union-attr]
+    return assemble_descriptors(maps.padded, w, flat_index, daisy, probs, device=maps.device)
+
+
+def assemble_descriptors(padded: Any, width: int, patch_index: Any, daisy: Any, semantic: Any | None, *, device: str = "cpu"):
+    """Descriptor rows from their parts: the patches gathered at ``patch_index``, then the given DAISY and semantic rows.
+
+    Parameters
+    ----------
+    padded : array, shape (H + 6, W + 6), float32
+        Reflect-padded luma (`features.patch.pad_luma`) of an (H, W) image or region.
+    width : int
+        W.
+    patch_index : array, shape (N,), int64
+        Row-major pixel indices in ``[0, H * W)`` whose 7x7 patches start each row.
+    daisy : array, shape (N, 32), float32
+    semantic : array, shape (N, C), float32, or None (the 81-d descriptor)
+    device : {"cpu", "cuda"}, keyword-only
+        The arrays' device.
+
+    Returns
+    -------
+    ndarray, shape (N, 81 + C) or (N, 81), float32
+    """
+    xp = array_module(padded)
+    width_c = SEMANTIC_DIM if semantic is None else semantic.shape[-1]
+    out = xp.empty((patch_index.shape[0], descriptor_dim(semantic=semantic is not None, semantic_dim=width_c)), dtype=xp.float32)
+    kernels.gather_patches(padded, width, patch_index, size=PATCH_SIZE, out=out, backend=device)
+    out[:, PATCH_DIM:PLAIN_DIM] = daisy
+    if semantic is not None:
+        out[:, PLAIN_DIM:] = semantic
     return out
 
 

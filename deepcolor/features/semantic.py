@@ -47,7 +47,7 @@ from deepcolor.kernels.device import array_module_for, from_torch, module_on, to
 __all__ = [
     "CAMVID_CLASSES", "CAMVID_COLOURS", "N_CLASSES", "VOID", "DEFAULT_ARCH", "MAX_SIDE", "SIGMA_SPATIAL", "SIGMA_COLOR",
     "PARITY_ATOL", "FEATURES_ATOL", "SemanticFCN", "fcn_from_tensors", "load_fcn",
-    "fcn_input", "small_probabilities", "upsample_region", "semantic_probabilities", "smooth_probabilities",
+    "fcn_input", "small_probabilities", "upsample_region", "upsample_at", "semantic_probabilities", "smooth_probabilities",
     "semantic_features", "semantic_histogram", "label_colours", "SEMANTIC_WIDTHS", "semantic_classes", "semantic_colours",
     "load_semantic_net",
 ]
@@ -136,11 +136,14 @@ def _merge_groups(groups: list[np.ndarray]) -> np.ndarray:
     flat = [np.ascontiguousarray(g.reshape(h * w, -1), dtype=np.float32) for g in groups]
     if len(flat) == len(_GROUPS):  # the 11 CamVid maps: the fused kernel
         return kernels.merge_normalize(flat[0], flat[1], flat[2]).reshape(h, w, N_CLASSES)
-    merged = np.maximum(np.concatenate(flat, axis=1), np.float32(0))
+    merged = np.concatenate(flat, axis=1)
+    np.maximum(merged, np.float32(0), out=merged)  # in place: on a megapixel of 24 maps each temporary costs 100 MB
     total = merged.sum(axis=1, keepdims=True)
+    empty = total[:, 0] <= 0
+    np.divide(merged, np.where(empty[:, None], np.float32(1), total), out=merged)
     # A pixel whose mass was all clipped away gets the uniform distribution (as the kernel does).
-    merged = np.where(total > 0, merged / np.where(total > 0, total, 1), np.float32(1.0 / merged.shape[1]))
-    return np.ascontiguousarray(merged, dtype=np.float32).reshape(h, w, -1)
+    merged[empty] = np.float32(1.0 / merged.shape[1])
+    return merged.reshape(h, w, -1)
 
 
 def _split_groups(probs: np.ndarray) -> list[np.ndarray]:
@@ -214,9 +217,9 @@ def _upsampled_groups(small: np.ndarray, h: int, w: int) -> list[np.ndarray]:
     return [cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, g.shape[-1]) for g in groups]
 
 
-def _axis(n_small: int, n_full: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices and weights of full-size positions start..stop-1 (OpenCV's INTER_LINEAR convention)."""
-    pos = (np.arange(start, stop, dtype=np.float64) + 0.5) * (n_small / n_full) - 0.5
+def _axis(n_small: int, n_full: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of full-size pixel positions (OpenCV's INTER_LINEAR convention)."""
+    pos = (np.asarray(positions, dtype=np.float64) + 0.5) * (n_small / n_full) - 0.5
     lo = np.floor(pos).astype(np.int64)
     frac = pos - lo
     before = lo < 0
@@ -238,14 +241,34 @@ def upsample_region(small: Any, shape: tuple[int, int], rows: slice, cols: slice
         Equal to ``cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)[rows, cols]``;
         a CuPy ``small`` gives a CuPy result, computed on the GPU.
     """
+    if array_module(small) is np and (rows.start, rows.stop, cols.start, cols.stop) == (0, shape[0], 0, shape[1]):
+        small = np.asarray(small, dtype=np.float32)
+        return np.concatenate(_upsampled_groups(small, *shape), axis=-1)  # the whole image: OpenCV's own resize
+    return upsample_at(small, shape, np.arange(rows.start, rows.stop), np.arange(cols.start, cols.stop))
+
+
+def upsample_at(small: Any, shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray):
+    """``small`` (h, w, C) bilinearly resized to ``shape`` (H, W), only at the pixels ``rows`` x ``cols``.
+
+    Parameters
+    ----------
+    small : array, shape (h, w, C), float32
+        numpy or CuPy (the result is computed on its device).
+    shape : (H, W)
+    rows, cols : numpy.ndarray of int
+        Pixel rows and columns of the (H, W) image, e.g. a subsampled grid's (`deepcolor.features.grid`).
+
+    Returns
+    -------
+    array, shape (len(rows), len(cols), C), float32
+        Equal to ``cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)[rows][:, cols]`` to float32 rounding.
+    """
     xp = array_module(small)
     small = xp.asarray(small, dtype=xp.float32)
     if small.ndim != 3 or len(shape) != 2:
         raise ValueError(f"small must be (h, w, C) and shape (H, W), got {small.shape} and {shape}")
-    if xp is np and (rows.start, rows.stop, cols.start, cols.stop) == (0, shape[0], 0, shape[1]):
-        return np.concatenate(_upsampled_groups(small, *shape), axis=-1)  # the whole image: OpenCV's own resize
-    y0, y1, fy = (xp.asarray(a) for a in _axis(small.shape[0], shape[0], rows.start, rows.stop))
-    x0, x1, fx = (xp.asarray(a) for a in _axis(small.shape[1], shape[1], cols.start, cols.stop))
+    y0, y1, fy = (xp.asarray(a) for a in _axis(small.shape[0], shape[0], rows))
+    x0, x1, fx = (xp.asarray(a) for a in _axis(small.shape[1], shape[1], cols))
     fy, fx = fy[:, None, None], fx[None, :, None]
     vertical = small[y0] * (1 - fy) + small[y1] * fy
     return xp.ascontiguousarray(vertical[:, x0] * (1 - fx) + vertical[:, x1] * fx, dtype=xp.float32)

@@ -40,19 +40,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepcolor.features.descriptor import FeatureMaps, descriptor_at, feature_maps
+from deepcolor.features.descriptor import FeatureMaps
 from deepcolor.features.scene import SceneFCN, scene_file_parts, scene_from_tensors, scene_small_and_pooled
 from deepcolor.features.semantic import semantic_classes, semantic_colours, small_probabilities
 from deepcolor.features.semantic_net import fcn_file_parts
 from deepcolor.gist import MIN_INPUT_SIZE, gist_descriptor
-from deepcolor.kernels.cuda_host import array_module
-from deepcolor.kernels.device import array_module_for, synchronize
+from deepcolor.kernels.device import array_module_for
 from deepcolor.modelfile import ModelFileError, load_model_file, save_model_file
 from deepcolor.models.cluster_choice import choose_cluster_arrays, clusters_to_arrays
 from deepcolor.models.base import ChromaPrediction, Option
+from deepcolor.models.cheng_image import ROW_CHUNK_PIXELS, ChengImage
+from deepcolor.models.stacked_mlp import StackedMLP, WeightedSum, stack_terms
 from deepcolor.regressor import Regressor
+from deepcolor.threads import configure_threads
 
-__all__ = ["VARIANTS", "ROUTINGS", "ClusterHead", "ChengModel", "ChengImage"]
+__all__ = ["VARIANTS", "ROUTINGS", "ROW_CHUNK_PIXELS", "ClusterHead", "ChengModel", "ChengImage"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +62,11 @@ VARIANTS = ("semantic", "plain")
 # What the clusters are made and chosen on: Cheng's gist (512-d), or the pooled (1280-d) feature of the
 # scene FCN's ImageNet encoder, which that FCN computes anyway (a model with routing "encoder" carries a SceneFCN).
 ROUTINGS = ("gist", "encoder")
-# Descriptor rows built and regressed per step; on the GPU 2^20 pixels of 92 floats is 385 MB of device memory.
-ROW_CHUNK_PIXELS = {"cpu": 1 << 16, "cuda": 1 << 20}
-_OPTIONS = frozenset({"semantic", "clusters", "maps"})
-_GPU_OPTIONS = frozenset({"semantic", "clusters"})
+# Chroma is predicted every GRID_STEP pixels in both directions and guided-upsampled on the luma
+# (`features.grid`); chosen on the select split (docs/speed.md). The option ``dense`` predicts every pixel (the paper).
+GRID_STEP = 2
+_OPTIONS = frozenset({"semantic", "clusters", "dense", "maps"})
+_GPU_OPTIONS = frozenset({"semantic", "clusters", "dense"})
 
 
 @dataclass
@@ -94,6 +97,8 @@ class ChengModel:
     options: ClassVar[tuple[Option, ...]] = (
         Option("semantic", bool, True, "the 92-d descriptor with FCN semantics (off: the 81-d variant without)"),
         Option("clusters", bool, True, "the MLP of the image's cluster (off: the single global MLP)"),
+        Option("dense", bool, False, "predict every pixel as the paper does (default: a grid of every second pixel, "
+                                     "upsampled along the luma's edges; about 3x faster, the same quality)"),
     )
     capabilities: ClassVar[frozenset[str]] = frozenset({"labels", "tiles"})
 
@@ -107,6 +112,7 @@ class ChengModel:
     path: Path | None = None
     routing: str = "gist"  # one of ROUTINGS
     _arrays: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _stacks: dict[tuple, StackedMLP | WeightedSum] = field(default_factory=dict, repr=False, compare=False)
 
     # -- choices ---------------------------------------------------------
     def variant(self, semantic: bool) -> str:
@@ -143,7 +149,15 @@ class ChengModel:
 
     def predict_rows(self, descriptors: np.ndarray, source: str, *, semantic: bool) -> np.ndarray:
         """Chroma (N, 2) float32 of descriptor rows (N, D) of an image routed to ``source`` (see `combination`)."""
-        return _weighted_sum(self.combination(source, semantic=semantic), descriptors)
+        return self.stacked(source, semantic=semantic).predict(descriptors)
+
+    def stacked(self, source: str, *, semantic: bool) -> StackedMLP | WeightedSum:
+        """The `combination` of ``source`` as one batched product (`models.stacked_mlp`), built once per source."""
+        terms = self.combination(source, semantic=semantic)
+        key = tuple((id(reg), weight) for reg, weight in terms)  # calibration changes the weights: a new stack
+        if key not in self._stacks:
+            self._stacks[key] = stack_terms(terms)
+        return self._stacks[key]
 
     def image_cues(self, luma: np.ndarray, small: np.ndarray | None, pooled: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """What the cluster choice reads from an image: its routing feature and semantic histogram (C,) or None.
@@ -335,18 +349,20 @@ class ChengModel:
         """
         state = options.pop("state", None)  # a `shot_state`: the cluster choice made once for a video shot
         semantic, clusters = self._switches(options, _OPTIONS)
-        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters, state=state)
+        return self._prepare(luma, "cpu", semantic=semantic, clusters=clusters, state=state, dense=bool(options.get("dense")))
 
     def prepare_cuda(self, luma: np.ndarray, xp: Any, **options: Any) -> "ChengImage":
         """`prepare` on the GPU: ``xp`` is the device's array module (`kernels.device.array_module_for`);
         the FCN and every region's features and MLP run on the device, gist and the choice on the host."""
         state = options.pop("state", None)
         semantic, clusters = self._switches(options, _GPU_OPTIONS, " on the GPU")
-        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters, state=state)
+        return self._prepare(luma, "cuda", semantic=semantic, clusters=clusters, state=state, dense=bool(options.get("dense")))
 
-    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool, state: str | None = None) -> "ChengImage":
+    def _prepare(self, luma: np.ndarray, device: str, *, semantic: bool, clusters: bool, state: str | None = None,
+                 dense: bool = False) -> "ChengImage":
         luma = np.ascontiguousarray(luma, dtype=np.float32)
         self.variant(semantic)
+        configure_threads()
         t0 = time.perf_counter()
         # The FCN's map stays on the device; only its C-number histogram comes back, for the choice.
         small, pooled = self._small_and_pooled(luma, array_module_for(device), semantic=semantic,
@@ -356,7 +372,8 @@ class ChengModel:
             gist, histogram = self.image_cues(luma, small, pooled)
         source = self.choose(gist, histogram, semantic=semantic, clusters=clusters) if state is None else state
         seconds = {"choice": time.perf_counter() - t0}
-        return ChengImage(luma, small, semantic, self.combination(source, semantic=semantic), source, seconds, device)
+        return ChengImage(luma, small, semantic, self.stacked(source, semantic=semantic), source, seconds, device,
+                          1 if dense else GRID_STEP)
 
     def _small_and_pooled(self, luma: np.ndarray, xp: Any, *, semantic: bool, routed: bool) -> tuple[Any, np.ndarray | None]:
         """The FCN's small map (None without semantics) and, for routing ``"encoder"`` when an image is routed,
@@ -394,8 +411,10 @@ class ChengModel:
             The 92-d descriptor with FCN semantics (False: the 81-d variant).
         clusters : bool, keyword-only, default True
             Pick the MLP from the cluster hierarchy (False: the global MLP).
+        dense : bool, keyword-only, default False
+            Predict every pixel (the paper); default: every `GRID_STEP` pixels, guided-upsampled on the luma.
         maps : FeatureMaps, keyword-only, optional
-            Precomputed feature maps of ``luma`` (evaluation reuses them across settings).
+            Precomputed feature maps of ``luma`` (evaluation reuses them across settings; implies ``dense``).
         state : str, keyword-only, optional
             A `shot_state`: use its cluster choice instead of this image's own.
 
@@ -407,6 +426,8 @@ class ChengModel:
             features and regression.
         """
         maps = options.pop("maps", None)
+        if maps is not None:
+            options["dense"] = True  # the maps are every pixel's
         return self._whole(self.prepare(luma, **options), maps)
 
     def predict_chroma_cuda(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
@@ -415,7 +436,7 @@ class ChengModel:
         return self._whole(self.prepare_cuda(luma, array_module_for("cuda"), **options), None)
 
     @staticmethod
-    def _whole(image: "ChengImage", maps: FeatureMaps | None) -> ChromaPrediction:
+    def _whole(image: ChengImage, maps: FeatureMaps | None) -> ChromaPrediction:
         whole = (slice(0, image.luma.shape[0]), slice(0, image.luma.shape[1]))
         chroma = image.chroma(whole, whole, maps=maps)
         return ChromaPrediction(chroma=chroma, info={"cluster": image.source}, seconds=dict(image.seconds))
@@ -424,70 +445,5 @@ class ChengModel:
         """The ``semantic`` and ``clusters`` switches (default True) of ``options``; any option outside ``allowed`` is a ValueError."""
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters)")
+            raise ValueError(f"unknown option(s) for the {self.name} model{where}: {', '.join(unknown)} (it takes semantic, clusters, dense)")
         return bool(options.get("semantic", True)), bool(options.get("clusters", True))
-
-
-@dataclass
-class ChengImage:
-    """One image prepared for prediction (`ChengModel.prepare`): the regions share its MLP and FCN map."""
-
-    luma: np.ndarray  # (H, W) float32 on the host, the whole image
-    small: Any  # the FCN's probabilities of the whole image, (h, w, 11), on the device, or None without semantics
-    semantic: bool
-    terms: list[tuple[Regressor, float]]  # the MLPs and weights summed (`ChengModel.combination`)
-    source: str  # cluster key or "global"
-    seconds: dict[str, float]
-    device: str = "cpu"  # where features and MLP run: "cpu" or "cuda"
-
-    @property
-    def info(self) -> dict[str, Any]:
-        """The model's account of this image (`deepcolor.pipeline.colorize` with ``return_info=True``)."""
-        return {"cluster": self.source}
-
-    def chroma(self, outer: tuple[slice, slice], want: tuple[slice, slice], *, maps: FeatureMaps | None = None) -> np.ndarray:
-        """Chroma of the pixels ``want`` (image coordinates), from features computed on ``outer`` (which holds it).
-
-        The features of a pixel read up to `tiling.FEATURE_HALO` pixels around
-        it, so ``outer`` should extend that far beyond ``want`` (except at the
-        image border) for the result to equal the whole image's.
-
-        Returns
-        -------
-        ndarray, shape (rows of want, columns of want, 2), float32
-            On the image's device (a CuPy array for ``"cuda"``).
-        """
-        xp = array_module_for(self.device)
-        t0 = time.perf_counter()
-        if maps is None:
-            whole = outer == (slice(0, self.luma.shape[0]), slice(0, self.luma.shape[1]))
-            region = None if whole and self.small is None else outer
-            maps = feature_maps(self.luma, small=self.small, region=region, device=self.device)
-        synchronize(xp)
-        t1 = time.perf_counter()
-        w = maps.shape[1]
-        ys = range(want[0].start - outer[0].start, want[0].stop - outer[0].start)
-        xs = xp.arange(want[1].start - outer[1].start, want[1].stop - outer[1].start, dtype=xp.int64)
-        chroma = xp.empty((len(ys), xs.size, 2), dtype=xp.float32)
-        rows = max(1, ROW_CHUNK_PIXELS[self.device] // max(1, xs.size))
-        for start in range(0, len(ys), rows):
-            stop = min(len(ys), start + rows)
-            index = (xp.arange(ys[start], ys[stop - 1] + 1, dtype=xp.int64)[:, None] * w + xs[None, :]).ravel()
-            descriptors = descriptor_at(maps, index, semantic=self.semantic)
-            chroma[start:stop] = _weighted_sum(self.terms, descriptors).reshape(stop - start, xs.size, 2)
-        synchronize(xp)
-        self.seconds["features"] = self.seconds.get("features", 0.0) + t1 - t0
-        self.seconds["regression"] = self.seconds.get("regression", 0.0) + time.perf_counter() - t1
-        return chroma
-
-
-def _weighted_sum(terms: list[tuple[Regressor, float]], descriptors: Any):
-    """Chroma (N, 2) float32: the sum of each MLP's prediction on ``descriptors`` (N, D) times its weight, on their device."""
-    xp = array_module(descriptors)
-    (reg, weight), *rest = terms
-    chroma = reg.predict(descriptors)
-    if weight != 1.0:
-        chroma *= xp.float32(weight)
-    for reg, weight in rest:
-        chroma += reg.predict(descriptors) * xp.float32(weight)
-    return chroma

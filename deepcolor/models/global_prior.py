@@ -37,6 +37,7 @@ from deepcolor.models.global_prior_scratch import (  # re-exported: the from-scr
     CHROMA_MAX, GLOBAL_SIZE, STRIDE, GlobalPriorNet, chroma_to_unit, global_input, normalize_luma, unit_to_chroma,
 )
 from deepcolor.models.prior_encoder import ARCHITECTURE, EncoderPriorNet, PriorDecoder, decoder_state, network_chroma
+from deepcolor.threads import configure_threads
 from deepcolor.upsample import apply_coefficients, guide_coefficients
 
 __all__ = [
@@ -175,6 +176,7 @@ class GlobalPriorModel:
     def _prepare(self, luma: np.ndarray, style: np.ndarray | None, state: np.ndarray | None, options: dict[str, Any],
                  xp: Any) -> GlobalPriorImage:
         vividness = self._vividness(options)
+        configure_threads()
         luma = check_luma(luma, range_tolerance=0.0)
         glob = luma if style is None and state is None else check_luma(style if style is not None else state, name="style",
                                                                          range_tolerance=0.0)

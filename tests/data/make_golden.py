@@ -1,5 +1,8 @@
 """Regenerate tests/data/golden_chroma.npz (only when a model change is meant to change outputs).
 
+Per setting: ``semantic{0,1}_clusters{0,1}`` the per-pixel path (``dense=True``, the paper's), its cluster,
+and ``grid_...`` the default path (chroma on a grid, guided-upsampled: `deepcolor.features.grid`).
+
     PYTHONPATH=. python tests/data/make_golden.py
 """
 
@@ -22,10 +25,15 @@ if __name__ == "__main__":
     model = load_model()
     luma = golden_luma()
     arrays = {}
+    old = dict(np.load(Path(__file__).with_name("golden_chroma.npz")))
     for semantic in (True, False):
         for clusters in (True, False):
-            p = model.predict_chroma(luma, semantic=semantic, clusters=clusters)
-            arrays[f"semantic{int(semantic)}_clusters{int(clusters)}"] = p.chroma
-            arrays[f"semantic{int(semantic)}_clusters{int(clusters)}_cluster"] = np.array(p.info["cluster"])
+            key = f"semantic{int(semantic)}_clusters{int(clusters)}"
+            p = model.predict_chroma(luma, semantic=semantic, clusters=clusters, dense=True)  # the paper's per-pixel path
+            arrays[key] = p.chroma
+            arrays[f"{key}_cluster"] = np.array(p.info["cluster"])
+            arrays[f"grid_{key}"] = model.predict_chroma(luma, semantic=semantic, clusters=clusters).chroma  # the default
+            if key in old:
+                print(key, "dense vs the stored array: max |diff|", float(np.abs(arrays[key] - old[key]).max()))
     np.savez_compressed(Path(__file__).with_name("golden_chroma.npz"), **arrays)
     print({k: v.shape for k, v in arrays.items()})
