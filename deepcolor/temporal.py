@@ -315,7 +315,7 @@ class ChromaCarrier:
         backward, valid = consistent_flow(small_gray, self._previous[0], fb_beta=self.fb_beta, photometric=self.photometric)
         blended = propagate_chroma(small_prediction, self._previous[1], backward, valid, carry=self.carry, sigma=self.sigma)
         self._previous = (small_gray, blended)
-        if blended is small_prediction or small_prediction.shape == prediction.shape:
+        if small_prediction.shape == prediction.shape:  # a frame no larger than the space: blended at its own size
             return blended
         return (prediction + upscale(blended - small_prediction, gray.shape)).astype(np.float32)
 
