@@ -393,3 +393,17 @@ def test_a_hint_on_frame_0_holds_on_the_last_frame_of_the_highway_clip(tmp_path,
     col, row = int(x), int(y)
     wanted = hint_chroma([Hint(col, row, hint.rgb)], luma_unit(luma8, 1))[0]
     assert np.abs(chroma[row, col] - wanted).max() <= 3 / 255
+
+
+def test_bad_video_hints_are_one_line_before_any_work(tmp_path):
+    from deepcolor.hints import Hint, HintError
+
+    src = make_clip(tmp_path / "in.mp4", 4)
+    target = tmp_path / "out.mp4"
+    with pytest.raises(HintError) as err:
+        colorize_video(src, target, hints=[Hint(W + 5, 3, (200, 40, 40), frame=0)], **FAST)
+    assert "\n" not in str(err.value) and "outside" in str(err.value)
+    (tmp_path / "hints.json").write_text("[{\"x\": 1}")
+    with pytest.raises(HintError, match="hints.json"):
+        colorize_video(src, target, hints=tmp_path / "hints.json", **FAST)
+    assert not target.exists() and not partial_path(target).exists()
