@@ -55,7 +55,6 @@ GRIDS = {
     "side": [{"side": s} for s in (960, 480, 320, 160)],
     "carry": [{"side": s, "carry": c} for s, c in itertools.product((320, 160), (0.9, 0.95, 0.98))],
     "chosen": [{"side": 320, "carry": c} for c in (0.95, 0.98)],
-    "trust": [{"side": 160, "carry": 0.95, "fb_beta": b, "photometric": p} for b, p in itertools.product((1.0, 4.0), (0.1, 0.2))],
 }
 
 
