@@ -51,7 +51,7 @@ def load(stem: str, cache: Path) -> dict:
 
 
 GRIDS = {
-    "baseline": [{}],
+    "default": [{}],
     "side": [{"side": s} for s in (960, 480, 320, 160)],
     "carry": [{"side": s, "carry": c} for s, c in itertools.product((320, 160), (0.9, 0.95, 0.98))],
     "chosen": [{"side": 320, "carry": c} for c in (0.95, 0.98)],
@@ -86,7 +86,7 @@ def diagnose(clip: dict, settings: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True)
-    parser.add_argument("--grid", nargs="+", default=["baseline"], help=f"of {', '.join(GRIDS)}")
+    parser.add_argument("--grid", nargs="+", default=["default"], help=f"of {', '.join(GRIDS)}")
     parser.add_argument("--clips", nargs="+", default=list(_video_real.REAL_CLIPS), choices=list(_video_real.REAL_CLIPS))
     parser.add_argument("--diagnose", action="store_true", help="where the default setting leaves flicker, per clip")
     args = parser.parse_args()
