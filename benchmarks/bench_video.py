@@ -331,7 +331,7 @@ def main() -> None:
         return
     results, speed = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        earlier = json.loads((_common.RESULTS / "video.json").read_text()) if args.skip_clips or args.only else {}
+        earlier = json.loads((_common.RESULTS / "video.json").read_text()) if args.skip_clips or args.only or args.skip_speed else {}
         results = {k.replace(" | ", " / "): v for k, v in earlier.get("clips", {}).items()}
         chosen = {} if args.skip_clips else {k: v for k, v in clips(args.quick).items() if not args.only or args.only in k}
         for i, (name, (files, rate, cut)) in enumerate(chosen.items()):
