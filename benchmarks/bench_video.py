@@ -24,8 +24,19 @@ For each clip, three ways of colouring with the shipped Cheng model:
   480x360 and 1920x1080 (CamVid frames upscaled), wall clock and CPU seconds
   a frame (all threads), with the load average (the CPU is shared).
 
+Real footage (``--real``): the two colour clips of ``../shared/data/video``
+(``highway_traffic`` 25 fps, 150 frames, dash-cam; ``asl_walk`` 30 fps, 89
+frames, a person signing); the gray input is each original's Y plane, the
+output is scored against the original (`_video_real`): ``per-shot`` is what
+``--per-frame`` writes (each frame alone, one decision per shot), ``own`` each
+frame fully alone, ``stable`` the default. The warping error is the one above
+on each output's own chroma (Farneback flow on the gray frames), the gain and
+colorfulness are means over frames. Speed: `colorize_video` end to end on the
+clip (stable, defaults, libx264 crf 18), frames per second wall and per CPU
+second (all threads).
+
 Writes benchmarks/results/video.md, video.json and video_cut_strip.png.
-Usage: ``PYTHONPATH=. python benchmarks/bench_video.py [--quick]``.
+Usage: ``PYTHONPATH=. python benchmarks/bench_video.py [--quick] [--real --cache DIR]``.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401  (passive OpenMP waits, paths)
+import _video_real
 import cv2
 import numpy as np
 from PIL import Image
@@ -207,7 +219,58 @@ def memory(work: Path, counts: tuple[int, ...]) -> list[dict]:
     return rows
 
 
-def write_report(results: dict, speed: list[dict], peaks: list[dict], path: Path) -> None:
+def measure_real(model, cache: Path, runs: int) -> dict:
+    """The shared real clips: warping error, gain and colorfulness of per-shot, own and stable; speed end to end."""
+    out = {}
+    for stem in _video_real.REAL_CLIPS:
+        data = np.load(_video_real.cache_predictions(stem, model, cache))
+        meta = json.loads(str(data["meta"]))
+        ys = data["y"]
+        _, rgb, color_range = _video_real.decode_rgb(_video_real.REAL / f"{stem}.mp4")
+        cuts = {t for t in range(1, len(ys)) if temporal.is_cut(ys[t - 1], ys[t])}
+        flows = _video_real.metric_flows(stem, ys, cache, metric_flow)
+        walls, cpus, stable = [], [], []
+        for r in range(runs):
+            kept = []
+            w0, c0 = time.perf_counter(), time.process_time()
+            colorize_video(_video_real.REAL / f"{stem}.mp4", cache / f"{stem}_stable.mp4", model=model, overwrite=True,
+                           observe=lambda frame, prediction, chroma: kept.append(chroma.astype(np.float16)))
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+            stable = kept
+        row = {"frames": len(ys), "shots": meta["shots"], "decisions": meta["decisions"], "cuts": sorted(cuts),
+               "own clusters": sorted(set(meta["own_clusters"]))}
+        for name, chroma in (("per-shot", data["per_shot"]), ("own", data["own"]), ("stable", np.stack(stable))):
+            scored = _video_real.score(ys, rgb, chroma, color_range, flows, cuts)
+            row.update({f"{k} {name}": v for k, v in scored.items() if k not in ("warp_pairs", "colorfulness_original")})
+            row["colorfulness original"] = scored["colorfulness_original"]
+        wall, cpu = float(np.median(walls)), float(np.median(cpus))
+        row.update({"size": f"{ys.shape[2]}x{ys.shape[1]}", "runs": runs, "wall_s": wall, "frames_per_s": len(ys) / wall,
+                    "frames_per_cpu_s": len(ys) / cpu, "load_average": os.getloadavg()})
+        out[stem] = row
+        print(stem, json.dumps(row), flush=True)
+    return out
+
+
+def real_lines(real: dict) -> list[str]:
+    """The report's table of the shared real clips."""
+    lines = ["", "## Real footage (../shared/data/video)", "",
+             "`PYTHONPATH=. python benchmarks/bench_video.py --real --cache DIR` (gray input = the colour original's Y plane;",
+             "scored against the original). per-shot = `--per-frame` (each frame alone, one decision per shot); own = each",
+             "frame fully alone; stable = the default. Ratios: stable's warping error over per-shot's and over own's.", "",
+             "| clip | frames | size | warp per-shot | warp own | warp stable | stable / per-shot | stable / own | gain per-shot "
+             "| gain own | gain stable | colorfulness per-shot / stable / original | frames/s wall | frames per CPU s | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for stem, r in real.items():
+        lines.append(f"| {stem} | {r['frames']} | {r['size']} | {r['warp per-shot']:.5f} | {r['warp own']:.5f} | {r['warp stable']:.5f} | "
+                     f"**{r['warp stable'] / r['warp per-shot']:.2f}** | {r['warp stable'] / r['warp own']:.2f} | {r['gain per-shot']:+.3f} | "
+                     f"{r['gain own']:+.3f} | {r['gain stable']:+.3f} | {r['colorfulness per-shot']:.1f} / {r['colorfulness stable']:.1f} / "
+                     f"{r['colorfulness original']:.1f} | {r['frames_per_s']:.2f} | {r['frames_per_cpu_s']:.2f} | "
+                     f"{', '.join(f'{x:.1f}' for x in r['load_average'])} |")
+    return lines
+
+
+def write_report(results: dict, speed: list[dict], peaks: list[dict], path: Path, real: dict | None = None) -> None:
     lines = ["# Video: temporal stability and speed", "",
              "`PYTHONPATH=. python benchmarks/bench_video.py` (shipped Cheng model, CamVid frames; see the script's docstring).",
              "Warping error: mean |UV_t - warp(UV_t-1)| over non-occluded pixels (Farneback flow on the colour frames'",
@@ -236,6 +299,8 @@ def write_report(results: dict, speed: list[dict], peaks: list[dict], path: Path
     if peaks:
         lines += ["", "Peak resident memory of a process colouring the clip (480x360, stable): "
                   + ", ".join(f"{p['frames']} frames {p['peak_mb']:.0f} MB" for p in peaks) + "."]
+    if real:
+        lines += real_lines(real)
     _common.write_atomic(path, "\n".join(lines) + "\n")
 
 
@@ -245,11 +310,28 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-clips", action="store_true", help="keep the clip results of results/video.json, time again")
     parser.add_argument("--only", metavar="WORD", help="measure only the clips whose name holds WORD (the others kept from video.json)")
+    parser.add_argument("--real", action="store_true", help="measure only the shared real clips (the rest kept from video.json)")
+    parser.add_argument("--cache", type=Path, help="folder of the real clips' cached predictions and metric flows")
+    parser.add_argument("--runs", type=int, default=1, help="timed end-to-end runs of each real clip (median)")
+    parser.add_argument("--throughput-only", type=int, metavar="FRAMES",
+                        help="only time 480x360 stable mode on FRAMES CamVid frames (one JSON line; PYTHONPATH picks the tree)")
     args = parser.parse_args()
     model = load_model()
+    if args.throughput_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(throughput(model, Path(tmp), (480, 360), args.throughput_only, args.runs)), flush=True)
+        return
+    if args.real:
+        earlier = json.loads((_common.RESULTS / "video.json").read_text())
+        cache = args.cache or Path(tempfile.mkdtemp(prefix="bench_video_"))
+        cache.mkdir(parents=True, exist_ok=True)
+        earlier["real"] = measure_real(model, cache, args.runs)
+        _common.write_atomic(_common.RESULTS / "video.json", json.dumps(earlier, indent=1))
+        write_report(earlier["clips"], earlier["speed"], earlier["memory"], _common.RESULTS / "video.md", earlier["real"])
+        return
     results, speed = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        earlier = json.loads((_common.RESULTS / "video.json").read_text()) if args.skip_clips or args.only else {}
+        earlier = json.loads((_common.RESULTS / "video.json").read_text()) if args.skip_clips or args.only or args.skip_speed else {}
         results = {k.replace(" | ", " / "): v for k, v in earlier.get("clips", {}).items()}
         chosen = {} if args.skip_clips else {k: v for k, v in clips(args.quick).items() if not args.only or args.only in k}
         for i, (name, (files, rate, cut)) in enumerate(chosen.items()):
@@ -265,8 +347,9 @@ def main() -> None:
                 print(json.dumps(speed[-1]), flush=True)
         peaks = earlier.get("memory", []) if args.skip_speed else memory(Path(tmp), (10, 20) if args.quick else (20, 101))
         print(json.dumps(peaks), flush=True)
-    _common.write_atomic(_common.RESULTS / "video.json", json.dumps({"clips": results, "speed": speed, "memory": peaks}, indent=1))
-    write_report(results, speed, peaks, _common.RESULTS / "video.md")
+    real = json.loads((_common.RESULTS / "video.json").read_text()).get("real") if (_common.RESULTS / "video.json").is_file() else None
+    _common.write_atomic(_common.RESULTS / "video.json", json.dumps({"clips": results, "speed": speed, "memory": peaks, "real": real}, indent=1))
+    write_report(results, speed, peaks, _common.RESULTS / "video.md", real)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Temporal stability for video: shot cuts, optical flow, occlusions, and chroma carried along the motion.
 
-Pure functions on arrays. The rule (`propagate_chroma`): the chroma of frame
-t is its own prediction blended with the previous output frame's chroma
-warped along the dense optical flow (OpenCV's DIS on the gray frames) into
-frame t,
+Pure functions on arrays, and two small streaming states (`ChromaCarrier`,
+`PointTracks`). The rule (`propagate_chroma`): the chroma of frame t is its
+own prediction blended with the previous output frame's chroma warped along
+the dense optical flow (OpenCV's DIS on the gray frames) into frame t,
 
     out_t = (1 - w) * pred_t + w * warp(out_{t-1}),   w = CARRY * soft(valid)
 
@@ -11,11 +11,15 @@ where ``valid`` marks the pixels whose flow passes the forward-backward
 check (Sundaram et al. 2010) and whose warped luma matches (a photometric
 check), and ``soft`` widens the transition at occlusion borders with a
 Gaussian blur. Occluded or newly visible pixels take their own prediction;
-the first frame of a shot (`cut_scores` above `CUT_THRESHOLD`) takes only
-its own prediction. With ``CARRY = 0.9`` the carried colour is an
-exponential average of about ten frames' predictions along the motion.
-The parameters were chosen on the first 30 frames of CamVid 0016E5
-(benchmarks/bench_video.py; README, "Video").
+the first frame of a shot (`is_cut`) takes only
+its own prediction. `ChromaCarrier` runs this rule in a low-resolution
+chroma space (`CARRY_SIDE` pixels on the longest side: the flow, its checks
+and the blend), and adds the change to the full-resolution prediction, so
+the frame's own detail stays. ``CARRY = 0.95``: the carried colour is an
+exponential average of about twenty frames' predictions along the motion.
+`CARRY` and `CARRY_SIDE` were chosen on the two shared real clips
+(benchmarks/select_video.py; docs/video.md); the checks' thresholds on the
+first 30 frames of CamVid 0016E5.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ import numpy as np
 
 __all__ = [
     "CARRY",
+    "CARRY_SIDE",
+    "ChromaCarrier",
+    "PointTracks",
+    "downscale",
+    "upscale",
+    "track_points",
     "CUT_THRESHOLD",
     "HISTOGRAM_BINS",
     "luma_histogram",
@@ -37,7 +47,8 @@ __all__ = [
     "warping_error",
 ]
 
-CARRY = 0.9  # weight of the carried (warped) chroma where the flow is trusted
+CARRY = 0.95  # weight of the carried (warped) chroma where the flow is trusted
+CARRY_SIDE = 320  # longest side (pixels) of the low-resolution space ChromaCarrier blends in
 HISTOGRAM_BINS = 32
 # A cut: the histograms of two frames differ by more than this total variation
 # (half the L1 distance of the normalized histograms, 0 = same, 1 = disjoint).
@@ -135,15 +146,16 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return warped, inside
 
 
-def consistent_flow(current: np.ndarray, previous: np.ndarray, *, preset: int = DIS_PRESET) -> tuple[np.ndarray, np.ndarray]:
+def consistent_flow(current: np.ndarray, previous: np.ndarray, *, preset: int = DIS_PRESET, fb_beta: float = FB_BETA,
+                    photometric: float = PHOTOMETRIC_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
     """Flow from each pixel of ``current`` back into ``previous``, and where it can be trusted.
 
     A pixel is trusted when the backward flow ``b`` (current -> previous) and
     the forward flow ``f`` (previous -> current) read at ``x + b(x)`` cancel,
     ``|b + f|^2 < FB_ALPHA (|b|^2 + |f|^2) + FB_BETA``, the point lands inside
     the previous frame, and the warped previous luma is within
-    `PHOTOMETRIC_TOLERANCE` of the current one. Frames with a side above
-    `FLOW_MAX_SIDE` get their flow at that size.
+    ``photometric`` (`PHOTOMETRIC_TOLERANCE`) of the current one. Frames with
+    a side above `FLOW_MAX_SIDE` get their flow at that size.
 
     Parameters
     ----------
@@ -167,10 +179,10 @@ def consistent_flow(current: np.ndarray, previous: np.ndarray, *, preset: int = 
         forward = dense_flow(previous, current, preset=preset)
     forward_at, inside = warp(forward, backward)
     gap = np.sum((backward + forward_at) ** 2, axis=-1)
-    bound = FB_ALPHA * (np.sum(backward ** 2, axis=-1) + np.sum(forward_at ** 2, axis=-1)) + FB_BETA
+    bound = FB_ALPHA * (np.sum(backward ** 2, axis=-1) + np.sum(forward_at ** 2, axis=-1)) + fb_beta
     seen, _ = warp(previous.astype(np.float32) / np.float32(255.0), backward)
-    photometric = np.abs(seen - current.astype(np.float32) / np.float32(255.0)) < PHOTOMETRIC_TOLERANCE
-    return backward, (gap < bound) & inside & photometric
+    same = np.abs(seen - current.astype(np.float32) / np.float32(255.0)) < photometric
+    return backward, (gap < bound) & inside & same
 
 
 def propagate_chroma(
@@ -229,3 +241,168 @@ def warping_error(chroma: np.ndarray, previous_chroma: np.ndarray, backward: np.
     if not valid.any():
         return float("nan")
     return float(np.sqrt(np.sum((chroma - carried) ** 2, axis=-1))[valid].mean())
+
+
+def downscale(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) area-averaged to at most ``side`` pixels on its longest side (unchanged when smaller)."""
+    h, w = image.shape[:2]
+    scale = max(h, w) / side
+    if scale <= 1:
+        return image
+    return cv2.resize(image, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
+
+
+def upscale(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` (h, w) or (h, w, C) float32 resized bilinearly to ``shape`` (H, W)."""
+    if image.shape[:2] == tuple(shape):
+        return image
+    out = cv2.resize(np.ascontiguousarray(image, np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(tuple(shape) + image.shape[2:])
+
+
+class ChromaCarrier:
+    """Chroma carried along the motion through one shot, frame by frame, in a low-resolution chroma space.
+
+    The flow, its checks and the blend of `propagate_chroma` run on copies of
+    the frames at most ``side`` pixels on their longest side (chroma is
+    smooth; the motion too at that scale). The frame's own prediction keeps
+    its full-resolution detail: the output is the prediction plus the
+    upscaled change the blend made to its low-resolution copy,
+    ``pred + up(blend_small - down(pred))``.
+
+    Parameters
+    ----------
+    carry, sigma
+        As for `propagate_chroma`.
+    side : int
+        Longest side (pixels) of the low-resolution space.
+    fb_beta, photometric
+        As for `consistent_flow` (in the low-resolution pixels).
+    """
+
+    def __init__(self, *, carry: float = CARRY, side: int = CARRY_SIDE, sigma: float = SOFT_SIGMA, fb_beta: float = FB_BETA,
+                 photometric: float = PHOTOMETRIC_TOLERANCE) -> None:
+        if not 0.0 <= carry < 1.0:
+            raise ValueError(f"carry must lie in [0, 1), got {carry}")
+        if side < 8:
+            raise ValueError(f"side must be at least 8 pixels, got {side}")
+        self.carry, self.side, self.sigma, self.fb_beta, self.photometric = carry, side, sigma, fb_beta, photometric
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new shot starts)."""
+        self._previous = None
+
+    def step(self, gray: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+        """The output chroma of the next frame of the shot.
+
+        Parameters
+        ----------
+        gray : ndarray, shape (H, W), uint8
+            The frame (its Y plane).
+        prediction : ndarray, shape (H, W, 2), float32
+            Its own U, V.
+
+        Returns
+        -------
+        ndarray, shape (H, W, 2), float32; ``prediction`` itself on a shot's first frame.
+        """
+        small_gray = downscale(gray, self.side)
+        small_prediction = downscale(prediction, self.side)
+        if self._previous is None:
+            self._previous = (small_gray, small_prediction)
+            return prediction
+        backward, valid = consistent_flow(small_gray, self._previous[0], fb_beta=self.fb_beta, photometric=self.photometric)
+        blended = propagate_chroma(small_prediction, self._previous[1], backward, valid, carry=self.carry, sigma=self.sigma)
+        self._previous = (small_gray, blended)
+        if small_prediction.shape == prediction.shape:  # a frame no larger than the space: blended at its own size
+            return blended
+        return (prediction + upscale(blended - small_prediction, gray.shape)).astype(np.float32)
+
+
+def _sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear samples (N, C) of ``field`` (h, w, C) float32 at ``points`` (N, 2) ``(x, y)`` (clamped to the border)."""
+    xs = points[:, 0].astype(np.float32).reshape(1, -1)
+    ys = points[:, 1].astype(np.float32).reshape(1, -1)
+    return cv2.remap(np.ascontiguousarray(field, np.float32), xs, ys, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).reshape(points.shape[0], -1)
+
+
+def track_points(points: np.ndarray, previous: np.ndarray, current: np.ndarray, *, side: int = 960,
+                 tolerance: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Follow points from one frame to the next along the forward flow.
+
+    Parameters
+    ----------
+    points : ndarray, shape (N, 2), float
+        ``(x, y)`` in ``previous`` (pixels).
+    previous, current : ndarray, shape (H, W), uint8
+        Consecutive gray frames.
+    side : int
+        The flow runs on copies at most this many pixels on their longest side.
+    tolerance : float
+        Largest distance (pixels of the flow's copy) between a point and where
+        the backward flow takes its new position back to (plus 5% of the
+        motion): farther, the point is lost (occluded or the flow unsure).
+
+    Returns
+    -------
+    moved : ndarray, shape (N, 2), float32
+    alive : ndarray, shape (N,), bool
+        Inside ``current`` and passing the forward-backward check.
+    """
+    points = np.asarray(points, np.float32).reshape(-1, 2)
+    if previous.shape != current.shape:
+        raise ValueError(f"frames differ in size: {previous.shape} and {current.shape}")
+    small_previous, small_current = downscale(previous, side), downscale(current, side)
+    scale = np.float32([small_current.shape[1] / current.shape[1], small_current.shape[0] / current.shape[0]])
+    if points.size == 0:
+        return points, np.zeros(0, bool)
+    forward = dense_flow(small_previous, small_current)
+    backward = dense_flow(small_current, small_previous)
+    start = (points + 0.5) * scale - 0.5  # pixel centres of the small copy
+    step = _sample(forward, start)
+    end = start + step
+    back = _sample(backward, end)
+    gap = np.hypot(*(end + back - start).T)
+    h, w = small_current.shape
+    inside = (end[:, 0] >= 0) & (end[:, 0] <= w - 1) & (end[:, 1] >= 0) & (end[:, 1] <= h - 1)
+    alive = inside & (gap <= tolerance + 0.05 * np.hypot(*step.T))
+    return ((end + 0.5) / scale - 0.5).astype(np.float32), alive
+
+
+class PointTracks:
+    """Points placed on frames of a video (hints), followed along the motion to the end of their shot.
+
+    Parameters
+    ----------
+    placed : dict of int to ndarray (N, 2)
+        Frame index -> the ``(x, y)`` of the points placed on it (their order is their id there).
+    side : int
+        The tracking flow runs at most this many pixels on the longest side.
+
+    `step` is called for every frame in order; a point lives from its frame to
+    the next cut (or until the flow loses it: out of the frame, occluded).
+    """
+
+    def __init__(self, placed: dict[int, np.ndarray], *, side: int = 960) -> None:
+        self.placed = {int(k): np.asarray(v, np.float32).reshape(-1, 2) for k, v in placed.items()}
+        self.side = side
+        self._ids: list[tuple[int, int]] = []  # (frame placed, index there) of each live point
+        self._points = np.zeros((0, 2), np.float32)
+        self._previous: np.ndarray | None = None
+
+    def step(self, index: int, gray: np.ndarray, starts_shot: bool) -> tuple[list[tuple[int, int]], np.ndarray, bool]:
+        """The live points on frame ``index``: their ids ``(frame placed, index)``, positions (M, 2), and whether points start here."""
+        if starts_shot:
+            self._ids, self._points = [], np.zeros((0, 2), np.float32)
+        elif self._ids and self._previous is not None:
+            moved, alive = track_points(self._points, self._previous, gray, side=self.side)
+            self._ids = [i for i, keep in zip(self._ids, alive) if keep]
+            self._points = moved[alive]
+        new = self.placed.get(index)
+        if new is not None and len(new):
+            self._ids += [(index, i) for i in range(len(new))]
+            self._points = np.concatenate([self._points, new])
+        self._previous = gray
+        return list(self._ids), self._points.copy(), new is not None and len(new) > 0

@@ -35,7 +35,7 @@ from deepcolor.colorizer import Colorizer
 from deepcolor.errors import InputError
 from deepcolor.io.common import DEFAULT_MAX_PIXELS
 from deepcolor.io.write import new_temp
-from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, is_video_path, luma_unit, probe, read_luma
+from deepcolor.io.video import VIDEO_EXTENSIONS, LumaFrame, VideoError, is_video_path, luma_unit, probe, read_ahead, read_luma
 from deepcolor.io.video_write import VideoWriter, check_codec, check_crf
 
 __all__ = ["LOOKAHEAD", "SHOT_SAMPLES", "colorize_video", "shot_frames", "partial_files"]
@@ -108,6 +108,7 @@ def colorize_video(
     overwrite: bool = False,
     progress: bool = False,
     observe: Callable[[LumaFrame, np.ndarray, np.ndarray], None] | None = None,
+    hints: Any = None,
     **model_options: Any,
 ) -> dict[str, Any]:
     """Colorize a gray (or colour, reduced to luma) video into ``target``.
@@ -118,27 +119,25 @@ def colorize_video(
         A video file FFmpeg reads, or a folder of numbered frames (with ``fps``).
     target : path-like
         Output video; its extension picks the container (mp4, mkv, mov, avi, webm).
-    model : ChromaModel or path, optional
-        Default: the shipped model of ``method`` (default: `deepcolor.models.registry.DEFAULT_METHOD`).
-    stable : bool
-        Carry chroma along the motion (`deepcolor.temporal.propagate_chroma`);
-        False colours every frame on its own (per-shot decisions are kept).
-    carry : float
-        Weight of the carried chroma on trusted pixels (`temporal.CARRY`).
+    model, method : optional
+        A model (or a model file or name); default: the shipped model of ``method`` (default: the default method).
+    stable, carry : bool, float
+        Carry chroma along the motion with this weight (`deepcolor.temporal.ChromaCarrier`);
+        ``stable=False`` colours every frame on its own (per-shot decisions are kept).
     refine, saturation, device, max_pixels, **model_options
         As for `deepcolor.pipeline.colorize`; ``max_pixels`` applies to each frame.
     colorizer : Colorizer, optional
         The model and every setting above at once (`deepcolor.colorizer.Colorizer`; the file step's), instead of them.
-    codec, crf : optional
-        Encoder (default libx264; libvpx-vp9 into WebM) and its CRF (default 18; 0: lossless for libx264).
-    fps : float, optional
-        Frame rate of a folder of frames.
-    overwrite : bool
-        Replace an existing ``target``.
-    progress : bool
-        A progress bar of frames on stderr.
+    codec, crf, fps : optional
+        Encoder (default libx264; libvpx-vp9 into WebM), its CRF (default 18; 0: lossless for libx264),
+        and the frame rate of a folder of frames.
+    overwrite, progress : bool
+        Replace an existing ``target``; a progress bar on stderr (frames, frames per second, ETA).
     observe : callable, optional
-        ``observe(frame, prediction, chroma)`` after each frame: its own chroma and the chroma written (benchmarks).
+        ``observe(frame, prediction, chroma)`` after each frame: its own chroma (with the hints) and the chroma written.
+    hints : path or list of deepcolor.hints.Hint, optional
+        Each on the frame its ``frame`` names (None: the first), followed along
+        the motion to its shot's end; its frame is the shot's anchor (`_hint_tracks`).
 
     Returns
     -------
@@ -148,8 +147,7 @@ def colorize_video(
     Raises
     ------
     VideoError
-        One line: not a video, no video stream, truncated, an output that
-        cannot be written. Nothing is left under ``target`` then.
+        One line: not a video, no stream, truncated, an output that cannot be written; nothing is left under ``target``.
     """
     source, target = Path(os.fspath(source)), Path(os.fspath(target))
     if colorizer is None:
@@ -157,15 +155,14 @@ def colorize_video(
                                **model_options)
     elif model is not None or method is not None or model_options:
         raise InputError("give colorize_video a colorizer or a model and its settings, not both")
-    _check_target(source, target, overwrite)
-    check_crf(crf)
-    check_codec(codec)
+    _check_target(source, target, overwrite, crf=crf, codec=codec)
     info = probe(source, fps=fps)
+    hint_list = _read_hints(hints, info)  # bad hints are one line before any frame is coloured
     partial = _new_partial(target)
     try:
         with VideoWriter(partial, info, codec=codec, crf=crf, shown_as=target) as writer, _progress(progress, info, source) as bar:
-            result = _colorize_frames(read_luma(info), info.color_range, colorizer, writer, bar,
-                                      stable=stable, carry=carry, observe=observe)
+            result = _colorize_frames(read_ahead(read_luma(info)), info.color_range, colorizer, writer, bar,
+                                      stable=stable, carry=carry, observe=observe, hints=hint_list)
         os.replace(partial, target)
     except BaseException:
         _remove(partial)
@@ -183,24 +180,29 @@ def _colorizer(model: Any, method: str | None, **settings: Any) -> Colorizer:
 
 
 def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, colorizer: Colorizer, writer: VideoWriter,
-                     bar: Any, *, stable: bool, carry: float, observe: Callable | None) -> dict[str, Any]:
+                     bar: Any, *, stable: bool, carry: float, observe: Callable | None, hints: list | None = None) -> dict[str, Any]:
     """The streaming loop of `colorize_video`: shot decisions, each frame's chroma, propagation, encoding."""
     shots, decisions, count = 0, [], 0
-    state = previous = None
+    state = None
+    carrier = temporal.ChromaCarrier(carry=carry)
+    tracks = _hint_tracks(hints)
     for frame, starts, ahead in shot_frames(frames):
         if starts:  # a new shot: its decision, and nothing carried over the cut
-            state, previous = _shot_state(colorizer, ahead, color_range), None
+            state = _shot_state(colorizer, ahead, color_range)
+            carrier.reset()
             shots += 1
             decisions.append(state if isinstance(state, str) else f"shot {shots}")
-        prediction = colorizer(luma_unit(frame.y, color_range), state=state)
-        chroma = prediction
-        if stable and previous is not None:
-            backward, valid = temporal.consistent_flow(frame.y, previous[0])
-            chroma = temporal.propagate_chroma(prediction, previous[1], backward, valid, carry=carry)
+        luma = luma_unit(frame.y, color_range)
+        prediction = colorizer(luma, state=state)
+        if tracks is not None:  # hints followed along the motion; a hinted frame is its shot's anchor
+            ids, points, placed_here = tracks.step(frame.index, frame.y, starts)
+            prediction = _hinted(luma, prediction, hints, ids, points)
+            if placed_here:
+                carrier.reset()
+        chroma = carrier.step(frame.y, prediction) if stable else prediction
         writer.write(frame, chroma)
         if observe is not None:
             observe(frame, prediction, chroma)
-        previous = (frame.y, chroma)
         count += 1
         bar.update(1)
     return {"frames": count, "shots": shots, "decisions": decisions}
@@ -216,7 +218,55 @@ def _new_partial(target: Path) -> Path:
     return partial
 
 
-def _check_target(source: Path, target: Path, overwrite: bool) -> None:
+def _read_hints(hints: Any, info: Any) -> list | None:
+    """The hints as a list, checked against the frame size (a path is read: `deepcolor.hints.read_hints`)."""
+    if hints is None:
+        return None
+    from deepcolor.hints import as_hints, check_hints, read_hints
+
+    shape = (info.height, info.width)
+    found = read_hints(hints, shape) if isinstance(hints, (str, os.PathLike)) else as_hints(hints)
+    check_hints(found, shape)
+    return found
+
+
+def _hint_tracks(hints: list | None) -> temporal.PointTracks | None:
+    """The hints' points by the frame they were placed on (no frame: the first), to be followed along the motion.
+
+    A hint is followed along the forward flow to the end of its shot
+    (`deepcolor.temporal.PointTracks`; dropped where the flow loses it) and
+    applied to every frame it lives on (`deepcolor.hints.propagate`); its frame
+    restarts the carried chroma (the shot's anchor). Frames before it are not changed.
+    """
+    if not hints:
+        return None
+    placed: dict[int, list[tuple[float, float]]] = {}
+    for hint in hints:
+        placed.setdefault(hint.frame or 0, []).append((hint.x, hint.y))
+    return temporal.PointTracks({k: np.float32(v) for k, v in placed.items()})
+
+
+def _hinted(luma: np.ndarray, prediction: np.ndarray, hints: list, ids: list[tuple[int, int]], points: np.ndarray) -> np.ndarray:
+    """``prediction`` with the live hints, each at its tracked position (`deepcolor.hints.propagate`)."""
+    if not ids:
+        return prediction
+    from dataclasses import replace
+
+    from deepcolor.hints import propagate
+
+    by_frame: dict[int, list] = {}
+    for hint in hints:
+        by_frame.setdefault(hint.frame or 0, []).append(hint)
+    h, w = luma.shape
+    moved = [replace(by_frame[f][i], x=float(np.clip(x, 0, w - 1)), y=float(np.clip(y, 0, h - 1)))
+             for (f, i), (x, y) in zip(ids, points)]
+    return propagate(luma, prediction, moved)
+
+
+def _check_target(source: Path, target: Path, overwrite: bool, *, crf: int | None, codec: str | None) -> None:
+    """One line before any work: a target that is no video name, the input, taken, or in no folder; a bad CRF or codec."""
+    check_crf(crf)
+    check_codec(codec)
     if not is_video_path(target):
         raise VideoError(target, f"not a video file name (use one of {', '.join(sorted(VIDEO_EXTENSIONS))})")
     if os.path.realpath(source) == os.path.realpath(target):

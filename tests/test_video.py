@@ -29,8 +29,9 @@ def moving_pattern(i: int, w: int = W, h: int = H, shift: int = 1) -> np.ndarray
     return np.clip(value, 0, 255).astype(np.uint8)
 
 
-def make_clip(path: Path, frames: int, *, rate: int = 15, tone: bool = False, frame=moving_pattern) -> Path:
+def make_clip(path: Path, frames: int, *, rate: int = 15, tone: bool = False, frame=moving_pattern, size: tuple[int, int] = (W, H)) -> Path:
     """A gray H.264 clip (yuv420p, chroma 128) made with PyAV, optionally with a 440 Hz AAC tone."""
+    W, H = size  # noqa: N806
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
@@ -278,3 +279,132 @@ def test_odd_frame_size_from_a_folder_keeps_its_size(tmp_path):
     info = probe(tmp_path / "out.mp4")
     assert (info.width, info.height) == (63, 47) and not partial_files(tmp_path / "out.mp4")
     assert np.array_equal(next(read_luma(info)).y, moving_pattern(0)[:47, :63])
+
+
+def square_frame(i: int, w: int = 128, h: int = 96, size: int = 24, step: tuple[int, int] = (3, 1)) -> np.ndarray:
+    """A textured square moving ``step`` pixels per frame over a still textured background (uint8)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frame = 110 + 40 * np.sin(xs / 5.0) * np.cos(ys / 6.0)
+    x0, y0 = 20 + step[0] * i, 30 + step[1] * i
+    sy, sx = ys[y0:y0 + size, x0:x0 + size] - y0, xs[y0:y0 + size, x0:x0 + size] - x0
+    frame[y0:y0 + size, x0:x0 + size] = 170 + 30 * np.sin(sx / 2.5 + sy / 3.5)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def test_track_points_follows_a_moving_square_and_drops_what_leaves():
+    point = np.float32([[32, 42]])  # inside the square on frame 0
+    for i in range(1, 13):
+        point, alive = temporal.track_points(point, square_frame(i - 1), square_frame(i))
+        assert alive.all()
+    assert np.hypot(*(point[0] - (32 + 3 * 12, 42 + 12))) < 4.0  # the square moved 36, 12; drift stays small
+    still, alive = temporal.track_points(np.float32([[100, 10]]), square_frame(0), square_frame(1))
+    assert alive.all() and np.hypot(*(still[0] - (100, 10))) < 0.5  # the background does not move
+    gone, alive = temporal.track_points(np.float32([[126, 50]]), moving_pattern(0, 128, 96, shift=6), moving_pattern(1, 128, 96, shift=6))
+    assert not alive.any()  # carried out of the frame
+
+
+def test_chroma_carrier_in_low_resolution_keeps_detail_and_resets():
+    frames = [moving_pattern(i, 192, 160, shift=2) for i in range(6)]
+    rng = np.random.default_rng(1)
+    detail = np.zeros((160, 192, 2), np.float32)
+    detail[::2, ::2] = 0.05  # fine detail of the prediction that the low-resolution blend must not wash out
+    predictions = [detail + rng.normal(0, 0.02, (1, 1, 2)).astype(np.float32) for _ in frames]  # a flickering tint
+    carrier = temporal.ChromaCarrier(side=48)
+    out = [carrier.step(f, p) for f, p in zip(frames, predictions)]
+    assert out[0] is predictions[0]
+    tints = [float(o.mean(axis=(0, 1))[0]) for o in out]
+    own = [float(p.mean(axis=(0, 1))[0]) for p in predictions]
+    assert np.std(np.diff(tints[1:])) < 0.5 * np.std(np.diff(own[1:]))  # the tint flickers less
+    centre = out[-1][40:120, 40:150]
+    assert np.allclose(centre - centre.mean(axis=(0, 1)), predictions[-1][40:120, 40:150] - predictions[-1][40:120, 40:150].mean(axis=(0, 1)), atol=0.01)
+    carrier.reset()
+    assert carrier.step(frames[0], predictions[3]) is predictions[3]
+
+
+def test_read_ahead_keeps_order_raises_where_the_decoder_failed_and_stops_when_closed():
+    import threading
+
+    from deepcolor.io.video import read_ahead
+
+    def frames(n, fail_at=None):
+        for i in range(n):
+            if i == fail_at:
+                raise VideoError("clip.mp4", f"damaged or truncated after {i} frame(s)")
+            yield i
+
+    assert list(read_ahead(frames(20), depth=3)) == list(range(20))
+    seen = []
+    with pytest.raises(VideoError, match="after 7 frame"):
+        for i in read_ahead(frames(20, fail_at=7)):
+            seen.append(i)
+    assert seen == list(range(7))
+    early = read_ahead(frames(10**6), depth=2)
+    assert next(early) == 0
+    early.close()
+    assert not any(t.name == "deepcolor-decode" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_hint_on_frame_0_follows_a_moving_square_to_the_shots_last_frame(tmp_path):
+    from deepcolor.hints import Hint, hint_chroma
+    from deepcolor.io.video import luma_unit
+
+    src = make_clip(tmp_path / "square.mp4", 12, frame=square_frame, size=(128, 96))
+    hint = Hint(32, 42, (230, 120, 40), frame=0)  # orange, inside the square on frame 0
+    kept = {}
+    colorize_video(src, tmp_path / "out.mp4", crf=0, hints=[hint], observe=lambda f, p, c: kept.update({f.index: (f.y, c)}), **FAST)
+    y, chroma = kept[11]
+    x, row = 32 + 3 * 11, 42 + 11  # where the square carried the hinted point
+    wanted = hint_chroma([Hint(x, row, hint.rgb)], luma_unit(y, 1))[0]
+    assert np.abs(wanted).max() > 0.1  # a strong colour, not one the gamut pulled to gray
+    assert np.abs(chroma[row, x] - wanted).max() <= 3 / 255  # within 3 levels of U and V
+    y0, first = kept[0]
+    assert np.abs(first[42, 32] - hint_chroma([hint], luma_unit(y0, 1))[0]).max() <= 3 / 255
+    plain = {}
+    colorize_video(src, tmp_path / "plain.mp4", crf=0, observe=lambda f, p, c: plain.update({f.index: c}), **FAST)
+    assert np.abs(plain[11][row, x] - wanted).max() > 0.05  # without the hint the model's colour there is another
+
+
+@pytest.mark.slow  # 150 frames of 640x360 through the model: 1-8 minutes on a shared 2-core CPU
+def test_a_hint_on_frame_0_holds_on_the_last_frame_of_the_highway_clip(tmp_path, monkeypatch):
+    from conftest import shared_data_or_skip
+
+    from deepcolor.hints import Hint, hint_chroma
+    from deepcolor.io.video import luma_unit
+
+    clip = shared_data_or_skip() / "video" / "highway_traffic.mp4"
+    if not clip.is_file():
+        pytest.skip(f"needs {clip}")
+    hint = Hint(250, 177, (70, 120, 60), frame=0)  # the distant hills, in view for the whole shot
+    kept, live = {}, {}
+    original = temporal.PointTracks.step
+
+    def step(self, index, gray, starts_shot):  # the tracker's own answer: where the hint is on each frame
+        ids, points, placed = original(self, index, gray, starts_shot)
+        live[index] = points
+        return ids, points, placed
+
+    monkeypatch.setattr(temporal.PointTracks, "step", step)
+    result = colorize_video(clip, tmp_path / "out.mp4", hints=[hint],
+                            observe=lambda f, p, c: kept.update({f.index: (f.y, c)} if f.index == 149 else {}), **FAST)
+    assert result["frames"] == 150 and result["shots"] == 1
+    assert len(live[149]) == 1  # followed to the shot's last frame
+    x, y = live[149][0]
+    assert np.hypot(x - 250, y - 177) < 40  # the hills drift slowly
+    luma8, chroma = kept[149]
+    col, row = int(x), int(y)
+    wanted = hint_chroma([Hint(col, row, hint.rgb)], luma_unit(luma8, 1))[0]
+    assert np.abs(chroma[row, col] - wanted).max() <= 3 / 255
+
+
+def test_bad_video_hints_are_one_line_before_any_work(tmp_path):
+    from deepcolor.hints import Hint, HintError
+
+    src = make_clip(tmp_path / "in.mp4", 4)
+    target = tmp_path / "out.mp4"
+    with pytest.raises(HintError) as err:
+        colorize_video(src, target, hints=[Hint(W + 5, 3, (200, 40, 40), frame=0)], **FAST)
+    assert "\n" not in str(err.value) and "outside" in str(err.value)
+    (tmp_path / "hints.json").write_text("[{\"x\": 1}")
+    with pytest.raises(HintError, match="hints.json"):
+        colorize_video(src, target, hints=tmp_path / "hints.json", **FAST)
+    assert not target.exists() and not partial_files(target)

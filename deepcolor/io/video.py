@@ -44,6 +44,7 @@ __all__ = [
     "require_av",
     "probe",
     "read_luma",
+    "read_ahead",
     "chroma_planes",
     "check_fps",
     "FPS_RANGE",
@@ -288,6 +289,55 @@ def expected_frames(info: VideoInfo) -> int:
     if info.frames:
         return info.frames
     return int(round(info.duration * info.rate)) if info.duration and info.rate else 0
+
+
+def read_ahead(frames: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """``frames`` decoded on a thread of their own, at most ``depth`` ahead of the consumer.
+
+    PyAV releases the GIL while it decodes, so decoding overlaps the
+    colouring. An exception of the decoder (a `VideoError`) is raised at the
+    frame where it happened; closing the iterator early stops the thread.
+    """
+    import queue
+    import threading
+
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                if not offer((item, None)):
+                    return
+            offer((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((done, exc))
+
+    worker = threading.Thread(target=produce, name="deepcolor-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = items.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _luma_plane(frame: Any) -> tuple[np.ndarray, bool]:
