@@ -103,6 +103,15 @@ def test_api_hints_and_bad_uploads(server):
         assert "Traceback" not in answer["error"]
 
 
+def test_vividness_in_the_query_string_is_read_as_a_number(server):
+    """The page sends ``?vividness=0.6`` (a string): it is taken as the number, and a word is a line on the page."""
+    gray = gray_photo()
+    status, photo = post(f"{server}/api/photo?name=cat.png&method=global-prior&vividness=0.6", png(gray), "application/octet-stream")
+    assert status == 200 and (photo["width"], photo["height"]) == (gray.shape[1], gray.shape[0])
+    status, answer = post(f"{server}/api/photo?name=cat.png&method=global-prior&vividness=lots", png(gray), "application/octet-stream")
+    assert status == 400 and "\n" not in answer["error"] and "Traceback" not in answer["error"]
+
+
 def test_serve_command_binds_localhost_and_refuses_bad_ports(capsys, monkeypatch):
     from deepcolor.cli.main import main
     from deepcolor.web import server as web_server

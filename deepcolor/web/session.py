@@ -93,6 +93,8 @@ def check_vividness(value: Any) -> float:
     from deepcolor.models.global_prior import check_vividness as model_check
 
     try:
+        if isinstance(value, str):  # a query string's value; the model's own check takes numbers only
+            value = float(value)
         return model_check(value)
     except ValueError as exc:
         raise UploadError(str(exc).splitlines()[0]) from None
