@@ -36,7 +36,7 @@ from torch import nn
 from deepcolor.features.encoder import FEATURE_CHANNELS, POOLED_CHANNELS, EfficientNetLite0, to_encoder_input
 from deepcolor.models.chroma_bins import annealed_mean
 
-__all__ = ["ARCHITECTURE", "CHROMA_MAX", "GLOBAL_SIZE", "PriorDecoder", "EncoderPriorNet", "working_shape", "network_heads", "network_chroma",
+__all__ = ["ARCHITECTURE", "CHROMA_MAX", "GLOBAL_SIZE", "PriorDecoder", "EncoderPriorNet", "working_shape", "network_inputs", "network_heads", "network_chroma",
            "global_luma"]
 
 ARCHITECTURE = "encoder-unet"
@@ -151,6 +151,22 @@ def global_luma(luma: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(luma, np.float32), (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
 
 
+def network_inputs(luma: np.ndarray, glob: np.ndarray, *, working_size: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's two inputs: ``luma`` at the working resolution (1, 1, h, w) and ``glob`` squashed to (1, 1, 224, 224).
+
+    Parameters
+    ----------
+    luma, glob : ndarray, shape (H, W) and (H', W'), float32 in [0, 1]
+        The image, and whose global prior to use (see `network_heads`).
+    working_size : int, keyword-only
+        Short side of the working resolution (`working_shape`).
+    """
+    h, w = working_shape(luma.shape, working_size)
+    interp = cv2.INTER_AREA if h < luma.shape[0] else cv2.INTER_LINEAR
+    small = cv2.resize(np.ascontiguousarray(luma, np.float32), (w, h), interpolation=interp)
+    return torch.from_numpy(small)[None, None].to(device), torch.from_numpy(global_luma(glob))[None, None].to(device)
+
+
 def network_heads(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, working_size: int, temperature: float,
                   device: str = "cpu", vivid: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Run the network once on an image: both heads' chroma at stride 2 of the working resolution.
@@ -175,12 +191,8 @@ def network_heads(net: EncoderPriorNet, luma: np.ndarray, glob: np.ndarray, *, w
         The class head's annealed mean (its stride-4 map upsampled bilinearly to stride 2).
     scene_probabilities : ndarray, shape (n_scenes,), float32
     """
-    h, w = working_shape(luma.shape, working_size)
-    interp = cv2.INTER_AREA if h < luma.shape[0] else cv2.INTER_LINEAR
-    small = cv2.resize(np.ascontiguousarray(luma, np.float32), (w, h), interpolation=interp)
+    work, whole = network_inputs(luma, glob, working_size=working_size, device=device)
     with torch.inference_mode():
-        work = torch.from_numpy(small)[None, None].to(device)
-        whole = torch.from_numpy(global_luma(glob))[None, None].to(device)
         chroma, bin_logits, scene_logits = net(work, whole)
         annealed = None
         if vivid:
