@@ -79,6 +79,16 @@ ENTRIES: dict[str, ModelEntry] = {
                     "+2.02 / +1.44 / -0.72 dB, colorfulness 0.63 / 0.77 / 0.62; default V=0.4 +1.47 / -0.26 / -1.87 dB, "
                     "colorfulness 0.88 / 1.08 / 0.87",
         ),
+        ModelEntry(
+            "both", "deepcolor.models.both:BothModel",
+            "the two above combined: Cheng's and the global-prior CNN's chroma weighed per pixel by a small combiner "
+            "fitted on the select split (the CNN class head's entropy, the two models' disagreement, the luma), "
+            "--vividness (a gain)",
+            weights="both",
+            training="combiner only (the two shipped models are its components): least squares on pixels of the select "
+            "split, benchmarks/bench_combined.py (docs/combined.md)",
+            figures="see docs/combined.md",
+        ),
     )
 }
 
