@@ -107,7 +107,7 @@ def fit_one(data: dict, sources: tuple, gates: tuple, *, rounds: int = 3) -> np.
 def model_config(name: str, sources: tuple, gates: tuple, command: str, n_images: int, per_image: int) -> dict:
     return {"sources": list(sources), "gates": list(gates), "components": {"cheng": "cheng", "global-prior": "global-prior"},
             "vividness_mode": "saturation", "vividness_max": 2.0, "vividness_default": 0.0,
-            "confidence": {"entropy_scale": 1.0, "disagreement_scale": 0.1},
+            "confidence": {"entropy_scale": 0.85, "disagreement_scale": 0.05},
             "fit": {"name": name, "command": command, "select_images": n_images, "pixels_per_image": per_image,
                     "method": "weighted least squares in RGB error, per-image weights 1/MSE, 3 rounds (deepcolor.train.both)",
                     "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}}
@@ -157,7 +157,8 @@ def candidates(conf_scales: dict[float, float] | None = None) -> list[dict]:
     out += [{"name": f"cnn x{s:g}", "method": "cnn", "gain": s} for s in sorted({*GAINS, *(1 + v for v in GP_VIVIDNESS)})]
     out += [{"name": f"average x{s:g}", "method": "average", "gain": s} for s in GAINS]
     out += [{"name": f"{c} x{s:g}", "method": "both", "combiner": c, "gain": s} for c in COMBINERS for s in (GAINS if c == BEST else (1.0,))]
-    out += [{"name": f"{BEST} conf k={k:.2f} (= x{s:g})", "method": "both", "combiner": BEST, "gain": 1.0, "confidence": k}
+    out += [{"name": f"{BEST} conf k={k:.2f} (= x{s:g})", "alias": f"{BEST} conf x{s:g}", "method": "both", "combiner": BEST, "gain": 1.0,
+             "confidence": k}
             for s, k in (conf_scales or {}).items()]
     return out
 
@@ -220,7 +221,7 @@ def calibrate_confidence(combiners: dict, images: int, confidence: dict) -> dict
     known = json.loads(path.read_text()) if path.is_file() else {}
     if key in known:
         return {float(s): k for s, k in known[key].items()}
-    ks = np.round(np.arange(0.1, 4.01, 0.1), 2)
+    ks = np.array([0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15])
     plain, conf = [], []
     pick = cached_images("select")
     bins = n_bins()
@@ -250,12 +251,12 @@ def score_main(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     combiners = {n: combiner(n, confidence_of(args)) for n in COMBINERS}
     scales = calibrate_confidence(combiners, args.calibrate, combiners[BEST][0]["confidence"])
-    chosen = [c for c in candidates(scales) if not args.only or any(o in c["name"] for o in args.only)]
+    chosen = [c for c in candidates(scales) if not args.only or c["name"] in args.only or c.get("alias") in args.only]
     encoder = load_pretrained_encoder() if args.features else None
     labels = {line.split()[0]: int(line.split()[1]) for line in CLASSES.read_text().splitlines() if not line.startswith("#")}
     log, bins = RowLog(CACHE / "rows.jsonl"), n_bins()
     for set_name in args.sets:
-        pick = cached_images(set_name)[: args.limit]
+        pick = cached_images(set_name)[:: args.every][: args.limit]
         t0, done = time.perf_counter(), 0
         for npz, path in pick:
             need = lambda c: (k := f"{row_key(c, combiners)}:{set_name}:{npz.stem}") not in log or (args.features and "feature" not in log.rows[k])  # noqa: E731
@@ -277,8 +278,10 @@ def score_main(args: argparse.Namespace) -> int:
 
 # -- report ---------------------------------------------------------------------------------------------
 def quick_summary(rows: list[dict], name: str) -> dict | None:
-    """Median gain and colorfulness ratio of candidate ``name`` over ``rows`` (None when a row lacks it)."""
-    if not rows or any(name not in r for r in rows):
+    """Median gain and colorfulness ratio of candidate ``name`` over the ``rows`` that have it (None: none has; ``n`` says
+    how many: compare candidates at equal n)."""
+    rows = [r for r in rows if name in r]
+    if not rows:
         return None
     co = np.median([r["ref"]["colorfulness"] for r in rows])
     return {"n": len(rows), "gain": float(np.median([r[name]["gain"] for r in rows])),
@@ -292,8 +295,8 @@ def full_summary(rows: list[dict], names: list[str]) -> dict:
         q = quick_summary(rows, name)
         if q is None:
             continue
-        if all("feature" in r[name] for r in rows):
-            s = summarize_set(rows, [{"name": name, "vividness": None, "saturation": 1.0, "method": name}])
+        if all("feature" in r[name] for r in rows if name in r):
+            s = summarize_set([r for r in rows if name in r], [{"name": name, "vividness": None, "saturation": 1.0, "method": name}])
             q.update({k: s["settings"][name][k] for k in ("frechet", "accuracy", "agreement", "auc")})
         out[name] = q
     return out
@@ -394,14 +397,15 @@ def main() -> int:
     fit.add_argument("--seed", type=int, default=0)
     score = sub.add_parser("score")
     score.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
-    score.add_argument("--only", nargs="*", default=[], help="candidates whose name contains one of these")
+    score.add_argument("--only", nargs="*", default=[], help="only these candidates (names as in the report; a confidence one as 'ls-gated conf xS')")
+    score.add_argument("--every", type=int, default=1, help="every Nth cached image of each set (split order)")
     score.add_argument("--limit", type=int, default=None, help="the first N cached images of each set (a test run)")
     score.add_argument("--features", action="store_true", help="also the measuring network's feature (Frechet, accuracy)")
     report = sub.add_parser("report")
     for p in (score, report):
         p.add_argument("--calibrate", type=int, default=120, help="select images of the confidence-gain calibration")
-        p.add_argument("--entropy-scale", type=float, default=1.0)
-        p.add_argument("--disagreement-scale", type=float, default=0.1)
+        p.add_argument("--entropy-scale", type=float, default=0.85, help="normalized class-head entropy of zero confidence")
+        p.add_argument("--disagreement-scale", type=float, default=0.05, help="disagreement (U, V) of confidence 1/e")
     args = parser.parse_args()
     need_shared()
     return {"fit": fit_main, "score": score_main, "report": report_main}[args.command](args)

@@ -64,7 +64,7 @@ def cluster_distance(cheng, luma: np.ndarray) -> tuple[float, str]:
     return float(np.linalg.norm(np.asarray(feature, np.float32) - head.centre)), head.key
 
 
-def cache_one(path: Path, out: Path, cheng, cnn, encoder) -> bool:
+def cache_one(path: Path, out: Path, cheng, cnn, encoder, *, with_cluster: bool = True) -> bool:
     from deepcolor.features.encoder import imagenet_feature_and_class
     from deepcolor.pipeline import colorize_luma
     from deepcolor.refine import refine_chroma
@@ -81,7 +81,7 @@ def cache_one(path: Path, out: Path, cheng, cnn, encoder) -> bool:
         arrays[name] = refine_chroma(luma, raw).astype(np.float16)
     annealed, entropy = class_head(cnn, luma)
     arrays["annealed"], arrays["entropy"] = annealed.astype(np.float16), entropy.astype(np.float16)
-    distance, key = cluster_distance(cheng, luma)
+    distance, key = cluster_distance(cheng, luma) if with_cluster else (float("nan"), "")
     feature, top1 = imagenet_feature_and_class(encoder, original)
     arrays.update(feature=feature.astype(np.float16), top1=np.int32(top1), cluster_distance=np.float32(distance),
                   cluster=np.array(key), seconds=np.float32(time.perf_counter() - t0))
@@ -95,6 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/combined"))
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--no-cluster", action="store_true", help="skip Cheng's cluster distance (a second FCN pass)")
     parser.add_argument("--limit", type=int, default=None, help="at most N images a set (the interleaved order's first N)")
     args = parser.parse_args()
     need_shared()
@@ -114,7 +115,7 @@ def main() -> int:
             out = args.cache / name / (path.stem + ".npz")
             if out.is_file():
                 continue
-            done += cache_one(path, out, cheng, cnn, encoder)
+            done += cache_one(path, out, cheng, cnn, encoder, with_cluster=not args.no_cluster)
             if done and done % 25 == 0:
                 t = time.perf_counter() - t0
                 print(f"{name}: {i + 1}/{len(paths)}, {t / done:.2f} s an image", flush=True)
