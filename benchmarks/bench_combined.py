@@ -26,6 +26,7 @@ from _common import RESULTS, RowLog, need_shared, write_atomic
 from bench_tradeoff import CLASSES, manifest, source_of, summarize_set
 
 CACHE = Path("/work/cache/combined")
+MODELS = CACHE / "models"  # the fitted combiners (`fit`; --models)
 SETS = ("select", "photos_test", "bsds500_val", "camvid_test")
 # The declared grid was 1.0, 1.1 .. 1.6, 1.8, 2.0 and V in 0.25 .. 1; on this shared CPU the points no family can win
 # by the rule (1.1: every family below colorfulness 0.85 there; 2.0 and V = 0.75, 1: past every family's 0.85 point
@@ -71,37 +72,45 @@ def n_bins() -> int:
 
 
 # -- fit ------------------------------------------------------------------------------------------------
-def samples(per_image: int, seed: int) -> dict:
-    """``per_image`` random pixels of every cached select image: components, luma, entropy, target, image index."""
+def samples(per_image: int, seed: int, every: int) -> dict:
+    """``per_image`` random pixels of every ``every``-th cached select image: each gate x source product of `SOURCES`,
+    `GATES` after the pipeline's refinement (linear in the chroma, so a combination of refined products is the refined
+    combination), the target chroma and the image index."""
+    from deepcolor.models.both import GATES, SOURCES, gate_maps
+    from deepcolor.refine import refine_chroma
+
     rng = np.random.default_rng(seed)
     bins = n_bins()
-    out: dict[str, list] = {k: [] for k in ("cheng", "cnn", "annealed", "luma", "entropy", "target", "image")}
-    for i, (npz, _) in enumerate(cached_images("select")):
+    out: dict[str, list] = {"products": [], "target": [], "image": []}
+    for i, (npz, _) in enumerate(cached_images("select")[::every]):
         img = load(npz, bins)
         flat = rng.choice(img["luma"].size, size=min(per_image, img["luma"].size), replace=False)
-        for key, src in (("cheng", "cheng_raw"), ("cnn", "cnn_raw"), ("annealed", "annealed"), ("target", "target")):
-            out[key].append(img[src].reshape(-1, 2)[flat])
-        out["luma"].append(img["luma"].ravel()[flat])
-        out["entropy"].append(img["entropy"].ravel()[flat])
+        gates = gate_maps(GATES, luma=img["luma"], cheng=img["cheng_raw"], cnn=img["cnn_raw"], entropy=img["entropy"])
+        named = {"cheng": img["cheng_raw"], "cnn": img["cnn_raw"], "annealed": img["annealed"]}
+        products = [refine_chroma(img["luma"], np.ascontiguousarray(named[s] * gates[..., g:g + 1])).reshape(-1, 2)[flat]
+                    for s in SOURCES for g in range(len(GATES))]
+        out["products"].append(np.stack(products, axis=-1))  # (n, 2, S * G)
+        out["target"].append(img["target"].reshape(-1, 2)[flat])
         out["image"].append(np.full(flat.size, i))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def fit_one(data: dict, sources: tuple, gates: tuple, *, rounds: int = 3) -> np.ndarray:
     """Combiner weights (2, S, G), per-image weights 1 / MSE re-estimated each round (first: the 50/50 average's)."""
-    from deepcolor.models.both import combine, gate_maps
-    from deepcolor.train.both import RGB_FROM_CHROMA, fit_combiner, image_weights
+    from deepcolor.models.both import GATES, SOURCES
+    from deepcolor.train.both import RGB_FROM_CHROMA, fit_products, image_weights
 
-    src = np.stack([data[s] for s in sources], axis=1)
-    gate = gate_maps(gates, luma=data["luma"], cheng=data["cheng"], cnn=data["cnn"], entropy=data["entropy"])
-    prediction = 0.5 * (data["cheng"] + data["cnn"])
+    columns = [SOURCES.index(s) * len(GATES) + GATES.index(g) for s in sources for g in gates]
+    products = data["products"][..., columns]
+    one = GATES.index("one")
+    prediction = 0.5 * (data["products"][..., one] + data["products"][..., len(GATES) + one])
     weights = None
     for _ in range(rounds):
         error = (((prediction - data["target"]) @ RGB_FROM_CHROMA.T) ** 2).sum(axis=1)
         per_image = np.bincount(data["image"], error) / np.bincount(data["image"])
-        weights = fit_combiner(src, gate, data["target"], image_weights(per_image)[data["image"]])
-        prediction = combine(src, gate, weights)
-    return weights
+        weights = fit_products(products, data["target"], image_weights(per_image)[data["image"]])
+        prediction = np.einsum("nck,ck->nc", products, weights)
+    return weights.reshape(2, len(sources), len(gates))
 
 
 def model_config(name: str, sources: tuple, gates: tuple, command: str, n_images: int, per_image: int) -> dict:
@@ -109,7 +118,7 @@ def model_config(name: str, sources: tuple, gates: tuple, command: str, n_images
             "vividness_mode": "saturation", "vividness_max": 2.0, "vividness_default": 0.0,
             "confidence": {"entropy_scale": 0.85, "disagreement_scale": 0.05},
             "fit": {"name": name, "command": command, "select_images": n_images, "pixels_per_image": per_image,
-                    "method": "weighted least squares in RGB error, per-image weights 1/MSE, 3 rounds (deepcolor.train.both)",
+                    "method": "weighted least squares in RGB error on the refined gate x source products, per-image weights 1/MSE, 3 rounds (deepcolor.train.both)",
                     "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}}
 
 
@@ -117,12 +126,12 @@ def fit_main(args: argparse.Namespace) -> int:
     from deepcolor.modelfile import save_model_file
 
     command = "python benchmarks/bench_combined.py " + " ".join(sys.argv[1:])
-    data = samples(args.pixels, args.seed)
+    data = samples(args.pixels, args.seed, args.every)
     n_images = int(data["image"].max()) + 1
     for name, (sources, gates) in COMBINERS.items():
         weights = fit_one(data, sources, gates)
         config = model_config(name, sources, gates, command, n_images, args.pixels)
-        save_model_file(CACHE / "models" / f"{name}.safetensors", {"combiner.weights": weights}, kind="both", config=config)
+        save_model_file(MODELS / f"{name}.safetensors", {"combiner.weights": weights}, kind="both", config=config)
         print(name, np.round(weights, 3).tolist())
     return 0
 
@@ -132,7 +141,7 @@ def combiner(name: str, confidence: dict | None = None) -> tuple[dict, np.ndarra
     """A fitted combiner's config and weights (``confidence``: the confidence gain's scales, replacing the file's)."""
     from deepcolor.modelfile import load_model_file
 
-    tensors, config = load_model_file(CACHE / "models" / f"{name}.safetensors", kind="both")
+    tensors, config = load_model_file(MODELS / f"{name}.safetensors", kind="both")
     if confidence is not None:
         config["confidence"] = dict(confidence)
     return config, tensors["combiner.weights"]
@@ -382,19 +391,50 @@ def report_main(args: argparse.Namespace) -> int:
         summaries = full_summary(rows, names)
         if summaries:
             lines += table_lines(group, summaries)
-    write_atomic(RESULTS / "combined.md", "\n".join(lines) + "\n")
-    write_atomic(RESULTS / "combined_summary.json", json.dumps(
+    write_atomic(RESULTS / f"{args.name}.md", "\n".join(lines) + "\n")
+    write_atomic(RESULTS / f"{args.name}_summary.json", json.dumps(
         {"chosen": chosen, "select": select, "report": {g: full_summary(r, names) for g, r in groups.items()}}, indent=1) + "\n")
     print("\n".join(lines))
     return 0
 
 
+def speed_main(args: argparse.Namespace) -> int:
+    """``colorize`` at SIDE^2 (skimage's astronaut, resized): Cheng's shipped model and the shipped both model, interleaved,
+    ``--repeats`` times each; the median seconds and their ratio (1 thread, load noted)."""
+    import os
+
+    import cv2
+    import torch
+    from skimage import data
+
+    from deepcolor.evaluation import gray_version
+    from deepcolor.pipeline import colorize_luma, load_model
+
+    torch.set_num_threads(1)
+    luma = gray_version(cv2.resize(data.astronaut(), (args.side, args.side), interpolation=cv2.INTER_CUBIC))[0]
+    models = {"cheng": load_model("cheng"), "both": load_model("both")}
+    times: dict[str, list[float]] = {m: [] for m in models}
+    for m, model in models.items():
+        colorize_luma(luma[:256, :256], model)  # warm-up (numba, torch)
+    for _ in range(args.repeats):
+        for m, model in models.items():
+            t0 = time.perf_counter()
+            colorize_luma(luma, model)
+            times[m].append(time.perf_counter() - t0)
+    med = {m: float(np.median(t)) for m, t in times.items()}
+    print(json.dumps({"side": args.side, "seconds": times, "median": med, "ratio": med["both"] / med["cheng"],
+                      "load": os.getloadavg()}))
+    return 0
+
+
 def main() -> int:
+    global MODELS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit")
     fit.add_argument("--pixels", type=int, default=2000, help="pixels sampled per select image")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--every", type=int, default=1, help="every Nth cached select image")
     score = sub.add_parser("score")
     score.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     score.add_argument("--only", nargs="*", default=[], help="only these candidates (names as in the report; a confidence one as 'ls-gated conf xS')")
@@ -402,13 +442,20 @@ def main() -> int:
     score.add_argument("--limit", type=int, default=None, help="the first N cached images of each set (a test run)")
     score.add_argument("--features", action="store_true", help="also the measuring network's feature (Frechet, accuracy)")
     report = sub.add_parser("report")
+    speed = sub.add_parser("speed")
+    speed.add_argument("--side", type=int, default=1024)
+    speed.add_argument("--repeats", type=int, default=3)
     for p in (score, report):
         p.add_argument("--calibrate", type=int, default=120, help="select images of the confidence-gain calibration")
         p.add_argument("--entropy-scale", type=float, default=0.85, help="normalized class-head entropy of zero confidence")
         p.add_argument("--disagreement-scale", type=float, default=0.05, help="disagreement (U, V) of confidence 1/e")
+    for p in (fit, score, report, speed):
+        p.add_argument("--models", type=Path, default=CACHE / "models", help="folder of the fitted combiners")
+    report.add_argument("--name", default="combined", help="benchmarks/results/NAME.md and NAME_summary.json")
     args = parser.parse_args()
     need_shared()
-    return {"fit": fit_main, "score": score_main, "report": report_main}[args.command](args)
+    MODELS = args.models
+    return {"fit": fit_main, "score": score_main, "report": report_main, "speed": speed_main}[args.command](args)
 
 
 if __name__ == "__main__":

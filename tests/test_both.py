@@ -133,3 +133,17 @@ def test_a_bad_both_file_is_one_line(tmp_path):
                             config=_config(components={"cheng": "cheng", "global-prior": "cheng"}))
     with pytest.raises(ModelFileError):
         registry.load_model(other)
+
+
+def test_the_shipped_default_is_the_average_of_the_two_models():
+    """The default model (`registry.DEFAULT_METHOD`, chosen by the rule of docs/combined.md) is the shipped both file:
+    Cheng's chroma and the CNN's regression chroma averaged 50/50 at V = 0 (its default), a plain gain above."""
+    assert registry.DEFAULT_METHOD == "both"
+    model = registry.load_model()
+    assert isinstance(model, BothModel) and model.config["vividness_default"] == 0.0
+    luma = gray_version(data.astronaut()[200:248, 100:164])[0]
+    cheng = model.cheng.predict_chroma(luma).chroma
+    cnn = model.prior.predict_chroma(luma, vividness=0.0).chroma
+    np.testing.assert_allclose(model.predict_chroma(luma).chroma, 0.5 * (cheng + cnn), atol=1e-5)
+    np.testing.assert_allclose(model.predict_chroma(luma, vividness=0.3).chroma, 0.65 * (cheng + cnn), atol=1e-5)
+    assert registry.load_model("cheng") is model.cheng  # the components are the shipped models, loaded once

@@ -92,7 +92,7 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
     assert header.endswith(",tint_used") and row.endswith(",0.0200")  # the model's own account, 0.01 * 2
 
     for argv, message in (
-        ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--tint", "0.1"], "--tint: options of --method toy, not cheng"),
+        ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--tint", "0.1"], f"--tint: options of --method toy, not {registry.DEFAULT_METHOD}"),
         ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--model", str(toy), "--no-clusters"],
          "--no-clusters: options of --method cheng, not toy"),
         ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--model", str(toy), "--save-semantic"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RGB_FROM_CHROMA", "design", "fit_combiner", "image_weights"]
+__all__ = ["RGB_FROM_CHROMA", "design", "fit_combiner", "fit_products", "image_weights"]
 
 # BT.601: (R, G, B) - Y = RGB_FROM_CHROMA @ (U, V)
 RGB_FROM_CHROMA = np.array([[0.0, 1.13983], [-0.39465, -0.58060], [2.03211, 0.0]], np.float64)
@@ -49,10 +49,14 @@ def fit_combiner(sources: np.ndarray, gates: np.ndarray, target: np.ndarray, wei
     ridge : float, keyword-only
         Regularization, relative to the number of pixels.
     """
-    n, s, _ = sources.shape
-    g = gates.shape[1]
-    x = design(sources, gates)  # (N, 2, K)
-    k = x.shape[2]
+    return fit_products(design(sources, gates), target, weights, ridge=ridge).reshape(2, sources.shape[1], gates.shape[1])
+
+
+def fit_products(products: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None, *, ridge: float = 1e-4) -> np.ndarray:
+    """`fit_combiner` on given products (N, 2, K) (e.g. each gate x source product after the pipeline's refinement,
+    which is linear in the chroma): the weights (2, K) float32."""
+    x = np.asarray(products, np.float64)
+    n, _, k = x.shape
     w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
     metric = RGB_FROM_CHROMA.T @ RGB_FROM_CHROMA  # (2, 2): the RGB error of a chroma error
     # Unknowns: (W_U (K), W_V (K)); prediction channel c = x[:, c] @ W_c.
@@ -64,8 +68,7 @@ def fit_combiner(sources: np.ndarray, gates: np.ndarray, target: np.ndarray, wei
             lhs[a * k:(a + 1) * k, b * k:(b + 1) * k] = metric[a, b] * (xa.T @ x[:, b])
             rhs[a * k:(a + 1) * k] += metric[a, b] * (xa.T @ target[:, b].astype(np.float64))
     lhs += ridge * w.sum() * np.eye(2 * k)
-    solution = np.linalg.solve(lhs, rhs)
-    return solution.reshape(2, s, g).astype(np.float32)
+    return np.linalg.solve(lhs, rhs).reshape(2, k).astype(np.float32)
 
 
 def image_weights(errors: np.ndarray, *, floor: float = 1e-5) -> np.ndarray:
