@@ -7,7 +7,8 @@ one compressed ``.npz`` under ``--cache/SET/NAME.npz`` with:
 - ``cheng_raw``, ``cheng`` (H, W, 2) float16: Cheng's chroma before and after the pipeline's refinement;
 - ``cnn_raw``, ``cnn``: the global-prior CNN's regression head (V = 0), guided-upsampled, before / after refinement;
 - ``annealed`` (h/2, w/2, 2) float16: its class head's annealed mean (the file's temperature) at stride 2 of the
-  working resolution; ``entropy`` (h/4, w/4) float16: the class head's entropy (nats) at stride 4;
+  working resolution; ``entropy`` (h/4, w/4) float16: the class head's entropy at stride 4 (`deepcolor.models.both.prior_outputs`;
+  normalized by log(bins) where ``entropy_normalized`` is set, in nats in files written before it was);
 - ``feature`` (1280,) float16 and ``top1``: the measuring network's pooled feature and class of the original;
 - scalars: ``cluster_distance`` (Cheng's routing feature to its chosen cluster's centre, L2), ``cluster``.
 
@@ -36,24 +37,6 @@ def interleaved(paths: list[Path], ways: int = 8) -> list[Path]:
     return [paths[i] for r in range(ways) for i in range(r, len(paths), ways)]
 
 
-def class_head(model, luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CNN's class head on ``luma``: annealed mean (h/2, w/2, 2) and entropy (h/4, w/4), float32."""
-    import torch
-
-    from deepcolor.models.chroma_bins import annealed_mean
-    from deepcolor.models.prior_encoder import network_inputs
-
-    net = model.net
-    work, whole = network_inputs(luma, luma, working_size=int(model.config["working_size"]))
-    with torch.inference_mode():
-        chroma, logits, _ = net(work, whole)
-        decoded = annealed_mean(logits, net.centres, float(model.config["bins"]["temperature"]))
-        decoded = torch.nn.functional.interpolate(decoded, size=chroma.shape[-2:], mode="bilinear", align_corners=False)
-        logp = torch.log_softmax(logits[0], dim=0)
-        entropy = -(logp.exp() * logp).sum(dim=0)
-    return decoded[0].permute(1, 2, 0).numpy().astype(np.float32), entropy.numpy().astype(np.float32)
-
-
 def cluster_distance(cheng, luma: np.ndarray) -> tuple[float, str]:
     """L2 distance of the image's routing feature to the centre of the cluster it is routed to, and that cluster's key."""
     from deepcolor.features.scene import scene_small_and_pooled
@@ -66,6 +49,7 @@ def cluster_distance(cheng, luma: np.ndarray) -> tuple[float, str]:
 
 def cache_one(path: Path, out: Path, cheng, cnn, encoder, *, with_cluster: bool = True) -> bool:
     from deepcolor.features.encoder import imagenet_feature_and_class
+    from deepcolor.models.both import prior_outputs
     from deepcolor.pipeline import colorize_luma
     from deepcolor.refine import refine_chroma
 
@@ -79,8 +63,8 @@ def cache_one(path: Path, out: Path, cheng, cnn, encoder, *, with_cluster: bool 
         raw = colorize_luma(luma, model, refine=False, **options).chroma
         arrays[f"{name}_raw"] = raw.astype(np.float16)
         arrays[name] = refine_chroma(luma, raw).astype(np.float16)
-    annealed, entropy = class_head(cnn, luma)
-    arrays["annealed"], arrays["entropy"] = annealed.astype(np.float16), entropy.astype(np.float16)
+    _, annealed, entropy, _ = prior_outputs(cnn, luma)  # the both model's own reading of the CNN
+    arrays.update(annealed=annealed.astype(np.float16), entropy=entropy[..., 0].astype(np.float16), entropy_normalized=np.bool_(True))
     distance, key = cluster_distance(cheng, luma) if with_cluster else (float("nan"), "")
     feature, top1 = imagenet_feature_and_class(encoder, original)
     arrays.update(feature=feature.astype(np.float16), top1=np.int32(top1), cluster_distance=np.float32(distance),
