@@ -410,6 +410,49 @@ def report_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def gallery_main(args: argparse.Namespace) -> int:
+    """gray | each of ``--show`` | original for ``--per-set`` cached images a set, evenly spread (no picking), titled with
+    the gain over gray -> benchmarks/results/combined_gallery.png."""
+    import cv2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepcolor.evaluation import result_rgb8
+    from deepcolor.metrics import psnr
+
+    combiners = {n: combiner(n, confidence_of(args)) for n in COMBINERS}
+    shown = [c for c in candidates() if c["name"] in args.show]
+    picks = []
+    for set_name in args.sets:
+        pick = cached_images(set_name)
+        picks += [pick[i] for i in np.linspace(0, len(pick) - 1, args.per_set + 2).round().astype(int)[1:-1]]
+    fig, axes = plt.subplots(len(picks), len(shown) + 2, figsize=(2.4 * (len(shown) + 2), 2.0 * len(picks)), squeeze=False)
+    bins = n_bins()
+    for row_axes, (npz, path) in zip(axes, picks):
+        img = load(npz, bins)
+        gray = result_rgb8(img["luma"], np.zeros_like(img["cheng"]))
+        panels = [(gray, "gray")]
+        for c in shown:
+            rgb = result_rgb8(img["luma"], candidate_chroma(c, img, combiners))
+            panels.append((rgb, f"{c['name']}\n{psnr(rgb, img['original']) - img['gray_psnr']:+.1f} dB"))
+        panels.append((img["original"], path.name[:22]))
+        for ax, (rgb, title) in zip(row_axes, panels):
+            h, w = rgb.shape[:2]
+            scale = 220 / max(h, w)
+            ax.imshow(cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=60)
+    write_atomic(RESULTS / "combined_gallery.png", buf.getvalue())
+    return 0
+
+
 def speed_main(args: argparse.Namespace) -> int:
     """``colorize`` at SIDE^2 (skimage's astronaut, resized): Cheng's shipped model and the shipped both model, interleaved,
     ``--repeats`` times each; the median seconds and their ratio (1 thread, load noted)."""
@@ -454,20 +497,24 @@ def main() -> int:
     score.add_argument("--limit", type=int, default=None, help="the first N cached images of each set (a test run)")
     score.add_argument("--features", action="store_true", help="also the measuring network's feature (Frechet, accuracy)")
     report = sub.add_parser("report")
+    gallery = sub.add_parser("gallery")
+    gallery.add_argument("--sets", nargs="+", default=["photos_test", "bsds500_val", "camvid_test"], choices=SETS)
+    gallery.add_argument("--per-set", type=int, default=3)
+    gallery.add_argument("--show", nargs="+", default=["cheng x1", "cnn x1", "cnn x1.4", "average x1", "average x1.5"])
     speed = sub.add_parser("speed")
     speed.add_argument("--side", type=int, default=1024)
     speed.add_argument("--repeats", type=int, default=3)
-    for p in (score, report):
+    for p in (score, report, gallery):
         p.add_argument("--calibrate", type=int, default=120, help="select images of the confidence-gain calibration")
         p.add_argument("--entropy-scale", type=float, default=0.85, help="normalized class-head entropy of zero confidence")
         p.add_argument("--disagreement-scale", type=float, default=0.05, help="disagreement (U, V) of confidence 1/e")
-    for p in (fit, score, report, speed):
+    for p in (fit, score, report, speed, gallery):
         p.add_argument("--models", type=Path, default=CACHE / "models", help="folder of the fitted combiners")
     report.add_argument("--name", default="combined", help="benchmarks/results/NAME.md and NAME_summary.json")
     args = parser.parse_args()
     need_shared()
     MODELS = args.models
-    return {"fit": fit_main, "score": score_main, "report": report_main, "speed": speed_main}[args.command](args)
+    return {"fit": fit_main, "score": score_main, "report": report_main, "speed": speed_main, "gallery": gallery_main}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -147,3 +147,11 @@ def test_the_shipped_default_is_the_average_of_the_two_models():
     np.testing.assert_allclose(model.predict_chroma(luma).chroma, 0.5 * (cheng + cnn), atol=1e-5)
     np.testing.assert_allclose(model.predict_chroma(luma, vividness=0.3).chroma, 0.65 * (cheng + cnn), atol=1e-5)
     assert registry.load_model("cheng") is model.cheng  # the components are the shipped models, loaded once
+
+
+def test_the_label_map_is_its_cheng_components(both):
+    """--save-semantic works with the default: the both model's label map and legend are its Cheng component's."""
+    luma = gray_version(data.astronaut()[200:248, 100:164])[0]
+    np.testing.assert_array_equal(both.label_map(luma), both.cheng.label_map(luma))
+    assert both.label_legend() == both.cheng.label_legend() and both.writes_legend == both.cheng.writes_legend
+    assert "both" in registry.names_with("labels")

@@ -221,7 +221,7 @@ class BothModel:
                "(its vividness_mode: a plain saturation gain, or a gain that grows with the models' confidence); "
                "the default is the model file's"),
     )
-    capabilities: ClassVar[frozenset[str]] = frozenset({"tiles"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"tiles", "labels"})
 
     def __init__(self, cheng: Any, prior: Any, config: dict[str, Any], weights: np.ndarray) -> None:
         self.cheng, self.prior, self.config = cheng, prior, dict(config)
@@ -250,6 +250,20 @@ class BothModel:
         if options.get("vividness") is None:
             return float(self.config.get("vividness_default", 0.0))
         return check_vividness(options["vividness"])
+
+    # -- the label map: Cheng's (its scene FCN is a component) ----------------------
+    def label_map(self, luma: np.ndarray) -> np.ndarray:
+        """Cheng's component's label map (`ChengModel.label_map`): apply --save-semantic."""
+        return self.cheng.label_map(luma)
+
+    def label_legend(self) -> list[dict[str, Any]]:
+        """What `label_map`'s colours mean (`ChengModel.label_legend`)."""
+        return self.cheng.label_legend()
+
+    @property
+    def writes_legend(self) -> bool:
+        """Whether --save-semantic writes a legend (Cheng's component with the 24-class scene FCN)."""
+        return bool(getattr(self.cheng, "writes_legend", False))
 
     # -- the combination ------------------------------------------------------
     def combined(self, luma: np.ndarray, cheng: np.ndarray, cnn: np.ndarray, annealed: np.ndarray, entropy: np.ndarray,
