@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import RESULTS, RowLog, need_shared, write_atomic
-from bench_tradeoff import CLASSES, manifest, source_of, summarize_set
+from bench_tradeoff import CLASSES, manifest, png_bytes, source_of, summarize_set
 
 CACHE = Path("/work/cache/combined")
 MODELS = CACHE / "models"  # the fitted combiners (`fit`; --models)
@@ -445,11 +445,7 @@ def gallery_main(args: argparse.Namespace) -> int:
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=60)
-    write_atomic(RESULTS / "combined_gallery.png", buf.getvalue())
+    write_atomic(RESULTS / "combined_gallery.png", png_bytes(fig, 60))
     return 0
 
 
