@@ -155,3 +155,21 @@ def test_the_label_map_is_its_cheng_components(both):
     np.testing.assert_array_equal(both.label_map(luma), both.cheng.label_map(luma))
     assert both.label_legend() == both.cheng.label_legend() and both.writes_legend == both.cheng.writes_legend
     assert "both" in registry.names_with("labels")
+
+
+def test_a_video_shot_shares_its_components_choices(both):
+    """shot_state holds each component's (Cheng's cluster, the CNN's global input); with it a frame gets those, not its own."""
+    frames = [gray_version(data.astronaut()[200 + 8 * i:248 + 8 * i, 100:164])[0] for i in range(3)]
+    state = both.shot_state(frames)
+    assert state["cheng"] == both.cheng.shot_state(frames)
+    np.testing.assert_array_equal(state["global-prior"], both.prior.shot_state(frames))
+    other = gray_version(data.coffee()[:48, :64])[0]
+    shot = both.predict_chroma(other, state=state)
+    assert shot.info["cluster"] == state["cheng"]
+    cnn = both.prior.predict_chroma(other, vividness=0.0, state=state["global-prior"]).chroma
+    cheng = both.cheng.predict_chroma(other, state=state["cheng"]).chroma
+    _, annealed, entropy, _ = prior_outputs(both.prior, other, state["global-prior"])
+    every = (slice(0, 48), slice(0, 64))
+    expected = combined_chroma(both.config, both.weights, other, cheng, cnn, bilinear_window(annealed, other.shape, every),
+                               bilinear_window(entropy, other.shape, every)[..., 0], 0.0)
+    np.testing.assert_allclose(shot.chroma, expected, atol=1e-5)

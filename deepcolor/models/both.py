@@ -43,7 +43,7 @@ GATES = ("one", "entropy", "disagreement", "luma")  # what the weights vary with
 COMPONENTS = ("cheng", "global-prior")
 
 
-def prior_outputs(prior: Any, luma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def prior_outputs(prior: Any, luma: np.ndarray, glob: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The global-prior CNN once on ``luma``: what the combiner reads of it.
 
     Parameters
@@ -51,6 +51,8 @@ def prior_outputs(prior: Any, luma: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     prior : GlobalPriorModel
         An encoder-based one (with a class head).
     luma : ndarray, shape (H, W), float32 in [0, 1]
+    glob : ndarray, shape (H', W'), float32 in [0, 1], optional
+        Whose global prior to use (a video shot's state, `GlobalPriorModel.shot_state`); default ``luma``.
 
     Returns
     -------
@@ -68,7 +70,7 @@ def prior_outputs(prior: Any, luma: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     from deepcolor.models.prior_encoder import network_inputs
 
     net = prior.net
-    work, whole = network_inputs(luma, luma, working_size=int(prior.config["working_size"]))
+    work, whole = network_inputs(luma, luma if glob is None else glob, working_size=int(prior.config["working_size"]))
     with torch.inference_mode():
         chroma, logits, scene_logits = net(work, whole)
         decoded = annealed_mean(logits, net.centres, float(prior.config["bins"]["temperature"]))
@@ -271,15 +273,23 @@ class BothModel:
         """`combined_chroma` with this model's config and weights."""
         return combined_chroma(self.config, self.weights, luma, cheng, cnn, annealed, entropy, vividness)
 
+    # -- video -------------------------------------------------------------
+    def shot_state(self, lumas: list[np.ndarray], **options: Any) -> dict[str, Any]:
+        """A video shot's state (``state=`` of `prepare`): each component's (Cheng's cluster choice, the CNN's global input)."""
+        self._vividness(options)
+        return {"cheng": self.cheng.shot_state(lumas), "global-prior": self.prior.shot_state(lumas)}
+
     # -- prediction ----------------------------------------------------------
-    def prepare(self, luma: np.ndarray, **options: Any) -> BothImage:
-        """The per-image part: Cheng's FCN and cluster choice, the CNN once on the whole image (tiles read any window)."""
+    def prepare(self, luma: np.ndarray, *, state: dict[str, Any] | None = None, **options: Any) -> BothImage:
+        """The per-image part: Cheng's FCN and cluster choice, the CNN once on the whole image (tiles read any window);
+        ``state``: a `shot_state` whose choices replace the image's own."""
         vividness = self._vividness(options)
         luma = check_luma(luma, range_tolerance=0.0)
+        state = state or {}
         t0 = time.perf_counter()
-        cheng = self.cheng.prepare(luma)
+        cheng = self.cheng.prepare(luma, state=state.get("cheng"))
         t1 = time.perf_counter()
-        coefficients, annealed, entropy, probs = prior_outputs(self.prior, luma)
+        coefficients, annealed, entropy, probs = prior_outputs(self.prior, luma, state.get("global-prior"))
         top = int(np.argmax(probs))
         info = {"cluster": cheng.source, "scene": self.prior.classes[top], "scene_probability": float(probs[top]),
                 "vividness": vividness}
@@ -287,7 +297,8 @@ class BothModel:
         return BothImage(np.ascontiguousarray(luma, np.float32), cheng, coefficients, annealed, entropy, self, vividness, info, seconds)
 
     def predict_chroma(self, luma: np.ndarray, **options: Any) -> ChromaPrediction:
-        """Chroma (H, W, 2) float32 of a luma image (H, W) float32 in [0, 1]; option ``vividness`` in [0, 1].
+        """Chroma (H, W, 2) float32 of a luma image (H, W) float32 in [0, 1]; option ``vividness`` in [0, 1]
+        (and ``state``, a `shot_state`).
 
         ``info``: Cheng's ``cluster``, the CNN's ``scene`` and ``scene_probability``, the ``vividness`` used;
         timings of both components (``features`` and ``regression`` are Cheng's) and of the ``combination``.
