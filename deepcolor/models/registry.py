@@ -92,8 +92,8 @@ ENTRIES: dict[str, ModelEntry] = {
             weights="both",
             training="nothing of its own: the shipped cheng and global-prior files are its components; fitted combiners "
             "(least squares on the select split) by benchmarks/bench_combined.py fit (docs/combined.md)",
-            figures="median gain over gray at V=0: select (195) +1.96 dB; photos test (355 of 672) +1.90 dB, BSDS500 val "
-                    "+2.34 dB, CamVid test (100) +0.13 dB; colorfulness 0.56 / 0.64 / 0.55 (docs/combined.md)",
+            figures="median gain over gray at V=0: select (195) +1.96 dB; photos test (672) +1.90 dB, BSDS500 val "
+                    "+2.34 dB, CamVid test (233) +0.04 dB; colorfulness 0.55 / 0.64 / 0.54 (docs/combined.md)",
         ),
     )
 }
