@@ -46,7 +46,7 @@ def main() -> dict:
 
     # Count the model's GPU predictions: a silent fallback to the CPU prediction must not pass.
     calls = _count_device_prepares(ChengModel)
-    model = load_model()
+    model = load_model("cheng")
     luma = _luma()
     report = {}
     for name, options in SETTINGS.items():

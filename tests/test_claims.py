@@ -137,7 +137,7 @@ def test_apply_file_reports_what_it_did(tmp_path):
     from deepcolor.apply import ApplyOptions, apply_file
     from deepcolor.pipeline import load_model
 
-    model = load_model()
+    model = load_model("cheng")
     src = tmp_path / "g.png"
     Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))).save(src)
     out = tmp_path / "g_out.png"

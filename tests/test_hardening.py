@@ -76,7 +76,7 @@ def test_issue9_2_symlink_loop_is_one_failure(photo, capsys):
 
 def test_issue9_3_tiled_equals_untiled():
     """Tiles with halos give the whole-image chroma within 1e-3 (measured: 5e-5) and the same cluster."""
-    model = load_model()
+    model = load_model("cheng")
     gray = np.asarray(Image.fromarray(data.astronaut()).convert("L"), np.float32)[::2, ::2] / 255.0  # 256 x 256
     whole = colorize_luma(gray, model)
     tiled = colorize_luma(gray, model, tile=96)
@@ -316,11 +316,11 @@ def test_a_large_image_shows_progress_per_tile(tmp_path, capsys):
 
     src = tmp_path / "large.png"
     Image.fromarray(np.asarray(Image.fromarray(data.camera()).resize((1300, 1100)))).save(src)
-    result = apply_file(src, tmp_path / "o.png", load_model(), ApplyOptions(refine=False, tile_progress=True))
+    result = apply_file(src, tmp_path / "o.png", load_model("cheng"), ApplyOptions(refine=False, tile_progress=True))
     assert result.status == "colorized"
     err = capsys.readouterr().err
     assert "tiles" in err and "4/4" in err, err
-    result = apply_file(src, tmp_path / "q.png", load_model(), ApplyOptions(refine=False))
+    result = apply_file(src, tmp_path / "q.png", load_model("cheng"), ApplyOptions(refine=False))
     assert "tiles" not in capsys.readouterr().err
 
 

@@ -104,7 +104,7 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
     assert header.endswith(",tint_used") and row.endswith(",0.0200")  # the model's own account, 0.01 * 2
 
     for argv, message in (
-        ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--tint", "0.1"], "--tint: options of --method toy, not cheng"),
+        ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--tint", "0.1"], f"--tint: options of --method toy, not {registry.DEFAULT_METHOD}"),
         ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--model", str(toy), "--no-clusters"],
          "--no-clusters: options of --method cheng, not toy"),
         ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--model", str(toy), "--save-semantic"],
@@ -162,7 +162,7 @@ def test_a_bug_in_a_model_is_an_internal_error(tmp_path, capsys, monkeypatch, ve
     _inject_index_error(monkeypatch)
     _gray_photo(tmp_path / "in.png")
     loud = ["-v"] if verbose else ["-q"]
-    assert apply_main([str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), *loud]) == 1
+    assert apply_main([str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--method", "cheng", *loud]) == 1
     err = capsys.readouterr().err
     assert "in.png: internal error (IndexError: injected bug in predict_chroma); rerun with -v for the traceback" in err
     assert ("Traceback (most recent call last)" in err) == verbose
@@ -172,7 +172,7 @@ def test_a_bug_in_a_model_is_an_internal_error(tmp_path, capsys, monkeypatch, ve
     colour = tmp_path / "colour"
     colour.mkdir()
     Image.fromarray(data.chelsea()[::4, ::4]).save(colour / "chelsea.png")
-    assert evaluate_main(["--images", str(colour), *loud]) == 2
+    assert evaluate_main(["--images", str(colour), "--method", "cheng", *loud]) == 2
     err = capsys.readouterr().err
     assert "deepcolor.evaluate: internal error (IndexError: injected bug in predict_chroma); rerun with -v for the traceback" in err
     assert ("Traceback (most recent call last)" in err) == verbose and ("in broken_predict_chroma" in err) == verbose
@@ -184,7 +184,7 @@ def test_colorize_returns_the_models_account_and_loads_by_name():
     rgb, info = deepcolor.colorize(gray, model="cheng", device="cpu", return_info=True)
     assert rgb.shape == gray.shape + (3,) and rgb.dtype == np.uint8
     assert set(info) == {"cluster"} and info["cluster"].startswith(("L", "global"))
-    np.testing.assert_array_equal(rgb, deepcolor.colorize(gray, device="cpu"))
+    np.testing.assert_array_equal(rgb, deepcolor.colorize(gray, method="cheng", device="cpu"))
     _, prior_info = deepcolor.colorize(gray, model="global-prior", device="cpu", return_info=True)
     assert {"scene", "scene_probability"} <= set(prior_info)
     assert {"colorize", "load_model", "list_models", "ChromaModel"} <= set(dir(deepcolor))

@@ -16,7 +16,7 @@ from deepcolor.metrics import colorfulness, psnr, to_uint8
 
 @pytest.fixture(scope="module")
 def model():
-    return load_model()
+    return load_model("cheng")
 
 
 @pytest.fixture(scope="module")

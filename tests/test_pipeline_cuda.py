@@ -160,7 +160,7 @@ def test_gpu_colorization_matches_cpu():
     from deepcolor.pipeline import colorize_luma, load_model
 
     luma = cv2.resize(data.camera().astype(np.float32) / 255.0, (383, 257), interpolation=cv2.INTER_AREA)
-    model = load_model()
+    model = load_model("cheng")
     for options in ({"semantic": True, "clusters": True}, {"semantic": False, "clusters": False}):
         cpu = colorize_luma(luma, model, **options)
         gpu = colorize_luma(luma, model, device="cuda", **options)
@@ -188,7 +188,7 @@ def test_networks_are_copied_to_the_gpu_once():
     from deepcolor.kernels.device import module_on
     from deepcolor.pipeline import load_model
 
-    fcn = load_model().fcn
+    fcn = load_model("cheng").fcn
     first, second = module_on(fcn, "cuda"), module_on(fcn, "cuda")
     assert first is second and next(first.parameters()).device.type == "cuda"
     assert next(fcn.parameters()).device.type == "cpu"

@@ -153,7 +153,7 @@ def test_apply_command_colorizes_a_video_and_reports_a_bad_one(tmp_path):
     make_clip(folder / "good.mp4", 8)
     (folder / "bad.mov").write_bytes(b"\x00" * 100)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "deepcolor.apply", str(folder), "-o", str(out), "--no-semantic", "-q"]
+    cmd = [sys.executable, "-m", "deepcolor.apply", str(folder), "-o", str(out), "--method", "cheng", "--no-semantic", "-q"]
     run = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
@@ -230,7 +230,7 @@ def test_temporal_rejects_bad_arrays():
 def test_shot_state_fixes_the_cluster_choice(monkeypatch):
     from deepcolor.pipeline import load_model
 
-    model = load_model()
+    model = load_model("cheng")
     lumas = [moving_pattern(i).astype(np.float32) / 255 for i in range(3)]
     state = model.shot_state(lumas, semantic=False)
     assert state == "global" or state in {c.key for c in model.clusters}

@@ -74,12 +74,13 @@ def _stdout_to_devnull() -> None:
 def models_main(argv: Sequence[str] = ()) -> int:
     """``deepcolor models``: each registered kind, its options, and its shipped model (file, size, training data, figures)."""
     from deepcolor.models.base import capabilities
-    from deepcolor.models.registry import list_models, model_class
+    from deepcolor.models.registry import DEFAULT_METHOD, DEFAULT_REASON, list_models, model_class
 
     parser = OneLineParser(prog="deepcolor models", description="List the model kinds (--method) and the shipped models.")
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
+    print(f"default --method: {DEFAULT_METHOD} ({DEFAULT_REASON})")
     for row in list_models():
         cls = model_class(row["name"])
         print(row["name"])

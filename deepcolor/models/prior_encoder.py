@@ -152,7 +152,15 @@ def global_luma(luma: np.ndarray) -> np.ndarray:
 
 
 def network_inputs(luma: np.ndarray, glob: np.ndarray, *, working_size: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """The network's two inputs: ``luma`` at the working resolution (1, 1, h, w) and ``glob`` at (1, 1, 224, 224)."""
+    """The network's two inputs: ``luma`` at the working resolution (1, 1, h, w) and ``glob`` squashed to (1, 1, 224, 224).
+
+    Parameters
+    ----------
+    luma, glob : ndarray, shape (H, W) and (H', W'), float32 in [0, 1]
+        The image, and whose global prior to use (see `network_heads`).
+    working_size : int, keyword-only
+        Short side of the working resolution (`working_shape`).
+    """
     h, w = working_shape(luma.shape, working_size)
     interp = cv2.INTER_AREA if h < luma.shape[0] else cv2.INTER_LINEAR
     small = cv2.resize(np.ascontiguousarray(luma, np.float32), (w, h), interpolation=interp)
