@@ -1,4 +1,7 @@
-"""``deepcolor fit cheng|semantic|global-prior`` (``python -m deepcolor.fit [semantic|global-prior]``): train a model.
+"""``deepcolor fit KIND`` (``python -m deepcolor.fit [KIND]``): train a model; the registry names each kind's trainer.
+
+Without a kind, ``python -m deepcolor.fit --images ...`` trains Cheng's colorizer (`DEFAULT_TRAINER`), as it always
+did: the default method (``both``) has no trainer of its own, its parts are trained one by one.
 
 Parsers live in `deepcolor.cli.parsers`; the fitting in `deepcolor.train`.
 """
@@ -28,20 +31,21 @@ from deepcolor.cli.runtime import (
 )
 
 logger = logging.getLogger("deepcolor")
+DEFAULT_TRAINER = "cheng"  # what `python -m deepcolor.fit` without a kind trains
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m deepcolor.fit") -> int:
     """Entry point: ``fit NAME ARGS...`` runs the trainer the registry names for NAME (a model kind's entry, or a
     network, `deepcolor.models.registry.trainer`); without a name, Cheng's. Returns the exit status (0 done,
     1 some images failed, 2 bad arguments or setup)."""
-    from deepcolor.models.registry import DEFAULT_METHOD, trainer, trainer_names
+    from deepcolor.models.registry import trainer, trainer_names
 
     passive_openmp()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in trainer_names():
         name, argv, prog = argv[0], argv[1:], f"{prog} {argv[0]}"
-    else:  # python -m deepcolor.fit --images ...: the default kind
-        name = DEFAULT_METHOD
+    else:  # python -m deepcolor.fit --images ...: Cheng's colorizer
+        name = DEFAULT_TRAINER
 
     def body() -> int:  # a trainer of a kind registered at run time gets the command contract too
         try:

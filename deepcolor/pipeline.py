@@ -212,8 +212,8 @@ def colorize(
         A loaded model, a shipped model's name (`deepcolor.list_models`) or a
         model file. Default: the shipped model of ``method``.
     method : str, optional
-        Which shipped model when ``model`` is not given: ``"cheng"`` (default) or
-        ``"global-prior"``. Given with ``model``, it must be that model's kind.
+        Which shipped model when ``model`` is not given: ``"both"`` (default: the two below averaged),
+        ``"cheng"`` or ``"global-prior"``. Given with ``model``, it must be that model's kind.
     refine : bool
         Joint bilateral refinement of the chroma, guided by the gray image.
     saturation : float

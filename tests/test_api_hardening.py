@@ -23,7 +23,7 @@ class _Shipped(Tint):
 
 @pytest.fixture()
 def shipped(monkeypatch):
-    for name in ("cheng", "global-prior"):
+    for name in ("cheng", "global-prior", "both"):
         monkeypatch.setitem(registry._SHIPPED, name, _Shipped(name))  # noqa: SLF001 (the cache is the seam)
     return registry._SHIPPED  # noqa: SLF001
 
@@ -45,6 +45,7 @@ def test_colorize_command_uses_the_kind_beside_a_file_named_like_it(tmp_path, mo
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cheng").write_text("my notes\n")
+    (tmp_path / registry.DEFAULT_METHOD).write_text("my notes\n")  # named like the default kind
     seen = []
     monkeypatch.setattr(apply_module, "model_from_args", lambda args: seen.append(model_from_args(args)) or Tint())
     monkeypatch.setitem(registry.ENTRIES, "tint", registry.ModelEntry("tint", Tint, "a test kind"))
@@ -52,7 +53,7 @@ def test_colorize_command_uses_the_kind_beside_a_file_named_like_it(tmp_path, mo
 
     write_image(tmp_path / "photo.png", np.full((8, 8), 0.5, np.float32))
     assert apply_module.main(["-q", "photo.png"]) == 0, capsys.readouterr().err
-    assert seen == [shipped["cheng"]]
+    assert seen == [shipped[registry.DEFAULT_METHOD]]
 
 
 def test_an_unknown_model_name_says_so():

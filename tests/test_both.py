@@ -153,7 +153,7 @@ def test_the_label_map_is_its_cheng_components(both):
     """--save-semantic works with the default: the both model's label map and legend are its Cheng component's."""
     luma = gray_version(data.astronaut()[200:248, 100:164])[0]
     np.testing.assert_array_equal(both.label_map(luma), both.cheng.label_map(luma))
-    assert both.label_legend() == both.cheng.label_legend() and both.writes_legend == both.cheng.writes_legend
+    assert both.label_legend() == both.cheng.label_legend() and both.writes_legend() == both.cheng.writes_legend()
     assert "both" in registry.names_with("labels")
 
 

@@ -104,7 +104,7 @@ def test_grid_descriptors_equal_the_dense_descriptors_at_the_grid_pixels_without
 def model():
     from deepcolor.pipeline import load_model
 
-    return load_model()
+    return load_model("cheng")
 
 
 def test_grid_chroma_is_close_to_dense_and_tiles_match_the_whole_image(model):

@@ -108,7 +108,7 @@ def test_a_toy_kind_is_listed_loaded_applied_and_evaluated(toy, tmp_path, capsys
         ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--model", str(toy), "--no-clusters"],
          "--no-clusters: options of --method cheng, not toy"),
         ([str(tmp_path / "in.png"), "-o", str(tmp_path / "x.png"), "--model", str(toy), "--save-semantic"],
-         "--save-semantic needs --method cheng (the toy model has no per-pixel label map)"),
+         "--save-semantic needs --method cheng or both (the toy model has no per-pixel label map)"),
     ):
         assert apply_main([*argv, "-q"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -142,7 +142,7 @@ def test_save_semantic_with_a_model_without_a_label_map_is_one_line(tmp_path, ca
     _gray_photo(tmp_path / "in.png")
     assert apply_main([str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--method", "global-prior", "--save-semantic", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["deepcolor.apply: error: --save-semantic needs --method cheng (the global-prior model has no per-pixel label map)"]
+    assert err == ["deepcolor.apply: error: --save-semantic needs --method cheng or both (the global-prior model has no per-pixel label map)"]
     assert not (tmp_path / "out.png").exists()
 
 

@@ -35,7 +35,7 @@ def test_profile_of_one_call_names_the_models_stages():
     from deepcolor.profile import format_profile, profile_colorization
 
     luma = np.tile(np.linspace(0.1, 0.9, 40, dtype=np.float32), (30, 1))
-    stages = profile_colorization(luma, Colorizer(load_model(), device="cpu"))
+    stages = profile_colorization(luma, Colorizer(load_model("cheng"), device="cpu"))
     assert list(stages)[-2:] == ["other", "total"]
     assert {"choice", "features", "regression", "upsampling", "refinement"} <= set(stages)
     assert all(s >= 0 for s in stages.values()) and stages["total"] >= sum(v for k, v in stages.items() if k != "total") - 1e-6
@@ -51,7 +51,7 @@ def test_colorize_profile_flag_prints_the_stages_on_stderr(tmp_path, capsys, den
     gray = tmp_path / "gray.png"
     write_image(gray, np.tile(np.linspace(0.1, 0.9, 33, dtype=np.float32), (25, 1)), bit_depth=8)
     out = tmp_path / "out.png"
-    assert main([str(gray), "-o", str(out), "-q", "--profile", *(["--dense"] if dense else [])]) == 0
+    assert main([str(gray), "-o", str(out), "-q", "--profile", "--method", "cheng", *(["--dense"] if dense else [])]) == 0
     assert out.is_file()
     err = capsys.readouterr().err
     assert "profile of one call" in err and "gray.png (33x25, cheng" in err

@@ -18,7 +18,7 @@ from deepcolor.io.video import VideoError, probe, read_luma  # noqa: E402
 from deepcolor.video import colorize_video, partial_files, shot_frames  # noqa: E402
 
 W, H = 64, 48
-FAST = {"semantic": False}  # the 81-d variant: no FCN, so a frame costs a few ms
+FAST = {"method": "cheng", "semantic": False}  # Cheng's 81-d variant: no FCN, so a frame costs a few ms
 
 
 def moving_pattern(i: int, w: int = W, h: int = H, shift: int = 1) -> np.ndarray:

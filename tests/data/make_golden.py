@@ -22,7 +22,7 @@ def golden_luma() -> np.ndarray:
 
 
 if __name__ == "__main__":
-    model = load_model()
+    model = load_model("cheng")
     luma = golden_luma()
     arrays = {}
     old = dict(np.load(Path(__file__).with_name("golden_chroma.npz")))
