@@ -67,7 +67,7 @@ def _child(size: int, repeats: int, method: str) -> None:
         from deepcolor.colorizer import colorize_luma, load_model
     from deepcolor.colorspace import merge_luma_chroma
 
-    model = load_model(method=method) if method != "cheng" else load_model()
+    model = load_model(method=method)
     colorize_luma(_photo(64), model)  # compile and warm up
     luma = _photo(size)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -159,7 +159,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024, 2048, 4096])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--methods", nargs="+", default=["cheng", "global-prior"], choices=["cheng", "global-prior"])
+    parser.add_argument("--methods", nargs="+", default=["cheng", "global-prior"], choices=["cheng", "global-prior", "both"])
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[4096, 10000])
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout timed as this version (default: this one)")
     parser.add_argument("--reference", type=Path, metavar="TREE", help="checkout of an older version to time beside this one")
@@ -179,7 +179,7 @@ def main() -> int:
         for size in tqdm(args.sizes, desc="time"):
             for method in args.methods:  # interleaved: this tree, then the reference, at each size and method
                 rows.append(_time_child(tree, size, args.repeats, method))
-                if args.reference:
+                if args.reference and method != "both":  # the kind is new: nothing to time it against
                     reference[(method, size)] = _time_child(args.reference.resolve(), size, args.repeats, method)
         lines = _time_table(rows, reference, args.repeats)
         write_atomic(RESULTS / f"{args.out}_time.md", "\n".join(lines) + "\n")
