@@ -83,3 +83,15 @@ def read_photo(path: Path):
     (a line printed) when it is gray or unreadable: `protocol_images` without the baseline's PSNR."""
     images = protocol_images(path)
     return None if images is None else images[:3]
+
+
+def draw_panels(axes, panels, *, side: int, fontsize: int) -> None:
+    """One gallery row: each ``(rgb, title)`` of ``panels`` shrunk to ``side`` pixels on its longer side, titled, no axes."""
+    import cv2
+
+    for ax, (rgb, title) in zip(axes, panels):
+        h, w = rgb.shape[:2]
+        scale = side / max(h, w)
+        ax.imshow(cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
+        ax.set_title(title, fontsize=fontsize)
+        ax.axis("off")

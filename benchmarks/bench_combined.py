@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, RowLog, need_shared, write_atomic
+from _common import RESULTS, draw_panels, RowLog, need_shared, write_atomic
 from bench_tradeoff import CLASSES, manifest, png_bytes, source_of, summarize_set
 
 CACHE = Path("/work/cache/combined")
@@ -413,7 +413,6 @@ def report_main(args: argparse.Namespace) -> int:
 def gallery_main(args: argparse.Namespace) -> int:
     """gray | each of ``--show`` | original for ``--per-set`` cached images a set, evenly spread (no picking), titled with
     the gain over gray -> benchmarks/results/combined_gallery.png."""
-    import cv2
     import matplotlib
 
     matplotlib.use("Agg")
@@ -438,12 +437,7 @@ def gallery_main(args: argparse.Namespace) -> int:
             rgb = result_rgb8(img["luma"], candidate_chroma(c, img, combiners))
             panels.append((rgb, f"{c['name']}\n{psnr(rgb, img['original']) - img['gray_psnr']:+.1f} dB"))
         panels.append((img["original"], path.name[:22]))
-        for ax, (rgb, title) in zip(row_axes, panels):
-            h, w = rgb.shape[:2]
-            scale = 220 / max(h, w)
-            ax.imshow(cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
-            ax.set_title(title, fontsize=7)
-            ax.axis("off")
+        draw_panels(row_axes, panels, side=220, fontsize=7)
     fig.tight_layout()
     write_atomic(RESULTS / "combined_gallery.png", png_bytes(fig, 60))
     return 0

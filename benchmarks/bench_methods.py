@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, SPLITS, RowLog, need_shared, protocol_images, write_atomic
+from _common import RESULTS, draw_panels, SPLITS, RowLog, need_shared, protocol_images, write_atomic
 
 SETS = {"CamVid test": "camvid_test.txt", "BSDS500 val": "bsds500_val.txt", "photos test": "photos_test.txt"}
 METHODS = ("cheng", "global-prior, no refine", "global-prior")
@@ -183,7 +183,6 @@ def _plot(per_set: dict[str, list[dict]], path: Path) -> None:
 
 
 def _gallery(per_set: dict[str, list[dict]], methods: _Methods, path: Path) -> None:
-    import cv2
     import matplotlib
 
     matplotlib.use("Agg")
@@ -204,12 +203,7 @@ def _gallery(per_set: dict[str, list[dict]], methods: _Methods, path: Path) -> N
         panels = [(gray, f"gray {psnr(gray, original):.1f} dB"), (results["cheng"][0], f"Cheng {psnr(results['cheng'][0], original):.1f} dB"),
                   (results["global-prior"][0], f"global prior {psnr(results['global-prior'][0], original):.1f} dB ({results['global-prior'][2]})"),
                   (original, Path(row["image"]).name[:28])]
-        for ax, (img, title) in zip(row_axes, panels):
-            h, w = img.shape[:2]
-            scale = 320 / max(h, w)
-            ax.imshow(cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
-            ax.set_title(title, fontsize=9)
-            ax.axis("off")
+        draw_panels(row_axes, panels, side=320, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, SPLITS, RowLog, need_shared, protocol_images, write_atomic
+from _common import RESULTS, draw_panels, SPLITS, RowLog, need_shared, protocol_images, write_atomic
 
 SETS = {"photos_test": "photos test", "bsds500_val": "BSDS500 val", "camvid_test": "CamVid test"}
 CLASSES = SPLITS.parent / "imagenet_classes.txt"
@@ -365,7 +365,6 @@ def plot(summaries: dict, path: Path, before: dict | None = None) -> None:
 
 def gallery(per_set: dict, models: Models, settings: list[dict], path: Path, per_set_n: int) -> None:
     """gray | every setting | original for ``per_set_n`` images a set, evenly spread (no picking)."""
-    import cv2
     import matplotlib
 
     matplotlib.use("Agg")
@@ -392,12 +391,7 @@ def gallery(per_set: dict, models: Models, settings: list[dict], path: Path, per
             rgb = result_rgb8(luma, cache[(s["method"], v)] * np.float32(s["saturation"]))
             panels.append((rgb, f"{s['name']}\n{psnr(rgb, original) - psnr(gray, original):+.1f} dB"))
         panels.append((original, Path(row["ref"]["image"]).name[:22]))
-        for ax, (img, title) in zip(row_axes, panels):
-            h, w = img.shape[:2]
-            scale = 240 / max(h, w)
-            ax.imshow(cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
-            ax.set_title(title, fontsize=7)
-            ax.axis("off")
+        draw_panels(row_axes, panels, side=240, fontsize=7)
     fig.tight_layout()
     write_atomic(path, png_bytes(fig, 70))
 
