@@ -2,7 +2,7 @@
 
 Runs ``deepcolor colorize --example`` once per shipped method (scikit-image's
 astronaut photo, made gray) into a scratch folder and lays the results side by
-side, downscaled: original | gray | cheng | global-prior.
+side, downscaled: original | gray | both (the default) | cheng | global-prior.
 
     PYTHONPATH=. python benchmarks/readme_figure.py [--out docs/images/example.png] [--width 192]
 """
@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from skimage import data
 
-METHODS = ("cheng", "global-prior")
+METHODS = ("both", "cheng", "global-prior")
 
 
 def _colorize_example(method: str, folder: Path) -> Image.Image:
