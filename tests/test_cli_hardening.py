@@ -112,8 +112,13 @@ def test_x265_prints_no_banner_without_verbose(clip, tmp_path, capfd):
         pytest.skip("this FFmpeg has no libx265")
     from deepcolor.video import colorize_video
 
+    from deepcolor.io.video import VideoError
+
     capfd.readouterr()
-    colorize_video(clip, tmp_path / "out.mkv", model=Tint(), codec="libx265")  # (HEVC into MP4 failed 9 of 60 runs under load at a close: "Not yet implemented")
+    try:  # the banner is printed when the encoder opens, so it is what this test guards, whatever the flush does:
+        colorize_video(clip, tmp_path / "out.mkv", model=Tint(), codec="libx265")
+    except VideoError as exc:  # this FFmpeg's HEVC flush fails now and then under load (MP4: 9 of 60; MKV: 1 CI run)
+        assert "cannot write this video" in str(exc) and not (tmp_path / "out.mkv").exists()
     assert "x265 [info]" not in capfd.readouterr().err
 
 
