@@ -185,7 +185,8 @@ def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, colorizer: C
     shots, decisions, count = 0, [], 0
     state = None
     carrier = temporal.ChromaCarrier(carry=carry)
-    tracks = _hint_tracks(hints)
+    by_frame = _hints_by_frame(hints)
+    tracks = _hint_tracks(by_frame)
     for frame, starts, ahead in shot_frames(frames):
         if starts:  # a new shot: its decision, and nothing carried over the cut
             state = _shot_state(colorizer, ahead, color_range)
@@ -196,7 +197,7 @@ def _colorize_frames(frames: Iterable[LumaFrame], color_range: int, colorizer: C
         prediction = colorizer(luma, state=state)
         if tracks is not None:  # hints followed along the motion; a hinted frame is its shot's anchor
             ids, points, placed_here = tracks.step(frame.index, frame.y, starts)
-            prediction = _hinted(luma, prediction, hints, ids, points)
+            prediction = _hinted(luma, prediction, by_frame, ids, points)
             if placed_here:
                 carrier.reset()
         chroma = carrier.step(frame.y, prediction) if stable else prediction
@@ -230,33 +231,36 @@ def _read_hints(hints: Any, info: Any) -> list | None:
     return found
 
 
-def _hint_tracks(hints: list | None) -> temporal.PointTracks | None:
-    """The hints' points by the frame they were placed on (no frame: the first), to be followed along the motion.
+def _hints_by_frame(hints: list | None) -> dict[int, list]:
+    """The hints by the frame they were placed on (no frame: the first), in their given order."""
+    by_frame: dict[int, list] = {}
+    for hint in hints or ():
+        by_frame.setdefault(hint.frame or 0, []).append(hint)
+    return by_frame
+
+
+def _hint_tracks(by_frame: dict[int, list]) -> temporal.PointTracks | None:
+    """The points of the hints placed on each frame (`_hints_by_frame`), to be followed along the motion.
 
     A hint is followed along the forward flow to the end of its shot
     (`deepcolor.temporal.PointTracks`; dropped where the flow loses it) and
     applied to every frame it lives on (`deepcolor.hints.propagate`); its frame
     restarts the carried chroma (the shot's anchor). Frames before it are not changed.
     """
-    if not hints:
+    if not by_frame:
         return None
-    placed: dict[int, list[tuple[float, float]]] = {}
-    for hint in hints:
-        placed.setdefault(hint.frame or 0, []).append((hint.x, hint.y))
-    return temporal.PointTracks({k: np.float32(v) for k, v in placed.items()})
+    return temporal.PointTracks({k: np.float32([(h.x, h.y) for h in placed]) for k, placed in by_frame.items()})
 
 
-def _hinted(luma: np.ndarray, prediction: np.ndarray, hints: list, ids: list[tuple[int, int]], points: np.ndarray) -> np.ndarray:
-    """``prediction`` with the live hints, each at its tracked position (`deepcolor.hints.propagate`)."""
+def _hinted(luma: np.ndarray, prediction: np.ndarray, by_frame: dict[int, list], ids: list[tuple[int, int]],
+            points: np.ndarray) -> np.ndarray:
+    """``prediction`` with the live hints (``ids``: (frame, index) in ``by_frame``), each at its tracked position."""
     if not ids:
         return prediction
     from dataclasses import replace
 
     from deepcolor.hints import propagate
 
-    by_frame: dict[int, list] = {}
-    for hint in hints:
-        by_frame.setdefault(hint.frame or 0, []).append(hint)
     h, w = luma.shape
     moved = [replace(by_frame[f][i], x=float(np.clip(x, 0, w - 1)), y=float(np.clip(y, 0, h - 1)))
              for (f, i), (x, y) in zip(ids, points)]
