@@ -146,6 +146,8 @@ def test_the_shipped_default_is_the_average_of_the_two_models():
     cnn = model.prior.predict_chroma(luma, vividness=0.0).chroma
     np.testing.assert_allclose(model.predict_chroma(luma).chroma, 0.5 * (cheng + cnn), atol=1e-5)
     np.testing.assert_allclose(model.predict_chroma(luma, vividness=0.3).chroma, 0.65 * (cheng + cnn), atol=1e-5)
+    image = model.prepare(luma)  # the average reads no class head: its decoding is skipped
+    assert not model.reads_class_head(0.3) and image.annealed is None and image.entropy is None
     assert registry.load_model("cheng") is model.cheng  # the components are the shipped models, loaded once
 
 

@@ -44,7 +44,8 @@ GATES = ("one", "entropy", "disagreement", "luma")  # what the weights vary with
 COMPONENTS = ("cheng", "global-prior")
 
 
-def prior_outputs(prior: Any, luma: np.ndarray, glob: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def prior_outputs(prior: Any, luma: np.ndarray, glob: np.ndarray | None = None, *,
+                  class_head: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """The global-prior CNN once on ``luma``: what the combiner reads of it.
 
     Parameters
@@ -54,6 +55,8 @@ def prior_outputs(prior: Any, luma: np.ndarray, glob: np.ndarray | None = None) 
     luma : ndarray, shape (H, W), float32 in [0, 1]
     glob : ndarray, shape (H', W'), float32 in [0, 1], optional
         Whose global prior to use (a video shot's state, `GlobalPriorModel.shot_state`); default ``luma``.
+    class_head : bool, keyword-only
+        Decode the class head (``annealed``, ``entropy``); False: both are None (a combination that reads neither).
 
     Returns
     -------
@@ -74,15 +77,17 @@ def prior_outputs(prior: Any, luma: np.ndarray, glob: np.ndarray | None = None) 
     work, whole = network_inputs(luma, luma if glob is None else glob, working_size=int(prior.config["working_size"]))
     with torch.inference_mode():
         chroma, logits, scene_logits = net(work, whole)
-        decoded = annealed_mean(logits, net.centres, float(prior.config["bins"]["temperature"]))
-        decoded = torch.nn.functional.interpolate(decoded, size=chroma.shape[-2:], mode="bilinear", align_corners=False)
-        logp = torch.log_softmax(logits[0], dim=0)
-        entropy = -(logp.exp() * logp).sum(dim=0) / float(np.log(logits.shape[1]))
         probs = torch.softmax(scene_logits[0], dim=0)
+        annealed = entropy = None
+        if class_head:
+            decoded = annealed_mean(logits, net.centres, float(prior.config["bins"]["temperature"]))
+            decoded = torch.nn.functional.interpolate(decoded, size=chroma.shape[-2:], mode="bilinear", align_corners=False)
+            logp = torch.log_softmax(logits[0], dim=0)
+            entropy = -(logp.exp() * logp).sum(dim=0) / float(np.log(logits.shape[1]))
+            annealed = np.ascontiguousarray(decoded[0].permute(1, 2, 0).numpy(), np.float32)
+            entropy = np.ascontiguousarray(entropy.numpy()[..., None], np.float32)
     regression = np.ascontiguousarray(chroma[0].permute(1, 2, 0).numpy(), np.float32)
-    annealed = np.ascontiguousarray(decoded[0].permute(1, 2, 0).numpy(), np.float32)
-    return (guide_coefficients(luma, regression), annealed, np.ascontiguousarray(entropy.numpy()[..., None], np.float32),
-            probs.numpy().astype(np.float32))
+    return guide_coefficients(luma, regression), annealed, entropy, probs.numpy().astype(np.float32)
 
 
 def gate_maps(gates: tuple[str, ...], *, luma: np.ndarray, cheng: np.ndarray, cnn: np.ndarray, entropy: np.ndarray) -> np.ndarray:
@@ -158,6 +163,7 @@ def combined_chroma(config: dict[str, Any], weights: np.ndarray, luma: np.ndarra
     weights : ndarray, shape (2, len(sources), len(gates)), float32
     luma, entropy : ndarray, shape (...,), float32 in [0, 1]
     cheng, cnn, annealed : ndarray, shape (..., 2), float32
+        ``annealed`` and ``entropy`` may be None where the config does not read them (`BothModel.reads_class_head`).
     vividness : float in [0, 1]
 
     Returns
@@ -180,8 +186,8 @@ class BothImage:
     luma: np.ndarray  # (H, W) float32, the whole image
     cheng: Any  # ChengImage
     coefficients: np.ndarray  # (h/2, w/2, 4) the CNN regression head's guided-upsampling coefficients
-    annealed: np.ndarray  # (h/2, w/2, 2)
-    entropy: np.ndarray  # (h/4, w/4, 1)
+    annealed: np.ndarray | None  # (h/2, w/2, 2); None where the combination does not read the class head
+    entropy: np.ndarray | None  # (h/4, w/4, 1); likewise
     model: "BothModel"
     vividness: float
     info: dict[str, Any]
@@ -197,8 +203,9 @@ class BothImage:
         t0 = time.perf_counter()
         shape, luma = self.luma.shape, np.ascontiguousarray(self.luma[want])
         cnn = np.clip(apply_coefficients(luma, self.coefficients, shape, want), -CHROMA_MAX, CHROMA_MAX)
-        entropy = bilinear_window(self.entropy, shape, want)[..., 0]
-        chroma = self.model.combined(luma, cheng, cnn, bilinear_window(self.annealed, shape, want), entropy, self.vividness)
+        annealed = None if self.annealed is None else bilinear_window(self.annealed, shape, want)
+        entropy = None if self.entropy is None else bilinear_window(self.entropy, shape, want)[..., 0]
+        chroma = self.model.combined(luma, cheng, cnn, annealed, entropy, self.vividness)
         self.seconds["combination"] = self.seconds.get("combination", 0.0) + time.perf_counter() - t0
         return self.xp.asarray(chroma)
 
@@ -268,6 +275,12 @@ class BothModel:
         return self.cheng.writes_legend()
 
     # -- the combination ------------------------------------------------------
+    def reads_class_head(self, vividness: float) -> bool:
+        """Whether the combination at ``vividness`` reads the CNN's class head (its annealed mean or entropy);
+        the shipped 50/50 average reads neither, so its decoding is skipped."""
+        confident = bool(vividness) and self.config.get("vividness_mode", "saturation") == "confidence"
+        return "annealed" in self.sources or "entropy" in self.gates or confident
+
     def combined(self, luma: np.ndarray, cheng: np.ndarray, cnn: np.ndarray, annealed: np.ndarray, entropy: np.ndarray,
                  vividness: float) -> np.ndarray:
         """`combined_chroma` with this model's config and weights."""
@@ -290,7 +303,8 @@ class BothModel:
         t0 = time.perf_counter()
         cheng = self.cheng.prepare(luma, state=state.get("cheng"))
         t1 = time.perf_counter()
-        coefficients, annealed, entropy, probs = prior_outputs(self.prior, luma, state.get("global-prior"))
+        coefficients, annealed, entropy, probs = prior_outputs(self.prior, luma, state.get("global-prior"),
+                                                               class_head=self.reads_class_head(vividness))
         top = int(np.argmax(probs))
         info = {"cluster": cheng.source, "scene": self.prior.classes[top], "scene_probability": float(probs[top]),
                 "vividness": vividness}
